@@ -75,8 +75,8 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
         looks_mp3 = data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] >= 0xE0)
         if looks_mp3 and "MP3" not in sf.available_formats():
             raise RuntimeError(
-                    f"libsndfile {sf.__libsndfile_version__} cannot read MP3 (need ≥ 1.1)"
-                ) from e
+                f"libsndfile {sf.__libsndfile_version__} cannot read MP3 (need ≥ 1.1)"
+            ) from e
         raise
     if audio.shape[0] == 0:
         raise ValueError("no audio frames")
