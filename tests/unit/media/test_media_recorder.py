@@ -1,0 +1,175 @@
+"""Recorder: timeline placement, gaps, mixing, WAV/MP3 output (content, not size)."""
+
+import io
+import wave
+
+import numpy as np
+import soundfile as sf
+
+from vts_masking.media import g711
+from vts_masking.media.recorder import CallRecorder
+from vts_masking.media.rtp import RtpPacket, TelephoneEvent
+
+T0 = 1000.0
+
+
+def tone(freq: float, n: int, amp: int = 8000, phase0: int = 0) -> np.ndarray:
+    t = np.arange(phase0, phase0 + n) / 8000
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def packets(samples: np.ndarray, codec="PCMU", ssrc=1, ts0=5000, seq0=0, pt=None):
+    """(index, packet bytes) for each 160-sample frame."""
+    pt = g711.PT_BY_CODEC[codec] if pt is None else pt
+    out = []
+    for i in range(len(samples) // 160):
+        payload = g711.encode(codec, samples[i * 160 : (i + 1) * 160])
+        out.append((i, RtpPacket(pt, seq0 + i, ts0 + 160 * i, ssrc, payload).build()))
+    return out
+
+
+def feed_stream(rec, direction, samples, start_delay=0.0, skip=(), jitter=None, **kw):
+    for i, data in packets(samples, **kw):
+        if i in skip:
+            continue
+        arrival = T0 + start_delay + (i + 1) * 0.02 + (jitter[i] if jitter is not None else 0)
+        rec.feed(direction, data, arrival)
+
+
+def test_single_direction_is_recorded_sample_exact():
+    rec = CallRecorder(start=T0)
+    x = tone(440, 1600)
+    feed_stream(rec, "A", x)
+    out = rec.render()
+    expected = g711.decode("PCMU", g711.encode("PCMU", x))
+    assert np.array_equal(out, expected)
+
+
+def test_lost_packets_become_silence_of_their_length():
+    rec = CallRecorder(start=T0)
+    x = tone(440, 1600, amp=10000)
+    feed_stream(rec, "A", x, skip={3, 4})
+    out = rec.render()
+    assert len(out) == 1600
+    assert not out[480:800].any()
+    assert np.abs(out[:480]).max() > 9000
+    assert np.abs(out[800:]).max() > 9000
+
+
+def test_jittered_and_reordered_arrivals_are_placed_by_timestamp():
+    rec = CallRecorder(start=T0)
+    x = tone(300, 3200)
+    rng = np.random.default_rng(1)
+    jitter = rng.uniform(0, 0.015, size=20)
+    pkts = packets(x)
+    order = list(range(20))
+    order[5], order[6] = order[6], order[5]
+    for i in order:
+        rec.feed("A", pkts[i][1], T0 + (i + 1) * 0.02 + jitter[i])
+    out = rec.render()
+    expected = g711.decode("PCMU", g711.encode("PCMU", x))
+    # the stream is anchored on its first packet's arrival; everything after by timestamp
+    shift = round(jitter[0] * 8000)
+    assert np.array_equal(out[shift : shift + len(expected)], expected)
+
+
+def test_two_directions_are_aligned_by_arrival_and_mixed():
+    rec = CallRecorder(start=T0)
+    a = tone(440, 800, amp=5000)
+    b = tone(1000, 800, amp=5000)
+    feed_stream(rec, "A", a, ts0=123)
+    # B starts 0.5 s later with an unrelated timestamp base and the other law
+    feed_stream(rec, "B", b, start_delay=0.5, codec="PCMA", ts0=987654, ssrc=2)
+    out = rec.render().astype(np.int32)
+    da = g711.decode("PCMU", g711.encode("PCMU", a)).astype(np.int32)
+    db = g711.decode("PCMA", g711.encode("PCMA", b)).astype(np.int32)
+    assert len(out) == 4000 + 800
+    assert np.array_equal(out[:800], da)
+    assert not out[800:4000].any()
+    assert np.array_equal(out[4000:4800], db)
+
+
+def test_overlapping_loud_directions_clip_instead_of_wrapping():
+    rec = CallRecorder(start=T0)
+    loud = np.full(160, 30000, dtype=np.int16)
+    feed_stream(rec, "A", loud)
+    feed_stream(rec, "B", loud, ssrc=2)
+    out = rec.render()
+    assert out.min() > 0 and out.max() == 32767
+
+
+def test_non_audio_packets_are_ignored():
+    rec = CallRecorder(start=T0)
+    ev = RtpPacket(101, 1, 0, 1, TelephoneEvent(5).build()).build()
+    rec.feed("A", ev, T0 + 0.02)
+    rec.feed("A", b"junk", T0 + 0.02)
+    assert len(rec.render()) == 0
+
+
+def test_dynamic_payload_type_mapping():
+    rec = CallRecorder(start=T0)
+    rec.set_codec("A", 96, "PCMA")
+    x = tone(440, 160)
+    feed_stream(rec, "A", x, codec="PCMA", pt=96)
+    assert np.array_equal(rec.render(), g711.decode("PCMA", g711.encode("PCMA", x)))
+
+
+def test_new_ssrc_is_anchored_on_arrival_time():
+    rec = CallRecorder(start=T0)
+    x = tone(440, 160)
+    feed_stream(rec, "A", x, ssrc=1, ts0=0)
+    feed_stream(rec, "A", x, ssrc=2, ts0=999999, start_delay=1.0)
+    out = rec.render()
+    assert len(out) == 8000 + 160
+    assert not out[160:8000].any()
+
+
+def test_timestamp_jump_is_reanchored_on_arrival_time():
+    rec = CallRecorder(start=T0)
+    x = tone(440, 320)
+    p = packets(x, ts0=0)
+    rec.feed("A", p[0][1], T0 + 0.02)
+    jumped = RtpPacket(0, 1, 10_000_000, 1, g711.encode("PCMU", x[160:])).build()
+    rec.feed("A", jumped, T0 + 0.04)
+    assert len(rec.render()) == 320
+
+
+def test_packets_after_stop_are_ignored():
+    rec = CallRecorder(start=T0)
+    x = tone(440, 320)
+    p = packets(x)
+    rec.feed("A", p[0][1], T0 + 0.02)
+    rec.stop(T0 + 0.03)
+    rec.feed("A", p[1][1], T0 + 0.04)
+    assert len(rec.render()) == 160
+
+
+def test_wav_file_holds_the_mixed_samples(tmp_path):
+    rec = CallRecorder(start=T0)
+    x = tone(440, 1600)
+    feed_stream(rec, "A", x, skip={2})
+    result = rec.write(tmp_path / "rec" / "call.wav", "wav")
+    assert result.duration == 0.2
+    with wave.open(str(result.path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
+        got = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    assert np.array_equal(got, rec.render())
+    assert not got[320:480].any()
+    assert not list(tmp_path.glob("rec/*.part"))
+
+
+def _dominant_freq(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spec) * 8000 / len(x))
+
+
+def test_mp3_file_decodes_to_the_recorded_tone(tmp_path):
+    rec = CallRecorder(start=T0)
+    x = tone(440, 8000, amp=10000)
+    feed_stream(rec, "A", x)
+    result = rec.write(tmp_path / "call.mp3", "mp3")
+    assert result.format == "mp3" and result.duration == 1.0
+    y, sr = sf.read(io.BytesIO(result.path.read_bytes()), dtype="float32")
+    assert sr == 8000
+    assert abs(_dominant_freq(y[1000:7000]) - 440) < 5
+    assert 0.2 < np.abs(y).max() < 0.4
