@@ -1,0 +1,371 @@
+"""The resources of the asynchronous client (``vts.AsyncRestClient``).
+
+GENERATED from ``_resources.py`` by ``python tests/sdk/test_async_twin.py``: do not edit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import IO, TYPE_CHECKING
+
+from ._base import collect, segment
+from .models import (
+    Account,
+    Call,
+    DeleteResponse,
+    MaskingSession,
+    MaskingSessionCreateResponse,
+    MaskingSessionList,
+    MaskingSessionResponse,
+    MaskingSessionUpdateResponse,
+    Number,
+    NumberList,
+    Recording,
+    RecordingList,
+    Subaccount,
+    SubaccountList,
+    VTSResponse,
+)
+
+if TYPE_CHECKING:
+    from .client import AsyncRestClient
+
+__all__ = [
+    "AsyncAccounts",
+    "AsyncCalls",
+    "AsyncMaskingSessions",
+    "AsyncNumbers",
+    "AsyncRecordings",
+    "AsyncSubaccounts",
+]
+
+_SESSIONS = "Masking/Session/"
+
+
+class _Resource:
+    def __init__(self, client: AsyncRestClient) -> None:
+        self._client = client
+
+
+class AsyncMaskingSessions(_Resource):
+    """``client.masking_sessions``: create, get, update, delete (expire) and list sessions."""
+
+    async def create_masking_session(
+        self,
+        first_party: str | None = None,
+        second_party: str | None = None,
+        *,
+        session_expiry: int | None = None,
+        call_time_limit: int | None = None,
+        ring_timeout: int | None = None,
+        record: bool | None = None,
+        record_file_format: str | None = None,
+        recording_callback_url: str | None = None,
+        recording_callback_method: str | None = None,
+        callback_url: str | None = None,
+        callback_method: str | None = None,
+        first_party_play_url: str | None = None,
+        second_party_play_url: str | None = None,
+        initiate_call_to_first_party: bool | None = None,
+        geomatch: bool | None = None,
+        subaccount: str | None = None,
+        virtual_number_cooloff_period: int | None = None,
+        create_session_with_single_party: bool | None = None,
+        is_pin_authentication_required: bool | None = None,
+        generate_pin: bool | None = None,
+        generate_pin_length: int | None = None,
+        first_party_pin: str | None = None,
+        second_party_pin: str | None = None,
+        pin_prompt_play: str | None = None,
+        pin_retry: int | None = None,
+        pin_retry_wait: int | None = None,
+        incorrect_pin_play: str | None = None,
+        unknown_caller_play: str | None = None,
+        force_pin_authentication: bool | None = None,
+    ) -> MaskingSessionCreateResponse:
+        """Create a session between two parties on a virtual number from the pool.
+
+        Safe to retry: the call carries an ``Idempotency-Key`` reused by its retries.
+        """
+        body = collect(locals())
+        return await self._client._request(
+            "POST", _SESSIONS, body=body, create=True, parse=MaskingSessionCreateResponse
+        )
+
+    async def get_masking_session(self, session_uuid: str) -> MaskingSessionResponse:
+        """Read one session; the session is ``.response`` (also ``.session``)."""
+        path = f"{_SESSIONS}{segment(session_uuid, 'session_uuid')}/"
+        return await self._client._request("GET", path, parse=MaskingSessionResponse)
+
+    async def update_masking_session(
+        self,
+        session_uuid: str,
+        *,
+        session_expiry: int | None = None,
+        call_time_limit: int | None = None,
+        ring_timeout: int | None = None,
+        record: bool | None = None,
+        record_file_format: str | None = None,
+        recording_callback_url: str | None = None,
+        recording_callback_method: str | None = None,
+        callback_url: str | None = None,
+        callback_method: str | None = None,
+        first_party_play_url: str | None = None,
+        second_party_play_url: str | None = None,
+        first_party: str | None = None,
+        second_party: str | None = None,
+    ) -> MaskingSessionUpdateResponse:
+        """Change a session; changes apply to calls that start afterwards.
+
+        ``session_expiry`` counts from now. ``first_party``/``second_party`` may only change
+        on a single-party session. Not retried (a retry would move the expiry again).
+        """
+        body = collect(locals(), "session_uuid")
+        path = f"{_SESSIONS}{segment(session_uuid, 'session_uuid')}/"
+        return await self._client._request(
+            "POST", path, body=body, parse=MaskingSessionUpdateResponse
+        )
+
+    async def delete_masking_session(self, session_uuid: str) -> DeleteResponse:
+        """Expire a session now (it is kept, marked ``expired``)."""
+        path = f"{_SESSIONS}{segment(session_uuid, 'session_uuid')}/"
+        return await self._client._request("DELETE", path, parse=DeleteResponse)
+
+    async def list_masking_session(
+        self,
+        *,
+        first_party: str | None = None,
+        second_party: str | None = None,
+        virtual_number: str | None = None,
+        status: str | None = None,
+        created_time: datetime | str | None = None,
+        created_time__gt: datetime | str | None = None,
+        created_time__gte: datetime | str | None = None,
+        created_time__lt: datetime | str | None = None,
+        created_time__lte: datetime | str | None = None,
+        expiry_time: datetime | str | None = None,
+        expiry_time__gt: datetime | str | None = None,
+        expiry_time__gte: datetime | str | None = None,
+        expiry_time__lt: datetime | str | None = None,
+        expiry_time__lte: datetime | str | None = None,
+        duration: int | None = None,
+        duration__gt: int | None = None,
+        duration__gte: int | None = None,
+        duration__lt: int | None = None,
+        duration__lte: int | None = None,
+        subaccount: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> MaskingSessionList:
+        """One page of sessions, newest first (``limit`` 1 … 20)."""
+        params = collect(locals())
+        return await self._client._request(
+            "GET", _SESSIONS, params=params, parse=MaskingSessionList
+        )
+
+    def list_all(
+        self,
+        *,
+        first_party: str | None = None,
+        second_party: str | None = None,
+        virtual_number: str | None = None,
+        status: str | None = None,
+        created_time: datetime | str | None = None,
+        created_time__gt: datetime | str | None = None,
+        created_time__gte: datetime | str | None = None,
+        created_time__lt: datetime | str | None = None,
+        created_time__lte: datetime | str | None = None,
+        expiry_time: datetime | str | None = None,
+        expiry_time__gt: datetime | str | None = None,
+        expiry_time__gte: datetime | str | None = None,
+        expiry_time__lt: datetime | str | None = None,
+        expiry_time__lte: datetime | str | None = None,
+        duration: int | None = None,
+        duration__gt: int | None = None,
+        duration__gte: int | None = None,
+        duration__lt: int | None = None,
+        duration__lte: int | None = None,
+        subaccount: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> AsyncIterator[MaskingSession]:
+        """Every session matching the filters, fetching page after page (``limit`` per
+        page) as the iteration goes."""
+        params = collect(locals())
+        return self._client._paginate(_SESSIONS, params, MaskingSessionList)
+
+
+class AsyncNumbers(_Resource):
+    """``client.numbers``: the pool of virtual numbers."""
+
+    async def add(
+        self,
+        numbers: str | Sequence[str],
+        *,
+        subaccount: str | None = None,
+        app_id: str | None = None,
+        answer_url: str | None = None,
+        alias: str | None = None,
+    ) -> VTSResponse:
+        """Add one number or several (a list, or a comma-separated string) to the pool."""
+        if not isinstance(numbers, str):
+            numbers = ",".join(numbers)
+        body = collect(locals())
+        return await self._client._request(
+            "POST", "Number/", body=body, create=True, parse=VTSResponse
+        )
+
+    async def get(self, number: str) -> Number:
+        """One number of the pool."""
+        path = f"Number/{segment(number, 'number')}/"
+        return await self._client._request("GET", path, parse=Number)
+
+    async def list(
+        self,
+        *,
+        number: str | None = None,
+        number_startswith: str | None = None,
+        country: str | None = None,
+        subaccount: str | None = None,
+        alias: str | None = None,
+        in_service: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> NumberList:
+        """One page of the pool."""
+        params = collect(locals())
+        return await self._client._request("GET", "Number/", params=params, parse=NumberList)
+
+    def list_all(
+        self,
+        *,
+        number: str | None = None,
+        number_startswith: str | None = None,
+        country: str | None = None,
+        subaccount: str | None = None,
+        alias: str | None = None,
+        in_service: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> AsyncIterator[Number]:
+        """Every number of the pool matching the filters, page after page."""
+        params = collect(locals())
+        return self._client._paginate("Number/", params, NumberList)
+
+    async def update(
+        self,
+        number: str,
+        *,
+        alias: str | None = None,
+        app_id: str | None = None,
+        answer_url: str | None = None,
+        subaccount: str | None = None,
+    ) -> VTSResponse:
+        """Change a number's alias, application or subaccount."""
+        body = collect(locals(), "number")
+        path = f"Number/{segment(number, 'number')}/"
+        return await self._client._request("POST", path, body=body, parse=VTSResponse)
+
+    async def delete(self, number: str, *, drain: bool | None = None) -> DeleteResponse:
+        """Remove a number; with ``drain=True`` a number still in use takes no new sessions
+        and goes when its last session ends."""
+        params = collect(locals(), "number")
+        path = f"Number/{segment(number, 'number')}/"
+        return await self._client._request("DELETE", path, params=params, parse=DeleteResponse)
+
+
+class AsyncSubaccounts(_Resource):
+    """``client.subaccounts``: subaccounts of a main account."""
+
+    async def create(self, name: str, *, enabled: bool | None = None) -> Subaccount:
+        """Create a subaccount; its ``auth_token`` is in this answer only."""
+        body = collect(locals())
+        return await self._client._request(
+            "POST", "Subaccount/", body=body, create=True, parse=Subaccount
+        )
+
+    async def get(self, auth_id: str) -> Subaccount:
+        path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
+        return await self._client._request("GET", path, parse=Subaccount)
+
+    async def list(self, *, limit: int | None = None, offset: int | None = None) -> SubaccountList:
+        params = collect(locals())
+        return await self._client._request(
+            "GET", "Subaccount/", params=params, parse=SubaccountList
+        )
+
+    def list_all(
+        self, *, limit: int | None = None, offset: int | None = None
+    ) -> AsyncIterator[Subaccount]:
+        params = collect(locals())
+        return self._client._paginate("Subaccount/", params, SubaccountList)
+
+    async def update(
+        self, auth_id: str, *, name: str | None = None, enabled: bool | None = None
+    ) -> Subaccount:
+        body = collect(locals(), "auth_id")
+        path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
+        return await self._client._request("POST", path, body=body, parse=Subaccount)
+
+    async def delete(self, auth_id: str) -> DeleteResponse:
+        path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
+        return await self._client._request("DELETE", path, parse=DeleteResponse)
+
+
+class AsyncCalls(_Resource):
+    """``client.calls``: call records (one per call leg)."""
+
+    async def get(self, call_uuid: str) -> Call:
+        path = f"Call/{segment(call_uuid, 'call_uuid')}/"
+        return await self._client._request("GET", path, parse=Call)
+
+
+class AsyncRecordings(_Resource):
+    """``client.recordings``: recordings' metadata and media."""
+
+    async def get(self, recording_id: str) -> Recording:
+        path = f"Recording/{segment(recording_id, 'recording_id')}/"
+        return await self._client._request("GET", path, parse=Recording)
+
+    async def list(
+        self,
+        *,
+        session_uuid: str | None = None,
+        call_uuid: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> RecordingList:
+        params = collect(locals())
+        return await self._client._request("GET", "Recording/", params=params, parse=RecordingList)
+
+    def list_all(
+        self,
+        *,
+        session_uuid: str | None = None,
+        call_uuid: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> AsyncIterator[Recording]:
+        params = collect(locals())
+        return self._client._paginate("Recording/", params, RecordingList)
+
+    async def delete(self, recording_id: str) -> DeleteResponse:
+        path = f"Recording/{segment(recording_id, 'recording_id')}/"
+        return await self._client._request("DELETE", path, parse=DeleteResponse)
+
+    async def download(
+        self, recording_id: str, destination: str | os.PathLike[str] | IO[bytes]
+    ) -> Recording:
+        """Fetch the recording's media (``recording_url``) into a file path or a binary
+        file object; returns the recording's metadata. A path is written atomically."""
+        path = f"Recording/{segment(recording_id, 'recording_id')}/"
+        return await self._client._download(path, destination)
+
+
+class AsyncAccounts(_Resource):
+    """``client.account``: the account the client authenticates as."""
+
+    async def get(self) -> Account:
+        return await self._client._request("GET", "", parse=Account)
