@@ -1,1 +1,38 @@
-"""store."""
+"""Persistence: SQLAlchemy models, Alembic migrations and the named operations the
+API, the call engine and the event worker use (no raw SQL outside this room)."""
+
+from __future__ import annotations
+
+from ..clock import Clock
+from .accounts import Account, AccountRepo, Principal
+from .base import Database
+from .calls import CallRepo
+from .db import make_engine, migrate
+from .numbers import NumberRepo
+from .sessions import Idempotency, SessionRepo
+
+
+class Store:
+    """Every repository over one database."""
+
+    def __init__(self, url: str, clock: Clock | None = None, *, pool_size: int = 20) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.db = Database(self.engine, clock or Clock())
+        self.accounts = AccountRepo(self.db)
+        self.numbers = NumberRepo(self.db)
+        self.sessions = SessionRepo(self.db, self.accounts)
+        self.calls = CallRepo(self.db)
+
+    @property
+    def clock(self) -> Clock:
+        return self.db.clock
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Account", "Idempotency", "Principal", "Store"]

@@ -1,0 +1,190 @@
+"""The number pool: ``/v1/Account/{auth_id}/Number/`` (spec §3)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...domain import coerce, errors
+from ...domain.list_filters import parse_paging
+from ...domain.views import fmt_time
+from ...store import Principal
+from ...store.numbers import NumberFilters
+from ..deps import get_store, principal
+from ..parsing import body_params, query_params
+from ..render import meta, ok
+
+router = APIRouter(tags=["Numbers"])
+BASE = "/v1/Account/{auth_id}/Number"
+
+
+def number_view(row: dict[str, Any], path: str, sub_ids: dict[int, str]) -> dict[str, Any]:
+    return {
+        "number": row["number"],
+        "country": row["country"],
+        "alias": row["alias"],
+        "app_id": row["app_id"],
+        "answer_url": row["answer_url"],
+        "subaccount": sub_ids.get(row["pool_id"]),
+        "active_sessions": row["active_sessions"],
+        "in_service": row["state"] == "in_service",
+        "state": row["state"],
+        "added_time": fmt_time(row["added_time"]),
+        "resource_uri": f"{path}{row['number']}/",
+    }
+
+
+def _split_numbers(value: Any) -> list[str]:
+    if isinstance(value, list):
+        items = [str(v) for v in value]
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        items = str(value).split(",")
+    else:
+        raise errors.invalid("numbers", "must be a number or a comma-separated list")
+    return [i.strip() for i in items if i.strip()]
+
+
+def _sub_ids(store: Any, who: Principal) -> dict[int, str]:
+    if who.subaccount is not None:
+        return {who.subaccount.id: who.subaccount.auth_id}
+    _, rows = store.accounts.list_subaccounts(who.main, 10_000, 0)
+    return {r.id: r.auth_id for r in rows}
+
+
+def _pool(store: Any, who: Principal, raw: dict[str, Any]) -> Any:
+    sub_id = coerce.text("subaccount", raw.get("subaccount"), 20)
+    if who.subaccount is not None:
+        if sub_id and sub_id != who.subaccount.auth_id:
+            raise errors.invalid("subaccount", "is not this subaccount")
+        return who.subaccount
+    if sub_id:
+        sub = store.accounts.by_auth_id(sub_id)
+        if sub is None or sub.parent_id != who.main.id:
+            raise errors.invalid("subaccount", "is not a subaccount of this account")
+        return sub
+    return None
+
+
+def _number_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "alias" in raw:
+        values["alias"] = coerce.text("alias", raw.get("alias"))
+    if "app_id" in raw:
+        values["app_id"] = coerce.text("app_id", raw.get("app_id"), 64)
+    if "answer_url" in raw:
+        values["answer_url"] = coerce.url("answer_url", raw.get("answer_url"))
+    return values
+
+
+@router.post(BASE, status_code=201, summary="Add numbers to the pool")
+async def add_numbers(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    raw = await body_params(request)
+    if coerce.is_unset(raw.get("numbers")) and not coerce.is_unset(raw.get("number")):
+        raw["numbers"] = raw["number"]
+    if coerce.is_unset(raw.get("numbers")):
+        raise errors.missing("numbers")
+    items = _split_numbers(raw["numbers"])
+    store = get_store(request)
+
+    def work() -> list[str]:
+        pool = _pool(store, who, raw)
+        fields = _number_fields(raw)
+        return store.numbers.add(who.main, items, pool=pool, **fields)
+
+    added = await run_in_threadpool(work)
+    return ok({"message": "Numbers added", "numbers": added}, status=201)
+
+
+@router.get(BASE, summary="List the pool")
+async def list_numbers(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    raw = query_params(request)
+    limit, offset = parse_paging(raw)
+    store = get_store(request)
+    state = coerce.choice("state", raw.get("state"), ("in_service", "draining"), upper=False)
+    in_service = coerce.boolean("in_service", raw.get("in_service"))
+    if in_service is not None:
+        state = "in_service" if in_service else "draining"
+
+    def work() -> tuple[int, list[dict[str, Any]], dict[int, str]]:
+        sub_filter = None
+        sub_id = coerce.text("subaccount", raw.get("subaccount"), 20)
+        if sub_id:
+            sub = store.accounts.by_auth_id(sub_id)
+            sub_filter = sub.id if sub and sub.main_id == who.main.id else -1
+        filters = NumberFilters(
+            subaccount_id=sub_filter,
+            country=coerce.text("country", raw.get("country"), 2),
+            alias=coerce.text("alias", raw.get("alias")),
+            state=state,
+            number_contains=coerce.text("number_contains", raw.get("number_contains"), 20),
+        )
+        total, rows = store.numbers.list(who.main, who.subaccount, filters, limit, offset)
+        return total, rows, _sub_ids(store, who)
+
+    total, rows, subs = await run_in_threadpool(work)
+    path = request.url.path.rstrip("/") + "/"
+    echo = {k: v for k, v in raw.items() if k not in ("limit", "offset")}
+    return ok(
+        {
+            "response": {
+                "meta": meta(path, echo, limit, offset, total),
+                "objects": [number_view(r, path, subs) for r in rows],
+            }
+        }
+    )
+
+
+def _number_path(request: Request) -> str:
+    return request.url.path.rstrip("/").rsplit("/", 1)[0] + "/"
+
+
+@router.get(BASE + "/{number}", summary="Get a number")
+async def get_number(
+    number: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    store = get_store(request)
+
+    def work() -> tuple[dict[str, Any], dict[int, str]]:
+        return store.numbers.get(who.main, who.subaccount, number), _sub_ids(store, who)
+
+    row, subs = await run_in_threadpool(work)
+    return ok({"response": number_view(row, _number_path(request), subs)})
+
+
+@router.post(BASE + "/{number}", summary="Update a number")
+async def update_number(
+    number: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    raw = await body_params(request)
+    store = get_store(request)
+
+    def work() -> tuple[dict[str, Any], dict[int, str]]:
+        values = _number_fields(raw)
+        if "subaccount" in raw and who.subaccount is None:
+            pool = _pool(store, who, raw)
+            values["pool_id"] = (pool or who.main).id
+        return store.numbers.update(who.main, who.subaccount, number, values), _sub_ids(store, who)
+
+    row, subs = await run_in_threadpool(work)
+    view = number_view(row, _number_path(request), subs)
+    return ok({"message": "Number updated", "response": view})
+
+
+@router.delete(BASE + "/{number}", summary="Remove a number (or drain it)")
+async def delete_number(
+    number: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    raw = query_params(request)
+    with contextlib.suppress(errors.ApiError):  # a DELETE body is optional, may be anything
+        raw.update(await body_params(request))
+    drain = coerce.boolean("drain", raw.get("drain")) or False
+    store = get_store(request)
+    state = await run_in_threadpool(
+        lambda: store.numbers.remove(who.main, who.subaccount, number, drain=drain)
+    )
+    message = "Number removed" if state == "removed" else "Number draining"
+    return ok({"message": message, "state": state})

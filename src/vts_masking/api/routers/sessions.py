@@ -1,0 +1,124 @@
+"""Masking sessions: ``/v1/Account/{auth_id}/Masking/Session/`` (spec §2)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...domain import session_params
+from ...domain.list_filters import parse_session_filters
+from ...store import Idempotency, Principal
+from ..deps import get_store, principal
+from ..parsing import body_params, query_params, request_hash
+from ..render import meta, ok
+
+router = APIRouter(tags=["Masking sessions"])
+BASE = "/v1/Account/{auth_id}/Masking/Session"
+
+
+@router.post(BASE, status_code=201, summary="Create a masking session")
+async def create_session(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    raw = await body_params(request)
+    params = session_params.parse_create(raw)
+    key = request.headers.get("idempotency-key")
+    idem = None
+    if key:
+        idem = Idempotency(key[:255], request_hash("POST", request.url.path, raw))
+
+    def render(view: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "api_id": str(uuid.uuid4()),
+            "session_uuid": view["session_uuid"],
+            "virtual_number": view["virtual_number"],
+            "message": "Session created",
+            "session": view,
+        }
+
+    store = get_store(request)
+    status, body = await run_in_threadpool(store.sessions.create, who, params, render, idem)
+    calls = getattr(request.app.state, "calls", None)
+    if status == 201 and calls is not None and body["session"].get("initiate_call_to_first_party"):
+        await calls.initiate_session_call(body["session_uuid"])
+    return JSONResponse(body, status_code=status)
+
+
+@router.get(BASE, summary="List masking sessions")
+async def list_sessions(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    raw = query_params(request)
+    filters = parse_session_filters(raw)
+    store = get_store(request)
+    total, objects = await run_in_threadpool(store.sessions.list, who, filters)
+    path = request.url.path.rstrip("/") + "/"
+    for obj in objects:
+        obj["resource_uri"] = f"{path}{obj['session_uuid']}/"
+    echo = {k: v for k, v in raw.items() if k not in ("limit", "offset")}
+    return ok(
+        {
+            "response": {
+                "meta": meta(path, echo, filters.limit, filters.offset, total),
+                "objects": objects,
+            }
+        }
+    )
+
+
+@router.get(BASE + "/{session_uuid}", summary="Get a masking session")
+async def get_session(
+    session_uuid: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    store = get_store(request)
+    view = await run_in_threadpool(store.sessions.get, who, session_uuid)
+    return ok({"response": view})
+
+
+@router.post(BASE + "/{session_uuid}", summary="Update a masking session")
+async def update_session(
+    session_uuid: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    raw = await body_params(request)
+    change = session_params.parse_update(raw)
+    store = get_store(request)
+    view = await run_in_threadpool(store.sessions.update, who, session_uuid, change)
+    return ok({**view, "message": "Session updated", "session": view})
+
+
+@router.delete(BASE + "/{session_uuid}", summary="Expire (delete) a masking session")
+async def delete_session(
+    session_uuid: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    store = get_store(request)
+    await run_in_threadpool(store.sessions.expire, who, session_uuid)
+    return ok({"message": "Session expired"})
+
+
+@router.get(BASE + "/{session_uuid}/Event", summary="A session's event log (addition)")
+async def session_events(
+    session_uuid: str, request: Request, who: Principal = Depends(principal)
+) -> JSONResponse:
+    store = get_store(request)
+    rows = await run_in_threadpool(store.sessions.events, who, session_uuid)
+    objects = [
+        {
+            "sequence_number": r.seq,
+            "event_name": r.event_name,
+            "status": r.status,
+            "attempts": r.attempts,
+            "last_status": r.last_status,
+            "last_error": r.last_error,
+            "created_time": r.created_time.strftime("%Y-%m-%d %H:%M:%S"),
+            "delivered_time": (
+                r.delivered_time.strftime("%Y-%m-%d %H:%M:%S") if r.delivered_time else None
+            ),
+            "next_attempt_time": r.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "url": r.url,
+            "method": r.method,
+            "params": json.loads(r.params),
+        }
+        for r in rows
+    ]
+    return ok({"response": {"objects": objects}})

@@ -1,0 +1,47 @@
+"""Operator settings, read from ``VTS_*`` environment variables and CLI options."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .domain.billing import RateTable, parse_rates
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VTS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("vts-data")
+    database_url: str | None = None
+    sweep_interval: float = Field(1.0, description="seconds between expiry sweeps")
+
+    sip_listen: str = "127.0.0.1:5060"
+    sip_trunk: str = "127.0.0.1:5080"
+    sip_enabled: bool = True
+    rtp_address: str = "127.0.0.1"
+    rtp_ports: str = "20000-29999"
+
+    allow_private_callbacks: bool = False
+    worker_enabled: bool = True
+
+    rate_default: Decimal = Decimal("0.01000")
+    rate_table: str = ""  # "1=0.0085,44=0.012": per-minute rate by E.164 prefix
+    billing_increment: int = 60
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'vts.sqlite3').resolve()}"
+
+    def rate_table_obj(self) -> RateTable:
+        return RateTable(
+            default_rate=self.rate_default,
+            increment=self.billing_increment,
+            rates=parse_rates(self.rate_table),
+        )

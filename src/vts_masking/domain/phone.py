@@ -1,0 +1,60 @@
+"""Phone numbers: tolerant parsing, strict E.164 storage, country lookup."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+
+_STRIP = re.compile(r"[\s\-().]")
+
+
+class InvalidNumber(ValueError):
+    """The text is not a valid phone number in international form."""
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str) -> tuple[str, str | None]:
+    cleaned = _STRIP.sub("", text)
+    if cleaned.startswith("00"):
+        cleaned = cleaned[2:]
+    if not cleaned.startswith("+"):
+        cleaned = "+" + cleaned
+    if not cleaned[1:].isdigit() or not 4 <= len(cleaned) <= 16:
+        raise InvalidNumber(text)
+    try:
+        parsed = phonenumbers.parse(cleaned, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(text) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(text)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164, phonenumbers.region_code_for_number(parsed)
+
+
+def normalize(text: str) -> str:
+    """Return ``text`` as E.164 with a leading ``+``; raise :class:`InvalidNumber`.
+
+    Accepts the shapes real clients send: with or without ``+``, spaces, dashes,
+    brackets, or a ``00`` international prefix.
+    """
+    return _parse(str(text))[0]
+
+
+def country_of(e164: str) -> str | None:
+    """ISO 3166 region of a valid number (``"US"``, ``"GB"``), used by geomatch."""
+    return _parse(e164)[1]
+
+
+def normalize_lenient(text: str) -> str:
+    """Best-effort E.164 for numbers that arrive from the SIP edge or list filters.
+
+    Invalid numbers are kept as ``+digits`` so that a lookup simply finds nothing
+    instead of failing.
+    """
+    try:
+        return normalize(text)
+    except InvalidNumber:
+        digits = re.sub(r"\D", "", str(text))
+        return "+" + digits if digits else str(text)

@@ -1,0 +1,50 @@
+"""The database handle every repository shares: engine, clock, transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, Engine
+
+from ..clock import Clock
+from .db import is_postgres
+
+
+class Database:
+    """One engine and one clock; hands out read and write transactions."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.postgres = is_postgres(engine)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, plain BEGIN on PostgreSQL."""
+        conn = self.engine.connect()
+        if not self.postgres:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()
+
+    def lock(self, conn: Connection, *names: str) -> None:
+        """Serialise writers that touch the same names (PostgreSQL advisory locks).
+
+        Taken in sorted order so two transactions never wait on each other in a cycle.
+        SQLite needs nothing: BEGIN IMMEDIATE already admits one writer at a time.
+        """
+        if not self.postgres:
+            return
+        for key in sorted({zlib.crc32(n.encode()) for n in names}):
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (key,))

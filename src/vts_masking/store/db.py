@@ -1,0 +1,88 @@
+"""Engines and schema: SQLite (embedded default) or PostgreSQL, migrated by Alembic.
+
+SQLite runs in WAL mode with a busy timeout, and write transactions begin with
+``BEGIN IMMEDIATE`` so two writers queue for the lock instead of failing half-way
+through an upgrade from a read lock. PostgreSQL runs at READ COMMITTED; the store takes
+advisory locks where two writers must not interleave.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'vts.sqlite3').resolve()}"
+
+
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+    if parsed.get_backend_name() != "sqlite":
+        raise ValueError(f"unsupported database: {parsed.get_backend_name()}")
+    engine = create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent; safe at every start).
+
+    On PostgreSQL an advisory lock keeps two processes starting together from
+    migrating at once.
+    """
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        if is_postgres(engine):
+            conn.exec_driver_sql("SELECT pg_advisory_lock(724_001)")
+            conn.commit()
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        finally:
+            if is_postgres(engine):
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(724_001)")
+                conn.commit()

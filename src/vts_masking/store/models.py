@@ -1,0 +1,213 @@
+"""The schema: accounts, the number pool, sessions, their bindings, calls and the outbox.
+
+SQLAlchemy Core tables (no ORM: the hot paths are a handful of statements and Core keeps
+them visible). Alembic migrations under ``store/migrations`` create exactly this.
+Timestamps are naive UTC; money is ``Numeric`` read back as ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+Money = Numeric(14, 5, asdecimal=True)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("auth_id", String(20), nullable=False, unique=True),
+    Column("auth_token", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    # NULL for a main account; the main account's id for a subaccount.
+    Column("parent_id", Integer, ForeignKey("accounts.id"), nullable=True, index=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("created_time", DateTime, nullable=False),
+    Column("modified_time", DateTime, nullable=False),
+)
+
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(20), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    # The pool the number serves: a subaccount's id, or the main account's id.
+    Column("pool_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("alias", String(255), nullable=True),
+    Column("app_id", String(64), nullable=True),
+    Column("answer_url", String(1000), nullable=True),
+    # in_service | draining (takes no new sessions, removed when its last one ends)
+    Column("state", String(16), nullable=False, default="in_service"),
+    Column("spread", Float, nullable=False),
+    Column("added_time", DateTime, nullable=False),
+    Column("modified_time", DateTime, nullable=False),
+    Index("ix_numbers_alloc_geo", "pool_id", "state", "country", "spread"),
+    Index("ix_numbers_alloc_any", "pool_id", "state", "spread"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("subaccount_id", Integer, ForeignKey("accounts.id"), nullable=True),
+    Column("number_id", Integer, ForeignKey("numbers.id"), nullable=False),
+    Column("virtual_number", String(20), nullable=False),
+    Column("first_party", String(20), nullable=True),
+    Column("second_party", String(20), nullable=True),
+    # active | expired. "in-progress" is derived from active_calls; an active session
+    # whose expiry_time has passed reads as expired before the sweeper marks it.
+    Column("status", String(16), nullable=False),
+    Column("active_calls", Integer, nullable=False, default=0),
+    Column("created_time", DateTime, nullable=False),
+    Column("modified_time", DateTime, nullable=False),
+    Column("expiry_time", DateTime, nullable=False),
+    Column("ended_time", DateTime, nullable=True),
+    Column("duration", Integer, nullable=False),
+    Column("last_interaction_time", DateTime, nullable=True),
+    # The last number that interacted with a single-party session (calls.md §1.3).
+    Column("last_peer", String(20), nullable=True),
+    Column("params", Text, nullable=False),  # JSON of the validated parameters
+    Column("amount", Money, nullable=False),
+    Column("total_call_count", Integer, nullable=False, default=0),
+    Column("total_call_amount", Money, nullable=False),
+    Column("total_call_billed_duration", Integer, nullable=False, default=0),
+    Column("event_seq", Integer, nullable=False, default=0),
+    Index("ix_sessions_account_created", "account_id", "created_time"),
+    Index("ix_sessions_sub_created", "subaccount_id", "created_time"),
+    Index("ix_sessions_due", "status", "expiry_time"),
+    Index("ix_sessions_number", "number_id", "status"),
+    Index("ix_sessions_first", "first_party"),
+    Index("ix_sessions_second", "second_party"),
+)
+
+# Live claims of a session on its number (see domain/allocation.py). The unique index is
+# the allocation rule; rows whose blocked_until has passed are dead and get swept.
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("number_id", Integer, ForeignKey("numbers.id"), nullable=False),
+    Column("key", String(24), nullable=False),
+    Column("session_id", BigInteger, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("blocked_until", DateTime, nullable=False, index=True),
+    UniqueConstraint("number_id", "key", name="uq_bindings_number_key"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("session_id", BigInteger, ForeignKey("sessions.id"), nullable=True, index=True),
+    Column("interaction_id", BigInteger, nullable=True, index=True),
+    Column("party", String(8), nullable=True),  # first | second
+    Column("direction", String(8), nullable=False),  # inbound | outbound
+    Column("from_number", String(32), nullable=False),
+    Column("to_number", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("initiation_time", DateTime, nullable=False),
+    Column("answer_time", DateTime, nullable=True),
+    Column("end_time", DateTime, nullable=True),
+    Column("duration", Integer, nullable=False, default=0),
+    Column("billed_duration", Integer, nullable=False, default=0),
+    Column("amount", Money, nullable=False),
+    Column("hangup_cause", String(64), nullable=True),
+    Column("hangup_cause_code", Integer, nullable=True),
+    Column("sip_status", Integer, nullable=True),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("session_id", BigInteger, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("start_time", DateTime, nullable=False),
+    Column("end_time", DateTime, nullable=True),
+    Column("duration", Integer, nullable=False, default=0),
+    Column("first_party_call_id", BigInteger, nullable=True),
+    Column("second_party_call_id", BigInteger, nullable=True),
+    Column("first_party_status", String(16), nullable=True),
+    Column("second_party_status", String(16), nullable=True),
+    Column("recording_id", BigInteger, nullable=True),
+    Column("call_billed_duration", Integer, nullable=False, default=0),
+    Column("total_call_amount", Money, nullable=False),
+    Column("total_call_count", Integer, nullable=False, default=0),
+)
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("session_id", BigInteger, ForeignKey("sessions.id"), nullable=True, index=True),
+    Column("call_id", BigInteger, ForeignKey("calls.id"), nullable=True, index=True),
+    Column("format", String(4), nullable=False),
+    Column("path", String(1000), nullable=False),
+    Column("status", String(16), nullable=False),  # in-progress | completed | failed
+    Column("start_time", DateTime, nullable=False),
+    Column("end_time", DateTime, nullable=True),
+    Column("duration", Float, nullable=False, default=0.0),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+
+# Every event the service will send, written in the transaction of its cause.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("session_id", BigInteger, ForeignKey("sessions.id"), nullable=True),
+    Column("seq", Integer, nullable=False),
+    Column("event_name", String(64), nullable=False),
+    Column("url", String(1000), nullable=True),
+    Column("method", String(4), nullable=False),
+    Column("params", Text, nullable=False),  # JSON object of the event's form fields
+    # pending | delivering | delivered | failed | skipped (no URL)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime, nullable=True),
+    Column("created_time", DateTime, nullable=False),
+    Column("delivered_time", DateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_session", "session_id", "seq"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_time", DateTime, nullable=False, index=True),
+    UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),
+)

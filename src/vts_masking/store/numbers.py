@@ -1,0 +1,192 @@
+"""The number pool: virtual numbers an account owns on its SIP trunk."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from ..domain import errors, phone
+from .accounts import Account
+from .base import Database
+from .models import numbers, sessions
+
+
+@dataclass(frozen=True)
+class NumberFilters:
+    subaccount_id: int | None = None
+    country: str | None = None
+    alias: str | None = None
+    state: str | None = None
+    number_contains: str | None = None
+
+
+class NumberRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(
+        self,
+        main: Account,
+        raw_numbers: list[str],
+        *,
+        pool: Account | None = None,
+        alias: str | None = None,
+        app_id: str | None = None,
+        answer_url: str | None = None,
+    ) -> list[str]:
+        """Add numbers to a pool; a number held by another account is refused whole."""
+        parsed: list[tuple[str, str]] = []
+        for raw in raw_numbers:
+            try:
+                e164 = phone.normalize(raw)
+            except phone.InvalidNumber:
+                raise errors.invalid(
+                    "numbers", f"contains an invalid phone number: {raw}"
+                ) from None
+            parsed.append((e164, phone.country_of(e164) or "ZZ"))
+        if not parsed:
+            raise errors.missing("numbers")
+        now = self.db.clock.now()
+        pool_id = (pool or main).id
+        with self.db.write() as conn:
+            existing = {
+                r.number: r
+                for r in conn.execute(
+                    select(numbers).where(numbers.c.number.in_([p[0] for p in parsed]))
+                )
+            }
+            for e164, _ in parsed:
+                row = existing.get(e164)
+                if row is not None and row.account_id != main.id and row.state != "removed":
+                    raise errors.invalid("numbers", f"contains a number already in use: {e164}")
+            for e164, country in dict(parsed).items():
+                values = {
+                    "account_id": main.id,
+                    "pool_id": pool_id,
+                    "country": country,
+                    "alias": alias,
+                    "app_id": app_id,
+                    "answer_url": answer_url,
+                    "state": "in_service",
+                    "modified_time": now,
+                }
+                if e164 in existing:
+                    conn.execute(update(numbers).where(numbers.c.number == e164).values(**values))
+                else:
+                    conn.execute(
+                        numbers.insert().values(
+                            number=e164, spread=random.random(), added_time=now, **values
+                        )
+                    )
+        return [p[0] for p in parsed]
+
+    def _scope(self, main: Account, sub: Account | None) -> Any:
+        cond = and_(numbers.c.account_id == main.id, numbers.c.state != "removed")
+        if sub is not None:
+            cond = and_(cond, numbers.c.pool_id == sub.id)
+        return cond
+
+    def _with_counts(self, conn: Any, rows: list[Any]) -> list[dict[str, Any]]:
+        now = self.db.clock.now()
+        ids = [r.id for r in rows]
+        counts: dict[int, int] = {}
+        if ids:
+            counts = dict(
+                conn.execute(
+                    select(sessions.c.number_id, func.count())
+                    .where(
+                        sessions.c.number_id.in_(ids),
+                        sessions.c.status == "active",
+                        sessions.c.expiry_time > now,
+                    )
+                    .group_by(sessions.c.number_id)
+                ).all()
+            )
+        return [dict(r._mapping, active_sessions=counts.get(r.id, 0)) for r in rows]
+
+    def list(
+        self,
+        main: Account,
+        sub: Account | None,
+        filters: NumberFilters,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        cond = self._scope(main, sub)
+        if filters.subaccount_id is not None:
+            cond = and_(cond, numbers.c.pool_id == filters.subaccount_id)
+        if filters.country:
+            cond = and_(cond, numbers.c.country == filters.country.upper())
+        if filters.alias:
+            cond = and_(cond, numbers.c.alias == filters.alias)
+        if filters.state:
+            cond = and_(cond, numbers.c.state == filters.state)
+        if filters.number_contains:
+            cond = and_(cond, numbers.c.number.contains(filters.number_contains))
+        with self.db.read() as conn:
+            total = conn.execute(select(func.count()).select_from(numbers).where(cond)).scalar()
+            rows = conn.execute(
+                select(numbers)
+                .where(cond)
+                .order_by(numbers.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return int(total or 0), self._with_counts(conn, rows)
+
+    def get(self, main: Account, sub: Account | None, raw_number: str) -> dict[str, Any]:
+        e164 = phone.normalize_lenient(raw_number)
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(numbers).where(self._scope(main, sub), numbers.c.number == e164)
+            ).first()
+            if row is None:
+                raise errors.NotFound("Number not found.")
+            return self._with_counts(conn, [row])[0]
+
+    def update(
+        self,
+        main: Account,
+        sub: Account | None,
+        raw_number: str,
+        values: dict[str, Any],
+    ) -> dict[str, Any]:
+        current = self.get(main, sub, raw_number)
+        if values:
+            values = dict(values, modified_time=self.db.clock.now())
+            with self.db.write() as conn:
+                conn.execute(update(numbers).where(numbers.c.id == current["id"]).values(**values))
+        return self.get(main, sub, raw_number)
+
+    def remove(self, main: Account, sub: Account | None, raw_number: str, *, drain: bool) -> str:
+        """Take a number out of the pool; with active sessions only if ``drain``.
+
+        Returns ``"removed"`` or ``"draining"`` (no new sessions; the sweeper removes it
+        when its last session ends).
+        """
+        current = self.get(main, sub, raw_number)
+        now = self.db.clock.now()
+        with self.db.write() as conn:
+            live = conn.execute(
+                select(func.count())
+                .select_from(sessions)
+                .where(
+                    sessions.c.number_id == current["id"],
+                    sessions.c.status == "active",
+                    sessions.c.expiry_time > now,
+                )
+            ).scalar()
+            if live and not drain:
+                raise errors.InvalidParameter(
+                    "Number has active sessions. Pass drain=true to remove it after they end."
+                )
+            state = "draining" if live else "removed"
+            conn.execute(
+                update(numbers)
+                .where(numbers.c.id == current["id"])
+                .values(state=state, modified_time=now)
+            )
+        return state

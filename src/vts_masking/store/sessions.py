@@ -1,0 +1,584 @@
+"""Masking sessions: create (allocation), read, update, expire, list, sweep.
+
+Allocation (spec §2.5) is a search for a number of the right pool on which none of the
+new session's binding keys is live, walked in each number's fixed random ``spread``
+order from a random start and wrapping around: complete (finds a free number whenever
+one exists) and spreading load. The unique index on ``bindings (number_id, key)`` is the
+rule itself: if two creates race for the same (number, party), one insert fails and that
+create searches again. On PostgreSQL creates sharing a party also queue on an advisory
+lock, so such races are rare rather than retried in bulk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import allocation, errors, phone
+from ..domain.list_filters import SessionFilters
+from ..domain.session_params import CreateParams, UpdateParams
+from ..domain.views import account_path, interaction_view, session_view
+from . import outbox
+from .accounts import Account, AccountRepo, Principal
+from .base import Database
+from .models import bindings, calls, idempotency_keys, interactions, numbers, recordings, sessions
+
+MAX_ATTEMPTS = 8
+STORED_PARAMS = tuple(
+    f.name
+    for f in dataclasses.fields(CreateParams)
+    if f.name not in ("first_party", "second_party", "extra")
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Idempotency:
+    key: str
+    request_hash: str
+
+
+class SessionRepo:
+    def __init__(self, db: Database, accounts: AccountRepo) -> None:
+        self.db = db
+        self.accounts = accounts
+
+    # -- scope ----------------------------------------------------------------------
+
+    def _scope(self, principal: Principal) -> Any:
+        if principal.subaccount is not None:
+            return sessions.c.subaccount_id == principal.subaccount.id
+        return sessions.c.account_id == principal.main.id
+
+    def _load(self, conn: Connection, principal: Principal, session_uuid: str) -> Any:
+        row = conn.execute(
+            select(sessions).where(sessions.c.uuid == session_uuid, self._scope(principal))
+        ).first()
+        if row is None:
+            raise errors.NotFound(errors.SESSION_NOT_FOUND)
+        return row
+
+    # -- create ---------------------------------------------------------------------
+
+    def _pool(self, principal: Principal, params: CreateParams) -> Account | None:
+        """The subaccount a new session belongs to (None: the main account's own)."""
+        if principal.subaccount is not None:
+            if params.subaccount and params.subaccount != principal.subaccount.auth_id:
+                raise errors.invalid("subaccount", "is not this subaccount")
+            return principal.subaccount
+        if params.subaccount:
+            sub = self.accounts.by_auth_id(params.subaccount)
+            if sub is None or sub.parent_id != principal.main.id:
+                raise errors.invalid("subaccount", "is not a subaccount of this account")
+            if not sub.enabled:
+                raise errors.invalid("subaccount", "is disabled")
+            return sub
+        return None
+
+    def find_free_number(
+        self,
+        conn: Connection,
+        pool_id: int,
+        country: str | None,
+        keys: list[str],
+        now: datetime,
+    ) -> Any:
+        busy = (
+            select(bindings.c.id)
+            .where(
+                bindings.c.number_id == numbers.c.id,
+                bindings.c.key.in_(keys),
+                bindings.c.blocked_until > now,
+            )
+            .exists()
+        )
+        base = [numbers.c.pool_id == pool_id, numbers.c.state == "in_service", ~busy]
+        if country is not None:
+            base.append(numbers.c.country == country)
+        start = allocation.spread_start()
+        for window in (numbers.c.spread >= start, numbers.c.spread < start):
+            row = conn.execute(
+                select(numbers.c.id, numbers.c.number)
+                .where(*base, window)
+                .order_by(numbers.c.spread)
+                .limit(1)
+            ).first()
+            if row is not None:
+                return row
+        return None
+
+    def create(
+        self,
+        principal: Principal,
+        params: CreateParams,
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        idempotency: Idempotency | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Create a session; returns (HTTP status, response body made by ``render``).
+
+        Everything — session, bindings, ``SessionCreated`` event, idempotency record —
+        is one transaction: a refused create leaves nothing behind.
+        """
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        sub = self._pool(principal, params)
+        pool_id = (sub or principal.main).id
+        country = None
+        if params.geomatch and params.geo_party:
+            country = phone.country_of(params.geo_party)
+        last_error: Exception | None = None
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                with self.db.write() as conn:
+                    if idempotency is not None:
+                        replay = self._replay(conn, principal.main.id, idempotency)
+                        if replay is not None:
+                            return replay
+                    self.db.lock(conn, *params.parties)
+                    return self._create_once(
+                        conn, principal, sub, pool_id, country, params, render, idempotency
+                    )
+            except IntegrityError as exc:  # lost a race for a key; search again
+                last_error = exc
+                continue
+        raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
+
+    def _replay(
+        self, conn: Connection, account_id: int, idem: Idempotency
+    ) -> tuple[int, dict[str, Any]] | None:
+        row = conn.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == idem.key
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != idem.request_hash:
+            raise errors.Conflict("Idempotency-Key was already used with a different request body.")
+        return row.status_code, json.loads(row.body)
+
+    def _create_once(
+        self,
+        conn: Connection,
+        principal: Principal,
+        sub: Account | None,
+        pool_id: int,
+        country: str | None,
+        params: CreateParams,
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        idempotency: Idempotency | None,
+    ) -> tuple[int, dict[str, Any]]:
+        now = self.db.clock.now()
+        if params.is_pin_authentication_required and params.generate_pin:
+            length = params.generate_pin_length
+            first_pin = allocation.generate_pin(length)
+            second_pin = allocation.generate_pin(length)
+            while second_pin == first_pin:
+                second_pin = allocation.generate_pin(length)
+            params = dataclasses.replace(
+                params, first_party_pin=first_pin, second_party_pin=second_pin
+            )
+        expiry = now + timedelta(seconds=params.session_expiry)
+        wanted = allocation.session_bindings(
+            parties=params.parties,
+            single_party=params.is_single_party,
+            pin_required=params.is_pin_authentication_required,
+            pins=(params.first_party_pin, params.second_party_pin),
+            ends_at=expiry,
+            cooloff_seconds=params.virtual_number_cooloff_period,
+        )
+        keys = [b.key for b in wanted]
+        number = self.find_free_number(conn, pool_id, country, keys, now)
+        if number is None:
+            raise errors.ApiError(errors.POOL_EXHAUSTED)
+        # Dead claims (expired, cool-off over) on these keys give way before we insert.
+        conn.execute(
+            delete(bindings).where(
+                bindings.c.number_id == number.id,
+                bindings.c.key.in_(keys),
+                bindings.c.blocked_until <= now,
+            )
+        )
+        stored = {name: getattr(params, name) for name in STORED_PARAMS}
+        stored["subaccount"] = sub.auth_id if sub else None
+        session_uuid = str(uuid.uuid4())
+        session_id = conn.execute(
+            sessions.insert().values(
+                uuid=session_uuid,
+                account_id=principal.main.id,
+                subaccount_id=sub.id if sub else None,
+                number_id=number.id,
+                virtual_number=number.number,
+                first_party=params.first_party,
+                second_party=params.second_party,
+                status="active",
+                active_calls=0,
+                created_time=now,
+                modified_time=now,
+                expiry_time=expiry,
+                duration=params.session_expiry,
+                params=json.dumps(stored),
+                amount=Decimal(0),
+                total_call_count=0,
+                total_call_amount=Decimal(0),
+                total_call_billed_duration=0,
+                event_seq=0,
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            bindings.insert(),
+            [
+                {
+                    "number_id": number.id,
+                    "key": b.key,
+                    "session_id": session_id,
+                    "blocked_until": b.blocked_until,
+                }
+                for b in wanted
+            ],
+        )
+        row = conn.execute(select(sessions).where(sessions.c.id == session_id)).one()
+        outbox.emit(conn, row, "SessionCreated", now)
+        body = render(session_view(row._mapping, now))
+        if idempotency is not None:
+            conn.execute(
+                idempotency_keys.insert().values(
+                    account_id=principal.main.id,
+                    key=idempotency.key,
+                    request_hash=idempotency.request_hash,
+                    status_code=201,
+                    body=json.dumps(body),
+                    created_time=now,
+                )
+            )
+        return 201, body
+
+    # -- read -----------------------------------------------------------------------
+
+    def _interactions(
+        self, conn: Connection, auth_id: str, session_ids: list[int]
+    ) -> dict[int, list[dict[str, Any]]]:
+        if not session_ids:
+            return {}
+        rows = conn.execute(
+            select(interactions)
+            .where(interactions.c.session_id.in_(session_ids))
+            .order_by(interactions.c.start_time, interactions.c.id)
+        ).all()
+        if not rows:
+            return {}
+        call_ids = {
+            cid
+            for r in rows
+            for cid in (r.first_party_call_id, r.second_party_call_id)
+            if cid is not None
+        }
+        rec_ids = {r.recording_id for r in rows if r.recording_id is not None}
+        call_uuids = (
+            dict(
+                conn.execute(select(calls.c.id, calls.c.uuid).where(calls.c.id.in_(call_ids))).all()
+            )
+            if call_ids
+            else {}
+        )
+        rec_uuids = (
+            dict(
+                conn.execute(
+                    select(recordings.c.id, recordings.c.uuid).where(recordings.c.id.in_(rec_ids))
+                ).all()
+            )
+            if rec_ids
+            else {}
+        )
+        path = account_path(auth_id)
+        result: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            result.setdefault(r.session_id, []).append(
+                interaction_view(
+                    r._mapping,
+                    account_path=path,
+                    first_call_uuid=call_uuids.get(r.first_party_call_id),
+                    second_call_uuid=call_uuids.get(r.second_party_call_id),
+                    recording_uuid=rec_uuids.get(r.recording_id),
+                )
+            )
+        return result
+
+    def view(self, conn: Connection, principal: Principal, row: Any) -> dict[str, Any]:
+        now = self.db.clock.now()
+        inter = (
+            self._interactions(conn, principal.path_auth_id, [row.id])
+            if row.total_call_count or row.last_interaction_time
+            else {}
+        )
+        return session_view(row._mapping, now, inter.get(row.id))
+
+    def get(self, principal: Principal, session_uuid: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = self._load(conn, principal, session_uuid)
+            return self.view(conn, principal, row)
+
+    # -- update / expire --------------------------------------------------------------
+
+    def update(
+        self, principal: Principal, session_uuid: str, change: UpdateParams
+    ) -> dict[str, Any]:
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                with self.db.write() as conn:
+                    return self._update_once(conn, principal, session_uuid, change)
+            except IntegrityError:
+                continue
+        raise errors.InvalidParameter("Could not update the session, please retry.")
+
+    def _update_once(
+        self, conn: Connection, principal: Principal, session_uuid: str, change: UpdateParams
+    ) -> dict[str, Any]:
+        now = self.db.clock.now()
+        row = self._load(conn, principal, session_uuid)
+        if row.status == "expired" or row.expiry_time <= now:
+            raise errors.InvalidParameter(errors.SESSION_ALREADY_EXPIRED)
+        params = json.loads(row.params)
+        values: dict[str, Any] = {}
+        params.update(change.changes)
+        expiry = row.expiry_time
+        if "session_expiry" in change.changes:
+            expiry = now + timedelta(seconds=change.changes["session_expiry"])
+            values["expiry_time"] = expiry
+            values["duration"] = int((expiry - row.created_time).total_seconds())
+        parties = {"first_party": row.first_party, "second_party": row.second_party}
+        for name in ("first_party", "second_party"):
+            new = getattr(change, name)
+            if new is None or new == parties[name]:
+                continue
+            was_single = bool(params.get("create_session_with_single_party")) and (
+                row.first_party is None or row.second_party is None
+            )
+            if not was_single:
+                raise errors.invalid(name, "can only be changed on a single-party session")
+            parties[name] = new
+        if parties["first_party"] == parties["second_party"]:
+            raise errors.invalid("second_party", "must be different from first_party")
+        parties_changed = (parties["first_party"], parties["second_party"]) != (
+            row.first_party,
+            row.second_party,
+        )
+        if parties_changed:
+            values.update(parties)
+            self.db.lock(conn, *[p for p in parties.values() if p])
+        cooloff = int(params.get("virtual_number_cooloff_period") or 0)
+        if parties_changed or "session_expiry" in change.changes:
+            self._rebind(conn, row, parties, params, expiry, cooloff, now)
+        values["params"] = json.dumps(params)
+        values["modified_time"] = now
+        conn.execute(update(sessions).where(sessions.c.id == row.id).values(**values))
+        fresh = conn.execute(select(sessions).where(sessions.c.id == row.id)).one()
+        return self.view(conn, principal, fresh)
+
+    def _rebind(
+        self,
+        conn: Connection,
+        row: Any,
+        parties: dict[str, str | None],
+        params: dict[str, Any],
+        expiry: datetime,
+        cooloff: int,
+        now: datetime,
+    ) -> None:
+        """Replace a session's bindings after a party or expiry change."""
+        present = tuple(p for p in (parties["first_party"], parties["second_party"]) if p)
+        wanted = allocation.session_bindings(
+            parties=present,
+            single_party=len(present) == 1,
+            pin_required=bool(params.get("is_pin_authentication_required")),
+            pins=(params.get("first_party_pin"), params.get("second_party_pin")),
+            ends_at=expiry,
+            cooloff_seconds=cooloff,
+        )
+        keys = [b.key for b in wanted]
+        conn.execute(delete(bindings).where(bindings.c.session_id == row.id))
+        taken = conn.execute(
+            select(bindings.c.key).where(
+                bindings.c.number_id == row.number_id,
+                bindings.c.key.in_(keys),
+                bindings.c.blocked_until > now,
+            )
+        ).first()
+        if taken is not None:
+            name = "first_party" if taken.key == parties["first_party"] else "second_party"
+            raise errors.invalid(name, "already has an active session on this virtual number")
+        conn.execute(
+            delete(bindings).where(
+                bindings.c.number_id == row.number_id,
+                bindings.c.key.in_(keys),
+                bindings.c.blocked_until <= now,
+            )
+        )
+        conn.execute(
+            bindings.insert(),
+            [
+                {
+                    "number_id": row.number_id,
+                    "key": b.key,
+                    "session_id": row.id,
+                    "blocked_until": b.blocked_until,
+                }
+                for b in wanted
+            ],
+        )
+
+    def expire(self, principal: Principal, session_uuid: str) -> None:
+        """DELETE: end the session now; it is kept and reads as ``expired``."""
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        with self.db.write() as conn:
+            now = self.db.clock.now()
+            row = self._load(conn, principal, session_uuid)
+            if row.status == "expired" or row.expiry_time <= now:
+                raise errors.InvalidParameter(errors.SESSION_ALREADY_EXPIRED)
+            self._end(conn, row, now, now)
+
+    def _end(self, conn: Connection, row: Any, ended: datetime, now: datetime) -> None:
+        """Mark a session ended at ``ended``; party keys stay blocked for the cool-off."""
+        params = json.loads(row.params)
+        cooloff = timedelta(seconds=int(params.get("virtual_number_cooloff_period") or 0))
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id == row.id)
+            .values(
+                status="expired",
+                ended_time=ended,
+                expiry_time=min(row.expiry_time, ended),
+                duration=int((min(row.expiry_time, ended) - row.created_time).total_seconds()),
+                modified_time=now,
+            )
+        )
+        party_keys = [p for p in (row.first_party, row.second_party) if p]
+        if party_keys and cooloff:
+            conn.execute(
+                update(bindings)
+                .where(bindings.c.session_id == row.id, bindings.c.key.in_(party_keys))
+                .values(blocked_until=ended + cooloff)
+            )
+            conn.execute(
+                delete(bindings).where(
+                    bindings.c.session_id == row.id, bindings.c.key.not_in(party_keys)
+                )
+            )
+        else:
+            conn.execute(delete(bindings).where(bindings.c.session_id == row.id))
+        if ended >= row.expiry_time:  # reached its expiry (not deleted early)
+            fresh = conn.execute(select(sessions).where(sessions.c.id == row.id)).one()
+            outbox.emit(conn, fresh, "SessionTimeout", now)
+
+    # -- list -----------------------------------------------------------------------
+
+    def list(
+        self, principal: Principal, filters: SessionFilters
+    ) -> tuple[int, list[dict[str, Any]]]:
+        now = self.db.clock.now()
+        cond = [self._scope(principal)]
+        if filters.subaccount:
+            sub = self.accounts.by_auth_id(filters.subaccount)
+            cond.append(
+                sessions.c.subaccount_id
+                == (sub.id if sub and sub.main_id == principal.main.id else -1)
+            )
+        for name in ("first_party", "second_party", "virtual_number"):
+            value = getattr(filters, name)
+            if value:
+                cond.append(sessions.c[name] == value)
+        live = and_(sessions.c.status == "active", sessions.c.expiry_time > now)
+        if filters.status == "active":
+            cond += [live, sessions.c.active_calls == 0]
+        elif filters.status == "in-progress":
+            cond.append(sessions.c.active_calls > 0)
+        elif filters.status == "expired":
+            cond += [~live, sessions.c.active_calls == 0]
+        for cmp in filters.comparisons:
+            column = sessions.c[cmp.column]
+            if cmp.op == "eq" and cmp.column != "duration":
+                cond += [column >= cmp.value, column < cmp.value + timedelta(seconds=1)]
+            else:
+                cond.append(
+                    {
+                        "eq": column == cmp.value,
+                        "gt": column > cmp.value,
+                        "gte": column >= cmp.value,
+                        "lt": column < cmp.value,
+                        "lte": column <= cmp.value,
+                    }[cmp.op]
+                )
+        where = and_(*cond)
+        with self.db.read() as conn:
+            total = conn.execute(select(func.count()).select_from(sessions).where(where)).scalar()
+            rows = conn.execute(
+                select(sessions)
+                .where(where)
+                .order_by(sessions.c.created_time.desc(), sessions.c.id.desc())
+                .limit(filters.limit)
+                .offset(filters.offset)
+            ).all()
+            inter = self._interactions(
+                conn,
+                principal.path_auth_id,
+                [r.id for r in rows if r.total_call_count or r.last_interaction_time],
+            )
+            return int(total or 0), [session_view(r._mapping, now, inter.get(r.id)) for r in rows]
+
+    # -- background -----------------------------------------------------------------
+
+    def sweep(self, batch: int = 500) -> int:
+        """Mark sessions whose expiry passed as expired, write ``SessionTimeout``,
+        release dead bindings and finish draining numbers. Safe in many processes at
+        once: rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+        done = 0
+        with self.db.write() as conn:
+            now = self.db.clock.now()
+            query = (
+                select(sessions)
+                .where(sessions.c.status == "active", sessions.c.expiry_time <= now)
+                .order_by(sessions.c.expiry_time)
+                .limit(batch)
+            )
+            if self.db.postgres:
+                query = query.with_for_update(skip_locked=True)
+            for row in conn.execute(query).all():
+                self._end(conn, row, row.expiry_time, now)
+                done += 1
+            conn.execute(delete(bindings).where(bindings.c.blocked_until <= now))
+            draining = select(numbers.c.id).where(numbers.c.state == "draining")
+            still_live = (
+                select(sessions.c.id)
+                .where(
+                    sessions.c.number_id == numbers.c.id,
+                    or_(sessions.c.status == "active", sessions.c.active_calls > 0),
+                )
+                .exists()
+            )
+            conn.execute(
+                update(numbers)
+                .where(numbers.c.id.in_(draining), ~still_live)
+                .values(state="removed", modified_time=now)
+            )
+        return done
+
+    def events(self, principal: Principal, session_uuid: str) -> list[Any]:
+        with self.db.read() as conn:
+            row = self._load(conn, principal, session_uuid)
+            return outbox.session_events(conn, row.id)
