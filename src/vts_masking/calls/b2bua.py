@@ -1,0 +1,1065 @@
+"""A back-to-back user agent that masks calls: one SIP leg in, an unrelated SIP leg out.
+
+It knows nothing of sessions. Each inbound INVITE becomes an :class:`InboundCall` handed to
+an async ``router`` supplied by the caller (the ``calls`` engine), which answers with a
+:class:`Reject` or a :class:`Bridge`. For a bridge the B2BUA places a brand-new call to the
+trunk — new Call-ID, tags, branch, Via and Contact, From = the caller ID it was given, and
+an SDP whose ``o=`` line is ours — so nothing of the caller's identity crosses. Provisional
+answers, the final answer, re-INVITE, UPDATE and INFO are relayed; BYE or CANCEL on one
+side ends the other; ``ring_timeout`` and ``call_time_limit`` are enforced here.
+
+:meth:`B2BUA.originate` places both calls itself (``initiate_call_to_first_party``): it
+calls the first party without an offer, sends that party's offer to the second party and
+returns the second party's answer in the first party's ACK (RFC 3725, flow I).
+
+An optional :class:`CallObserver` sees every leg's life (initiated, ringing, answered,
+failed, ended) with timestamps from the injected clock, so the engine can write Call
+records, interactions and events. Leg side ``"a"`` is the caller (or the first party),
+``"b"`` the party dialled second.
+
+In-dialog requests are sent to the address the leg talks to (the trunk for outbound legs,
+the source address for inbound legs) rather than to the peer's Contact, as every peer of
+this service sits behind the operator's trunk or load balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from vts_masking.clock import Clock
+from vts_masking.sip.dialog import Dialog, DialogError
+from vts_masking.sip.message import (
+    Headers,
+    Request,
+    Response,
+    SipParseError,
+    make_response,
+    new_call_id,
+    new_tag,
+    parse_uri,
+)
+from vts_masking.sip.sdp import SdpError, SessionDescription, parse_sdp
+from vts_masking.sip.transaction import (
+    ClientInviteTransaction,
+    ClientTransaction,
+    RequestReceived,
+    ResponseReceived,
+    ServerInviteTransaction,
+    ServerTransaction,
+    TransactionTimeout,
+    build_cancel,
+)
+from vts_masking.sip.transport import SipTransport, TuEvent
+
+__all__ = [
+    "B2BUA",
+    "CAUSE_CODES",
+    "Bridge",
+    "Call",
+    "CallObserver",
+    "Decision",
+    "InboundCall",
+    "Leg",
+    "Reject",
+    "SdpRewriter",
+    "caller_status_for",
+    "cause_for_status",
+]
+
+log = logging.getLogger("vts_masking.calls.b2bua")
+
+Addr = tuple[str, int]
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+
+# Hangup causes (the names customers know from the usual voice APIs) and Q.850-ish codes.
+CAUSE_CODES = {
+    "NORMAL_CLEARING": 16,
+    "USER_BUSY": 17,
+    "NO_USER_RESPONSE": 18,
+    "NO_ANSWER": 19,
+    "CALL_REJECTED": 21,
+    "NUMBER_CHANGED": 22,
+    "UNALLOCATED_NUMBER": 1,
+    "INVALID_NUMBER_FORMAT": 28,
+    "NORMAL_UNSPECIFIED": 31,
+    "NETWORK_OUT_OF_ORDER": 38,
+    "NORMAL_TEMPORARY_FAILURE": 41,
+    "INCOMPATIBLE_DESTINATION": 88,
+    "RECOVERY_ON_TIMER_EXPIRE": 102,
+    "ORIGINATOR_CANCEL": 487,
+    "ALLOTTED_TIMEOUT": 602,
+}
+
+
+def cause_for_status(status: int) -> str:
+    """Hangup cause name for a final SIP failure status."""
+    exact = {
+        486: "USER_BUSY",
+        600: "USER_BUSY",
+        603: "CALL_REJECTED",
+        403: "CALL_REJECTED",
+        404: "UNALLOCATED_NUMBER",
+        604: "UNALLOCATED_NUMBER",
+        410: "NUMBER_CHANGED",
+        484: "INVALID_NUMBER_FORMAT",
+        408: "NO_USER_RESPONSE",
+        480: "NO_ANSWER",
+        487: "ORIGINATOR_CANCEL",
+        488: "INCOMPATIBLE_DESTINATION",
+        606: "INCOMPATIBLE_DESTINATION",
+        502: "NETWORK_OUT_OF_ORDER",
+        503: "NORMAL_TEMPORARY_FAILURE",
+    }
+    if status in exact:
+        return exact[status]
+    if status >= 600:
+        return "CALL_REJECTED"
+    if status >= 500:
+        return "NORMAL_TEMPORARY_FAILURE"
+    return "NORMAL_UNSPECIFIED"
+
+
+def caller_status_for(status: int) -> int:
+    """What the caller is told when the callee's leg fails with ``status``."""
+    if 300 <= status < 400:
+        return 480  # we do not follow redirects
+    if status in (401, 407):
+        return 403  # a challenge was for us, not for the caller
+    if status == 503:
+        return 500  # 503 would make the caller's proxy retry elsewhere (RFC 3261 §16.7)
+    return status
+
+
+# --------------------------------------------------------------------------- public types
+
+
+@dataclass(slots=True)
+class InboundCall:
+    """What the router sees of a new inbound call."""
+
+    leg_id: str
+    call_id: str
+    to_user: str | None  # the Request-URI user: the virtual number dialled
+    from_user: str | None  # the caller's number
+    from_display: str | None
+    source: Addr
+    transport: str
+    sdp: bytes | None
+    request: Request
+
+
+@dataclass(slots=True)
+class Reject:
+    """Refuse the call with ``status`` (404 unknown number, 403 unknown caller, ...)."""
+
+    status: int = 404
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Bridge:
+    """Dial ``number`` (or ``target_uri``) at the trunk, presenting ``caller_id``.
+
+    ``context`` is opaque to the B2BUA and comes back on :class:`Call` in observer events.
+    ``ring_timeout`` and ``call_time_limit`` are seconds (None: no limit).
+    """
+
+    number: str | None = None
+    caller_id: str = "anonymous"
+    target_uri: str | None = None
+    trunk: Addr | None = None
+    transport: str = "udp"
+    ring_timeout: float | None = None
+    call_time_limit: float | None = None
+    context: Any = None
+
+
+Decision = Reject | Bridge
+Router = Callable[[InboundCall], Awaitable[Decision]]
+# Called with the leg an SDP is about to be sent to and the parsed SDP, to edit in place
+# (the media relay will point c=/m= at itself here). The o= line is already ours.
+SdpRewriter = Callable[["Leg", SessionDescription], None]
+
+Side = Literal["a", "b"]
+
+
+@dataclass(eq=False)
+class Leg:
+    """One SIP call leg. Timestamps are wall-clock datetimes from the injected clock."""
+
+    id: str
+    side: Side
+    direction: Literal["inbound", "outbound"]
+    call: Call
+    addr: Addr
+    transport: str
+    number: str | None = None  # the remote party's number
+    call_id: str = ""
+    local_tag: str = ""
+    state: str = "new"  # new, early, answered, ended, failed
+    dialog: Dialog | None = None
+    invite: Request | None = None
+    invite_txn: ServerInviteTransaction | ClientInviteTransaction | None = None
+    status: int | None = None  # final status of the initial INVITE
+    hangup_cause: str | None = None
+    hangup_by: str | None = None  # "a", "b" or "system"
+    initiated_at: datetime | None = None
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    # internals
+    got_provisional: bool = False
+    cancel_pending: bool = False
+    abandoned: bool = False  # we gave up on this leg (CANCEL sent or pending)
+    acked: bool = False
+    sdp_session_id: int = field(default_factory=lambda: secrets.randbelow(2**31) + 1)
+    sdp_version: int = 0
+    last_sdp: bytes | None = None
+    ack_body: bytes = b""  # what our last ACK on this leg carried (for 2xx retransmissions)
+    offer_pending: bytes | None = None  # originate: A's offer, ACKed once B answers
+    relay_ack: _PendingAck | None = None  # offerless re-INVITE: ACK to pass on to the peer
+    reinvite_busy: bool = False
+
+    @property
+    def hangup_cause_code(self) -> int | None:
+        return CAUSE_CODES.get(self.hangup_cause) if self.hangup_cause else None
+
+    @property
+    def is_up(self) -> bool:
+        return self.state == "answered"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("ended", "failed")
+
+
+@dataclass(eq=False)
+class Call:
+    """A bridged (or originated) call: legs ``a`` and ``b`` and the router's ``context``."""
+
+    id: str
+    kind: Literal["inbound", "originate"]
+    context: Any
+    bridge: Bridge
+    a: Leg | None = None
+    b: Leg | None = None
+    second: Bridge | None = None  # originate: who to dial after the first party answers
+    ended: bool = False
+    ended_at: datetime | None = None
+    _timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+    def other(self, leg: Leg) -> Leg | None:
+        return self.b if leg is self.a else self.a
+
+    @property
+    def legs(self) -> list[Leg]:
+        return [x for x in (self.a, self.b) if x is not None]
+
+
+class CallObserver(Protocol):
+    """What the ``calls`` engine implements to write records and events.
+
+    Every method is called synchronously on the event loop; ``at`` is the clock's wall time
+    of the change (also stored on the leg). Keep them quick: hand heavy work to a task.
+
+    - ``on_leg_initiated``: the leg exists (inbound INVITE bridged / outbound INVITE sent).
+    - ``on_leg_ringing``: first 180/183 on an outbound leg (or relayed to an inbound one).
+    - ``on_leg_answered``: 2xx on the leg.
+    - ``on_leg_failed``: the leg ended before answer; ``leg.status`` and ``leg.hangup_cause``.
+    - ``on_leg_ended``: an answered leg hung up; ``leg.hangup_cause``, ``leg.hangup_by``.
+    - ``on_call_ended``: both legs are over.
+    """
+
+    def on_leg_initiated(self, call: Call, leg: Leg, at: datetime) -> None: ...
+    def on_leg_ringing(self, call: Call, leg: Leg, at: datetime) -> None: ...
+    def on_leg_answered(self, call: Call, leg: Leg, at: datetime) -> None: ...
+    def on_leg_failed(self, call: Call, leg: Leg, at: datetime) -> None: ...
+    def on_leg_ended(self, call: Call, leg: Leg, at: datetime) -> None: ...
+    def on_call_ended(self, call: Call, at: datetime) -> None: ...
+
+
+class _NullObserver:
+    def on_leg_initiated(self, call: Call, leg: Leg, at: datetime) -> None:
+        pass
+
+    def on_leg_ringing(self, call: Call, leg: Leg, at: datetime) -> None:
+        pass
+
+    def on_leg_answered(self, call: Call, leg: Leg, at: datetime) -> None:
+        pass
+
+    def on_leg_failed(self, call: Call, leg: Leg, at: datetime) -> None:
+        pass
+
+    def on_leg_ended(self, call: Call, leg: Leg, at: datetime) -> None:
+        pass
+
+    def on_call_ended(self, call: Call, at: datetime) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """What a transaction means to us (stored in ``txn.context``)."""
+
+    leg: Leg
+    purpose: str  # invite, reinvite, relay, bye, cancel
+    peer_txn: ServerTransaction | None = None  # the request we relay for (reinvite/relay)
+    offer: bool = True  # relayed re-INVITE carried an offer
+
+
+def _user(uri: str) -> str | None:
+    try:
+        return parse_uri(uri).user
+    except SipParseError:
+        return None
+
+
+# --------------------------------------------------------------------------- the B2BUA
+
+
+class B2BUA:
+    """The SIP edge. ``await start()`` binds ``listen``; ``await stop()`` ends everything."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        trunk: Addr,
+        listen: Addr = ("127.0.0.1", 5060),
+        advertised_host: str | None = None,
+        observer: CallObserver | None = None,
+        clock: Clock | None = None,
+        sdp_rewriter: SdpRewriter | None = None,
+        transport: SipTransport | None = None,
+    ) -> None:
+        self.router = router
+        self.trunk = trunk
+        self.observer: CallObserver = observer or _NullObserver()
+        self.clock = clock or Clock()
+        self.sdp_rewriter = sdp_rewriter
+        self.transport = transport or SipTransport(
+            listen[0], listen[1], advertised_host=advertised_host
+        )
+        self.transport.on_event = self.handle
+        self.calls: dict[str, Call] = {}
+        self._dialogs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) → leg
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.transport.start()
+
+    async def stop(self) -> None:
+        for call in list(self.calls.values()):
+            self.hangup(call, "NORMAL_CLEARING")
+        for t in list(self._tasks):
+            t.cancel()
+        await self.transport.close()
+
+    @property
+    def host(self) -> str:
+        return self.transport.advertised_host
+
+    # ---------------------------------------------------------------- events in
+    def handle(self, event: TuEvent) -> None:
+        """Entry point for transaction-layer events (wired as the transport's callback)."""
+        try:
+            if isinstance(event, RequestReceived):
+                self._on_request(event)
+            elif isinstance(event, ResponseReceived):
+                self._on_response(event)
+            elif isinstance(event, TransactionTimeout):
+                self._on_timeout(event)
+        except (SipParseError, DialogError) as exc:
+            log.warning("b2bua: bad message ignored: %s", exc)
+
+    def _respond(
+        self,
+        txn: ServerTransaction,
+        status: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        body: bytes = b"",
+        contact: bool = False,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        headers = list(extra)
+        if contact:
+            headers.append(("Contact", self.transport.contact(transport=txn.transport)))
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        resp = make_response(
+            txn.request, status, reason, to_tag=to_tag, body=body, extra=tuple(headers)
+        )
+        self.transport.respond(txn, resp)
+
+    def _on_request(self, ev: RequestReceived) -> None:
+        req = ev.request
+        method = req.method
+        if method == "ACK":
+            self._on_ack(ev)
+            return
+        txn = ev.txn
+        assert txn is not None
+        to_tag = req.to.tag
+        if to_tag is not None:
+            leg = self._dialogs.get((req.call_id, to_tag))
+            if leg is None:
+                if method == "OPTIONS":
+                    self._respond(txn, 200, extra=(("Allow", ALLOW),))
+                else:
+                    self._respond(txn, 481)
+                return
+            self._in_dialog(leg, ev)
+            return
+        if method == "INVITE":
+            self._new_inbound(ev)
+        elif method == "CANCEL":
+            self._on_cancel(ev)
+        elif method == "OPTIONS":
+            self._respond(txn, 200, extra=(("Allow", ALLOW), ("Accept", "application/sdp")))
+        elif method == "BYE":
+            self._respond(txn, 481)
+        else:
+            self._respond(txn, 405, extra=(("Allow", ALLOW),))
+
+    # ---------------------------------------------------------------- inbound calls
+    def _new_inbound(self, ev: RequestReceived) -> None:
+        req = ev.request
+        txn = ev.txn
+        assert isinstance(txn, ServerInviteTransaction)
+        mf = req.headers.get("max-forwards")
+        if mf is not None and mf.strip().isdigit() and int(mf) == 0:
+            self._respond(txn, 483)
+            return
+        if req.body and req.content_type != "application/sdp":
+            self._respond(txn, 415, extra=(("Accept", "application/sdp"),))
+            return
+        if req.body:
+            try:
+                parse_sdp(req.body)
+            except SdpError:
+                self._respond(txn, 488)
+                return
+        self._respond(txn, 100)
+        call = Call(id=str(uuid.uuid4()), kind="inbound", context=None, bridge=Bridge())
+        leg = Leg(
+            id=str(uuid.uuid4()),
+            side="a",
+            direction="inbound",
+            call=call,
+            addr=ev.addr,
+            transport=ev.transport,
+            number=req.from_.uri.user,
+            call_id=req.call_id,
+            local_tag=new_tag(),
+            invite=req,
+            invite_txn=txn,
+            initiated_at=self.clock.now(),
+        )
+        call.a = leg
+        txn.context = _Ctx(leg, "invite")
+        inbound = InboundCall(
+            leg_id=leg.id,
+            call_id=req.call_id,
+            to_user=_user(req.uri),
+            from_user=req.from_.uri.user,
+            from_display=req.from_.display,
+            source=ev.addr,
+            transport=ev.transport,
+            sdp=req.body or None,
+            request=req,
+        )
+        task = asyncio.get_running_loop().create_task(self._route(call, inbound))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _route(self, call: Call, inbound: InboundCall) -> None:
+        leg = call.a
+        assert leg is not None and isinstance(leg.invite_txn, ServerInviteTransaction)
+        try:
+            decision = await self.router(inbound)
+        except Exception:
+            log.exception("b2bua: router failed for call %s", inbound.call_id)
+            decision = Reject(500)
+        if leg.finished or leg.invite_txn.state != "proceeding":
+            return  # the caller cancelled while we were deciding
+        if isinstance(decision, Reject):
+            leg.state = "failed"
+            leg.status = decision.status
+            self._respond(leg.invite_txn, decision.status, decision.reason, to_tag=leg.local_tag)
+            return
+        call.bridge = decision
+        call.context = decision.context
+        self.calls[call.id] = call
+        self._dialogs[(leg.call_id, leg.local_tag)] = leg
+        self.observer.on_leg_initiated(call, leg, leg.initiated_at or self.clock.now())
+        mf = leg.invite.headers.get("max-forwards") if leg.invite else None
+        max_forwards = int(mf) - 1 if mf and mf.strip().isdigit() else 70
+        self._dial(call, "b", decision, leg.invite.body if leg.invite else b"", max_forwards)
+
+    # ---------------------------------------------------------------- outbound legs
+    def _dial(
+        self, call: Call, side: Side, target: Bridge, body: bytes, max_forwards: int = 70
+    ) -> Leg:
+        trunk = target.trunk or self.trunk
+        tp = target.transport
+        host = self.host
+        number = target.number
+        if target.target_uri:
+            ruri = target.target_uri
+            number = number or _user(ruri)
+        else:
+            ruri = f"sip:{number}@{trunk[0]}:{trunk[1]}"
+        leg = Leg(
+            id=str(uuid.uuid4()),
+            side=side,
+            direction="outbound",
+            call=call,
+            addr=trunk,
+            transport=tp,
+            number=number,
+            call_id=new_call_id(),
+            local_tag=new_tag(),
+        )
+        if side == "a":
+            call.a = leg
+        else:
+            call.b = leg
+        h = Headers()
+        h.add("Via", self.transport.via(tp))
+        h.add("Max-Forwards", str(max(1, min(max_forwards, 70))))
+        h.add("From", f"<sip:{target.caller_id}@{host}>;tag={leg.local_tag}")
+        h.add("To", f"<sip:{number}@{trunk[0]}>" if number else f"<{ruri}>")
+        h.add("Call-ID", leg.call_id)
+        h.add("CSeq", "1 INVITE")
+        h.add("Contact", self.transport.contact(transport=tp))
+        h.add("Allow", ALLOW)
+        sdp = self._sdp_for(leg, body) if body else b""
+        if sdp:
+            h.add("Content-Type", "application/sdp")
+        invite = Request("INVITE", ruri, h, sdp)
+        leg.invite = invite
+        leg.initiated_at = self.clock.now()
+        self._dialogs[(leg.call_id, leg.local_tag)] = leg
+        txn = self.transport.send_request(invite, trunk, tp)
+        assert isinstance(txn, ClientInviteTransaction)
+        txn.context = _Ctx(leg, "invite")
+        leg.invite_txn = txn
+        self.observer.on_leg_initiated(call, leg, leg.initiated_at)
+        if target.ring_timeout:
+            self._later(call, target.ring_timeout, self._ring_timeout, leg)
+        return leg
+
+    def originate(self, first: Bridge, second: Bridge, context: Any = None) -> Call:
+        """Call ``first`` from its caller ID; when answered, call ``second`` and bridge.
+
+        ``first.call_time_limit`` limits the whole call, counted from the first answer.
+        Must be called on the running loop. Returns at once; follow it through the observer.
+        """
+        call = Call(
+            id=str(uuid.uuid4()),
+            kind="originate",
+            context=context if context is not None else first.context,
+            bridge=first,
+            second=second,
+        )
+        self.calls[call.id] = call
+        self._dial(call, "a", first, b"")
+        return call
+
+    def _sdp_for(self, leg: Leg, body: bytes) -> bytes:
+        """The SDP as sent to ``leg``: our o= line, then the per-leg rewriter."""
+        try:
+            sd = parse_sdp(body)
+        except SdpError:
+            log.warning("b2bua: unreadable SDP not relayed on leg %s", leg.id)
+            return b""
+        sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
+        if self.sdp_rewriter is not None:
+            self.sdp_rewriter(leg, sd)
+        out = sd.to_bytes()
+        if leg.last_sdp is not None and out != leg.last_sdp:
+            # RFC 3264 §8: a changed description gets the next version.
+            leg.sdp_version += 1
+            sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
+            out = sd.to_bytes()
+        leg.last_sdp = out
+        return out
+
+    def _later(self, call: Call, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("b2bua: timer failed")
+
+        call._timers.append(loop.call_later(delay, run))
+
+    # ---------------------------------------------------------------- responses
+    def _on_response(self, ev: ResponseReceived) -> None:
+        txn = ev.txn
+        if txn is None or not isinstance(txn.context, _Ctx):
+            return
+        ctx = txn.context
+        resp = ev.response
+        if ctx.purpose == "invite":
+            self._invite_response(ctx.leg, txn, resp)
+        elif ctx.purpose == "reinvite":
+            self._reinvite_response(ctx, txn, resp)
+        elif ctx.purpose == "relay" and resp.status >= 200 and ctx.peer_txn is not None:
+            other = ctx.leg.call.other(ctx.leg)
+            body = resp.body
+            extra: tuple[tuple[str, str], ...] = ()
+            if body and resp.content_type == "application/sdp" and other is not None:
+                body = self._sdp_for(other, body)
+            elif body:
+                extra = (("Content-Type", resp.headers.get("content-type") or ""),)
+            peer = ctx.peer_txn
+            to_tag = other.local_tag if other is not None else None
+            resp_out = make_response(
+                peer.request, resp.status, resp.reason, to_tag=to_tag, body=body, extra=extra
+            )
+            if body and not extra:
+                resp_out.headers.add("Content-Type", "application/sdp")
+            self.transport.respond(peer, resp_out)
+
+    def _invite_response(self, leg: Leg, txn: ClientTransaction, resp: Response) -> None:
+        call = leg.call
+        status = resp.status
+        if status < 200:
+            if status == 100:
+                return
+            leg.got_provisional = True
+            if leg.cancel_pending:
+                self._send_cancel(leg)
+                return
+            if leg.abandoned or leg.finished:
+                return
+            if leg.state == "new":
+                leg.state = "early"
+                leg.ringing_at = self.clock.now()
+                self.observer.on_leg_ringing(call, leg, leg.ringing_at)
+            if call.kind == "inbound" and leg.side == "b":
+                self._relay_provisional(call, resp)
+            return
+        if status < 300:
+            self._invite_answered(leg, resp)
+            return
+        # Final failure (the transaction already sent the ACK).
+        leg.cancel_pending = False
+        if leg.finished:
+            return
+        self._leg_failed(leg, status, cause_for_status(status))
+        self._after_b_failure(leg, status)
+
+    def _relay_provisional(self, call: Call, resp: Response) -> None:
+        a = call.a
+        if a is None or a.finished or not isinstance(a.invite_txn, ServerInviteTransaction):
+            return
+        if a.invite_txn.state != "proceeding":
+            return
+        body = self._sdp_for(a, resp.body) if resp.body else b""
+        self._respond(
+            a.invite_txn, resp.status, resp.reason, to_tag=a.local_tag, body=body, contact=True
+        )
+        if a.state == "new":
+            a.state = "early"
+            a.ringing_at = self.clock.now()
+            self.observer.on_leg_ringing(call, a, a.ringing_at)
+
+    def _invite_answered(self, leg: Leg, resp: Response) -> None:
+        call = leg.call
+        if leg.dialog is not None:
+            # A retransmitted 2xx: our ACK was lost; repeat it (unless we owe it still).
+            if leg.acked and leg.dialog.remote_tag == resp.to.tag:
+                self._send_ack(leg, leg.ack_body)
+            return
+        try:
+            leg.dialog = Dialog.as_uac(leg.invite, resp) if leg.invite else None
+        except DialogError as exc:
+            log.warning("b2bua: unusable 2xx on leg %s: %s", leg.id, exc)
+            return
+        if leg.abandoned or leg.finished or call.ended:
+            # We gave up (CANCEL crossed the 2xx): accept and hang up at once.
+            self._send_ack(leg, b"")
+            self._send_bye(leg)
+            return
+        leg.state = "answered"
+        leg.status = resp.status
+        leg.answered_at = self.clock.now()
+        self.observer.on_leg_answered(call, leg, leg.answered_at)
+        if call.kind == "originate" and leg.side == "a":
+            # Flow I: keep A's offer, ACK it later with B's answer.
+            leg.offer_pending = resp.body or b""
+            if call.bridge.call_time_limit:
+                self._later(call, call.bridge.call_time_limit, self._time_limit, call)
+            assert call.second is not None
+            self._dial(call, "b", call.second, resp.body)
+            return
+        self._send_ack(leg, b"")
+        if call.kind == "originate":
+            a = call.a
+            assert a is not None
+            answer = self._sdp_for(a, resp.body) if resp.body else b""
+            a.offer_pending = None
+            self._send_ack(a, answer)
+            return
+        a = call.a
+        assert a is not None and isinstance(a.invite_txn, ServerInviteTransaction)
+        inv = a.invite
+        assert inv is not None
+        a.dialog = Dialog.as_uas(inv, self.transport.contact(transport=a.transport), a.local_tag)
+        body = self._sdp_for(a, resp.body) if resp.body else b""
+        self._respond(a.invite_txn, 200, to_tag=a.local_tag, body=body, contact=True)
+        a.state = "answered"
+        a.status = 200
+        a.answered_at = self.clock.now()
+        self.observer.on_leg_answered(call, a, a.answered_at)
+        if call.bridge.call_time_limit:
+            self._later(call, call.bridge.call_time_limit, self._time_limit, call)
+
+    def _after_b_failure(self, leg: Leg, status: int) -> None:
+        """Leg ``leg`` failed before answer: release the other side accordingly."""
+        call = leg.call
+        other = call.other(leg)
+        if call.kind == "inbound":
+            a = call.a
+            if a is not None and not a.finished and leg.side == "b":
+                self._fail_inbound(a, caller_status_for(status), leg.hangup_cause)
+        elif other is not None and other.is_up:
+            # originate: B failed after A answered — give A an answer it can ACK, then BYE.
+            self._ack_pending_with_rejection(other)
+            self._end_leg(other, "NORMAL_CLEARING", "system", send_bye=True)
+        self._maybe_finish(call)
+
+    def _fail_inbound(self, a: Leg, status: int, cause: str | None) -> None:
+        if isinstance(a.invite_txn, ServerInviteTransaction) and a.invite_txn.state == "proceeding":
+            self._respond(a.invite_txn, status, to_tag=a.local_tag)
+        self._leg_failed(a, status, cause or cause_for_status(status))
+
+    # ---------------------------------------------------------------- timers
+    def _ring_timeout(self, leg: Leg) -> None:
+        if leg.state not in ("new", "early") or leg.abandoned:
+            return
+        self._abandon(leg, "NO_ANSWER", 480)
+        call = leg.call
+        if call.kind == "inbound" and leg.side == "b" and call.a is not None:
+            self._fail_inbound(call.a, 480, "NO_ANSWER")
+        elif call.kind == "originate" and leg.side == "b" and call.a is not None:
+            self._ack_pending_with_rejection(call.a)
+            self._end_leg(call.a, "NORMAL_CLEARING", "system", send_bye=True)
+        self._maybe_finish(call)
+
+    def _time_limit(self, call: Call) -> None:
+        if call.ended:
+            return
+        self.hangup(call, "ALLOTTED_TIMEOUT")
+
+    def hangup(self, call: Call, cause: str = "NORMAL_CLEARING") -> None:
+        """End every leg of ``call`` (BYE answered legs, cancel ringing ones)."""
+        for leg in call.legs:
+            if leg.finished:
+                continue
+            if leg.is_up:
+                if leg.offer_pending is not None:
+                    self._ack_pending_with_rejection(leg)
+                self._end_leg(leg, cause, "system", send_bye=True)
+            elif leg.direction == "outbound":
+                self._abandon(leg, cause, None)
+            else:
+                self._fail_inbound(leg, 480, cause)
+        self._maybe_finish(call)
+
+    # ---------------------------------------------------------------- leg endings
+    def _leg_failed(self, leg: Leg, status: int | None, cause: str) -> None:
+        if leg.finished:
+            return
+        leg.state = "failed"
+        leg.status = status
+        leg.hangup_cause = cause
+        leg.ended_at = self.clock.now()
+        self._dialogs.pop((leg.call_id, leg.local_tag), None)
+        if leg.call.id in self.calls:
+            self.observer.on_leg_failed(leg.call, leg, leg.ended_at)
+
+    def _end_leg(self, leg: Leg, cause: str, by: str, *, send_bye: bool) -> None:
+        if leg.finished:
+            return
+        if send_bye:
+            self._send_bye(leg)
+        leg.state = "ended"
+        leg.hangup_cause = cause
+        leg.hangup_by = by
+        leg.ended_at = self.clock.now()
+        self._dialogs.pop((leg.call_id, leg.local_tag), None)
+        self.observer.on_leg_ended(leg.call, leg, leg.ended_at)
+
+    def _abandon(self, leg: Leg, cause: str, status: int | None) -> None:
+        """Give up on an unanswered outbound leg: CANCEL now or when it first answers 1xx."""
+        if leg.finished or leg.abandoned:
+            return
+        leg.abandoned = True
+        if leg.got_provisional:
+            self._send_cancel(leg)
+        else:
+            # §9.1: no CANCEL before a provisional response; send it when one arrives.
+            leg.cancel_pending = True
+        self._leg_failed(leg, status, cause)
+
+    def _maybe_finish(self, call: Call) -> None:
+        if call.ended:
+            return
+        if all(leg.finished for leg in call.legs):
+            call.ended = True
+            call.ended_at = self.clock.now()
+            for t in call._timers:
+                t.cancel()
+            call._timers.clear()
+            if self.calls.pop(call.id, None) is not None:
+                self.observer.on_call_ended(call, call.ended_at)
+
+    # ---------------------------------------------------------------- sending
+    def _send_cancel(self, leg: Leg) -> None:
+        leg.cancel_pending = False
+        if leg.invite is None:
+            return
+        txn = self.transport.send_request(build_cancel(leg.invite), leg.addr, leg.transport)
+        txn.context = _Ctx(leg, "cancel")
+
+    def _send_ack(self, leg: Leg, body: bytes) -> None:
+        if leg.dialog is None or leg.invite is None:
+            return
+        ack = leg.dialog.create_ack(leg.invite.cseq.number, self.transport.via(leg.transport), body)
+        leg.acked = True
+        leg.ack_body = body
+        self.transport.send_stateless(ack, leg.addr, leg.transport)
+
+    def _ack_pending_with_rejection(self, leg: Leg) -> None:
+        """Originate flow: A's 2xx carried an offer we cannot complete; reject every stream."""
+        if leg.offer_pending is None:
+            return
+        offer = leg.offer_pending
+        leg.offer_pending = None
+        body = b""
+        if offer:
+            try:
+                sd = parse_sdp(offer)
+                for m in sd.media:
+                    m.port = 0
+                sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
+                body = sd.to_bytes()
+            except SdpError:
+                body = b""
+        self._send_ack(leg, body)
+
+    def _send_bye(self, leg: Leg) -> None:
+        if leg.dialog is None:
+            return
+        bye = leg.dialog.create_request("BYE", self.transport.via(leg.transport))
+        txn = self.transport.send_request(bye, leg.addr, leg.transport)
+        txn.context = _Ctx(leg, "bye")
+
+    # ---------------------------------------------------------------- CANCEL / ACK
+    def _on_cancel(self, ev: RequestReceived) -> None:
+        txn = ev.txn
+        assert txn is not None
+        inv = ev.cancelled
+        if inv is None:
+            self._respond(txn, 481)
+            return
+        self._respond(txn, 200)
+        ctx = inv.context
+        if inv.state != "proceeding" or not isinstance(ctx, _Ctx):
+            return
+        leg = ctx.leg
+        self._respond(inv, 487, to_tag=leg.local_tag)
+        if ctx.purpose == "reinvite":
+            return
+        call = leg.call
+        self._leg_failed(leg, 487, "ORIGINATOR_CANCEL")
+        leg.hangup_by = "a"
+        b = call.b
+        if b is not None and not b.finished:
+            self._abandon(b, "ORIGINATOR_CANCEL", 487)
+            b.hangup_by = "a"
+        self._maybe_finish(call)
+
+    def _on_ack(self, ev: RequestReceived) -> None:
+        req = ev.request
+        tag = req.to.tag
+        if tag is None:
+            return
+        leg = self._dialogs.get((req.call_id, tag))
+        if leg is None:
+            return
+        pending = leg.relay_ack
+        if pending is not None and pending.cseq_in == req.cseq.number:
+            # Delayed-offer re-INVITE: the answer comes in this ACK; pass it on.
+            leg.relay_ack = None
+            other = pending.to_leg
+            body = self._sdp_for(other, req.body) if req.body else b""
+            if other.dialog is not None:
+                ack = other.dialog.create_ack(
+                    pending.cseq, self.transport.via(other.transport), body
+                )
+                self.transport.send_stateless(ack, other.addr, other.transport)
+
+    # ---------------------------------------------------------------- in-dialog
+    def _in_dialog(self, leg: Leg, ev: RequestReceived) -> None:
+        req = ev.request
+        txn = ev.txn
+        assert txn is not None
+        method = req.method
+        if leg.dialog is None:
+            # Early dialog on an inbound leg (we sent 18x with our tag, no 2xx yet).
+            if method == "BYE":
+                self._respond(txn, 481)
+            else:
+                self._respond(txn, 491 if method in ("UPDATE", "INVITE") else 481)
+            return
+        if not leg.dialog.check_remote_cseq(req):
+            self._respond(txn, 500, "CSeq out of order")
+            return
+        call = leg.call
+        if method == "BYE":
+            self._respond(txn, 200)
+            self._end_leg(leg, "NORMAL_CLEARING", leg.side, send_bye=False)
+            other = call.other(leg)
+            if other is not None and not other.finished:
+                if other.is_up:
+                    if other.offer_pending is not None:
+                        self._ack_pending_with_rejection(other)
+                    self._end_leg(other, "NORMAL_CLEARING", leg.side, send_bye=True)
+                elif other.direction == "outbound":
+                    self._abandon(other, "NORMAL_CLEARING", None)
+                    other.hangup_by = leg.side
+            self._maybe_finish(call)
+            return
+        if method == "OPTIONS":
+            self._respond(txn, 200, extra=(("Allow", ALLOW),))
+            return
+        other = call.other(leg)
+        if other is None or other.dialog is None or not other.is_up:
+            self._respond(txn, 491 if method in ("INVITE", "UPDATE") else 481)
+            return
+        if method == "INVITE":
+            self._relay_reinvite(leg, other, txn)
+        elif method in ("UPDATE", "INFO"):
+            self._relay_simple(leg, other, txn)
+        else:
+            self._respond(txn, 405, extra=(("Allow", ALLOW),))
+
+    def _relay_reinvite(self, leg: Leg, other: Leg, txn: ServerTransaction) -> None:
+        req = txn.request
+        if other.reinvite_busy or leg.reinvite_busy:
+            self._respond(txn, 491, to_tag=None)
+            return
+        assert leg.dialog is not None and other.dialog is not None
+        leg.dialog.update_target(req)
+        body = self._sdp_for(other, req.body) if req.body else b""
+        out = other.dialog.create_request("INVITE", self.transport.via(other.transport), body)
+        out.headers.add("Allow", ALLOW)
+        other.reinvite_busy = True
+        ctxn = self.transport.send_request(out, other.addr, other.transport)
+        ctxn.context = _Ctx(other, "reinvite", peer_txn=txn, offer=bool(req.body))
+
+    def _reinvite_response(self, ctx: _Ctx, txn: ClientTransaction, resp: Response) -> None:
+        other = ctx.leg  # the leg the re-INVITE was relayed to
+        peer = ctx.peer_txn
+        call = other.call
+        origin = call.other(other)
+        if resp.status < 200 or peer is None or origin is None:
+            return
+        if resp.status >= 300:
+            other.reinvite_busy = False
+            if peer.state == "proceeding":
+                self._respond(peer, resp.status, resp.reason)
+            return
+        cseq = txn.request.cseq.number
+        if not other.reinvite_busy:
+            # 2xx retransmission: repeat the ACK we sent (an offerless re-INVITE waits).
+            if ctx.offer and other.dialog is not None:
+                ack = other.dialog.create_ack(cseq, self.transport.via(other.transport))
+                self.transport.send_stateless(ack, other.addr, other.transport)
+            return
+        other.reinvite_busy = False
+        if other.dialog is not None:
+            other.dialog.update_target(resp)
+            if ctx.offer:
+                ack = other.dialog.create_ack(cseq, self.transport.via(other.transport))
+                self.transport.send_stateless(ack, other.addr, other.transport)
+            else:
+                origin.relay_ack = _PendingAck(other, cseq, peer.request.cseq.number)
+        body = self._sdp_for(origin, resp.body) if resp.body else b""
+        if peer.state == "proceeding":
+            self._respond(peer, 200, to_tag=None, body=body, contact=True)
+
+    def _relay_simple(self, leg: Leg, other: Leg, txn: ServerTransaction) -> None:
+        """UPDATE and INFO: pass the request on, answer with the peer's final response."""
+        req = txn.request
+        assert other.dialog is not None
+        ctype = req.headers.get("content-type")
+        body = req.body
+        if body and req.content_type == "application/sdp":
+            body = self._sdp_for(other, body)
+            ctype = "application/sdp"
+        extra = [
+            (name.title(), v)
+            for name in ("info-package", "recv-info")
+            if (v := req.headers.get(name))
+        ]
+        out = other.dialog.create_request(
+            req.method, self.transport.via(other.transport), body, ctype, extra
+        )
+        if req.method == "UPDATE" and leg.dialog is not None:
+            leg.dialog.update_target(req)
+        ctxn = self.transport.send_request(out, other.addr, other.transport)
+        ctxn.context = _Ctx(other, "relay", peer_txn=txn)
+
+    # ---------------------------------------------------------------- time-outs
+    def _on_timeout(self, ev: TransactionTimeout) -> None:
+        txn = ev.txn
+        ctx = txn.context
+        if not isinstance(ctx, _Ctx):
+            return
+        leg = ctx.leg
+        call = leg.call
+        if isinstance(txn, ClientTransaction):
+            if ctx.purpose == "invite":
+                if leg.finished:
+                    return
+                self._leg_failed(leg, 408, "RECOVERY_ON_TIMER_EXPIRE")
+                self._after_b_failure(leg, 408)
+            elif ctx.purpose == "reinvite":
+                leg.reinvite_busy = False
+                if ctx.peer_txn is not None and ctx.peer_txn.state == "proceeding":
+                    self._respond(ctx.peer_txn, 408)
+            elif (
+                ctx.purpose == "relay"
+                and ctx.peer_txn is not None
+                and ctx.peer_txn.state in ("trying", "proceeding")
+            ):
+                self._respond(ctx.peer_txn, 408)
+            return
+        if isinstance(txn, ServerInviteTransaction) and ctx.purpose == "invite" and leg.is_up:
+            # Our 200 was never ACKed (§13.3.1.4): end the call.
+            log.warning("b2bua: no ACK for 200 on leg %s; ending call", leg.id)
+            self.hangup(call, "RECOVERY_ON_TIMER_EXPIRE")
+
+
+@dataclass(slots=True)
+class _PendingAck:
+    to_leg: Leg
+    cseq: int  # CSeq of the re-INVITE we sent to ``to_leg``
+    cseq_in: int  # CSeq of the re-INVITE we received (its ACK carries the answer)
