@@ -178,32 +178,34 @@ class PromptFetcher:
 
     async def load(self, url: str) -> Prompt | None:
         """The prepared prompt for ``url``, or None (logged) if it cannot be had."""
-        entry = await self._get(url)
-        if entry is None:
-            return None
-        if entry.prompt is None:
-            try:
-                entry.prompt = await asyncio.to_thread(Prompt.from_bytes, entry.body, url)
-            except Exception as e:
-                log.warning("prompt %s: cannot decode (%s: %s); skipping", url, type(e).__name__, e)
-                return None
-        return entry.prompt
+        entry = await self._get(url, decode=True)
+        return entry.prompt if entry is not None else None
 
     async def fetch(self, url: str) -> bytes | None:
         """The body of ``url`` (cached/revalidated), or None (logged)."""
-        entry = await self._get(url)
+        entry = await self._get(url, decode=False)
         return entry.body if entry is not None else None
 
-    async def _get(self, url: str) -> _Entry | None:
+    async def _get(self, url: str, *, decode: bool) -> _Entry | None:
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             log.warning("prompt %s: only http and https URLs are fetched; skipping", url)
             return None
-        # one fetch per URL at a time: concurrent calls for the same prompt share it
+        # one fetch (and one decode) per URL at a time: concurrent calls share the result
         lock, users = self._locks.get(url) or (asyncio.Lock(), 0)
         self._locks[url] = (lock, users + 1)
         try:
             async with lock:
-                return await self._get_locked(url)
+                entry = await self._get_locked(url)
+                if entry is None or not decode or entry.prompt is not None:
+                    return entry
+                try:
+                    entry.prompt = await asyncio.to_thread(Prompt.from_bytes, entry.body, url)
+                except Exception as e:
+                    log.warning(
+                        "prompt %s: cannot decode (%s: %s); skipping", url, type(e).__name__, e
+                    )
+                    return None
+                return entry
         finally:
             lock, users = self._locks[url]
             if users <= 1:
