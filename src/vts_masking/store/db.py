@@ -76,7 +76,7 @@ def migrate(engine: Engine) -> None:
     cfg = alembic_config()
     with engine.connect() as conn:
         if is_postgres(engine):
-            conn.exec_driver_sql("SELECT pg_advisory_lock(724_001)")
+            conn.exec_driver_sql("SELECT pg_advisory_lock(724001)")
             conn.commit()
         try:
             cfg.attributes["connection"] = conn
@@ -84,5 +84,5 @@ def migrate(engine: Engine) -> None:
             conn.commit()
         finally:
             if is_postgres(engine):
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(724_001)")
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(724001)")
                 conn.commit()

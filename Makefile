@@ -1,0 +1,27 @@
+# The two commands README.md gives: `make run` and `make test`.
+PYTHON ?= python3
+SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3
+
+.PHONY: install system-packages run test lint bench
+
+install:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+# SIPp (Debian package sip-tester) plays the phones in the end-to-end tests.
+system-packages:
+	@if ! command -v sipp >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi; \
+	fi
+
+run: install
+	vts-masking serve
+
+test: install system-packages
+	$(PYTHON) -m pytest
+
+lint:
+	ruff check src tests bench
+
+bench: install
+	$(PYTHON) bench/api/run.py

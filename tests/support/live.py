@@ -1,0 +1,126 @@
+"""Running the real service for tests: in-process on a thread, or as a subprocess.
+
+Both serve real HTTP on a free loopback port. The in-process form lets a test hand in a
+:class:`~vts_masking.clock.FrozenClock` and reach the store; the subprocess form is the
+service exactly as an operator starts it (restart and multi-process tests).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from vts_masking.clock import Clock
+from vts_masking.config import Settings
+from vts_masking.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"service exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"service at {url} did not become healthy")
+
+
+class LiveService:
+    """The FastAPI app under uvicorn on a background thread."""
+
+    def __init__(
+        self,
+        database_url: str,
+        data_dir: Path,
+        *,
+        clock: Clock | None = None,
+        background: bool = False,
+        **settings: Any,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = Settings(
+            database_url=database_url, data_dir=data_dir, port=self.port, sip_enabled=False,
+            **settings,
+        )
+        self.store = Store(database_url, clock)
+        self.store.migrate()
+        self.background = background
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LiveService:
+        from vts_masking.api.app import create_app
+
+        app = create_app(self.settings, store=self.store, background=self.background)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        wait_healthy(self.url)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(10)
+        self.store.close()
+
+
+class ServiceProcess:
+    """``vts-masking serve`` as a child process."""
+
+    def __init__(self, database_url: str, data_dir: Path, *extra: str, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [
+            sys.executable, "-m", "vts_masking.cli", "serve", "--no-sip",
+            "--port", str(self.port), "--database-url", database_url,
+            "--data-dir", str(data_dir), "--log-level", "warning", *extra,
+        ]
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ServiceProcess:
+        self.proc = subprocess.Popen(self.args, env=self.env)
+        wait_healthy(self.url, proc=self.proc)
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
