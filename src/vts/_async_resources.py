@@ -12,8 +12,8 @@ from typing import IO, TYPE_CHECKING
 
 from ._base import collect, segment
 from .models import (
-    Account,
-    Call,
+    AccountResponse,
+    CallResponse,
     DeleteResponse,
     MaskingSession,
     MaskingSessionCreateResponse,
@@ -21,12 +21,17 @@ from .models import (
     MaskingSessionResponse,
     MaskingSessionUpdateResponse,
     Number,
+    NumberAddResponse,
+    NumberDeleteResponse,
     NumberList,
+    NumberResponse,
     Recording,
     RecordingList,
+    RecordingResponse,
     Subaccount,
+    SubaccountCreateResponse,
     SubaccountList,
-    VTSResponse,
+    SubaccountResponse,
 )
 
 if TYPE_CHECKING:
@@ -208,28 +213,32 @@ class AsyncNumbers(_Resource):
         app_id: str | None = None,
         answer_url: str | None = None,
         alias: str | None = None,
-    ) -> VTSResponse:
-        """Add one number or several (a list, or a comma-separated string) to the pool."""
+    ) -> NumberAddResponse:
+        """Add one number or several (a list, or a comma-separated string) to the pool.
+
+        Sends an ``Idempotency-Key``, but is only retried when the request cannot have
+        been acted on (connection refused, 429): the service does not replay number adds.
+        """
         if not isinstance(numbers, str):
             numbers = ",".join(numbers)
         body = collect(locals())
         return await self._client._request(
-            "POST", "Number/", body=body, create=True, parse=VTSResponse
+            "POST", "Number/", body=body, idempotency_key=True, parse=NumberAddResponse
         )
 
-    async def get(self, number: str) -> Number:
-        """One number of the pool."""
+    async def get(self, number: str) -> NumberResponse:
+        """One number of the pool (``.response``)."""
         path = f"Number/{segment(number, 'number')}/"
-        return await self._client._request("GET", path, parse=Number)
+        return await self._client._request("GET", path, parse=NumberResponse)
 
     async def list(
         self,
         *,
-        number: str | None = None,
-        number_startswith: str | None = None,
+        number_contains: str | None = None,
         country: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
+        state: str | None = None,
         in_service: bool | None = None,
         limit: int | None = None,
         offset: int | None = None,
@@ -241,11 +250,11 @@ class AsyncNumbers(_Resource):
     def list_all(
         self,
         *,
-        number: str | None = None,
-        number_startswith: str | None = None,
+        number_contains: str | None = None,
         country: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
+        state: str | None = None,
         in_service: bool | None = None,
         limit: int | None = None,
         offset: int | None = None,
@@ -262,33 +271,40 @@ class AsyncNumbers(_Resource):
         app_id: str | None = None,
         answer_url: str | None = None,
         subaccount: str | None = None,
-    ) -> VTSResponse:
-        """Change a number's alias, application or subaccount."""
+    ) -> NumberResponse:
+        """Change a number's alias, application or subaccount (``.response`` is the number)."""
         body = collect(locals(), "number")
         path = f"Number/{segment(number, 'number')}/"
-        return await self._client._request("POST", path, body=body, parse=VTSResponse)
+        return await self._client._request("POST", path, body=body, parse=NumberResponse)
 
-    async def delete(self, number: str, *, drain: bool | None = None) -> DeleteResponse:
+    async def delete(self, number: str, *, drain: bool | None = None) -> NumberDeleteResponse:
         """Remove a number; with ``drain=True`` a number still in use takes no new sessions
         and goes when its last session ends."""
         params = collect(locals(), "number")
         path = f"Number/{segment(number, 'number')}/"
-        return await self._client._request("DELETE", path, params=params, parse=DeleteResponse)
+        return await self._client._request(
+            "DELETE", path, params=params, parse=NumberDeleteResponse
+        )
 
 
 class AsyncSubaccounts(_Resource):
     """``client.subaccounts``: subaccounts of a main account."""
 
-    async def create(self, name: str, *, enabled: bool | None = None) -> Subaccount:
-        """Create a subaccount; its ``auth_token`` is in this answer only."""
+    async def create(self, name: str, *, enabled: bool | None = None) -> SubaccountCreateResponse:
+        """Create a subaccount; its ``auth_token`` is in this answer only.
+
+        Sends an ``Idempotency-Key``, but is only retried when the request cannot have
+        been acted on (connection refused, 429): the service does not replay this create.
+        """
         body = collect(locals())
         return await self._client._request(
-            "POST", "Subaccount/", body=body, create=True, parse=Subaccount
+            "POST", "Subaccount/", body=body, idempotency_key=True, parse=SubaccountCreateResponse
         )
 
-    async def get(self, auth_id: str) -> Subaccount:
+    async def get(self, auth_id: str) -> SubaccountResponse:
+        """One subaccount (``.response``)."""
         path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
-        return await self._client._request("GET", path, parse=Subaccount)
+        return await self._client._request("GET", path, parse=SubaccountResponse)
 
     async def list(self, *, limit: int | None = None, offset: int | None = None) -> SubaccountList:
         params = collect(locals())
@@ -304,10 +320,11 @@ class AsyncSubaccounts(_Resource):
 
     async def update(
         self, auth_id: str, *, name: str | None = None, enabled: bool | None = None
-    ) -> Subaccount:
+    ) -> SubaccountResponse:
+        """Rename, enable or disable a subaccount."""
         body = collect(locals(), "auth_id")
         path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
-        return await self._client._request("POST", path, body=body, parse=Subaccount)
+        return await self._client._request("POST", path, body=body, parse=SubaccountResponse)
 
     async def delete(self, auth_id: str) -> DeleteResponse:
         path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
@@ -317,17 +334,19 @@ class AsyncSubaccounts(_Resource):
 class AsyncCalls(_Resource):
     """``client.calls``: call records (one per call leg)."""
 
-    async def get(self, call_uuid: str) -> Call:
+    async def get(self, call_uuid: str) -> CallResponse:
+        """One call leg's record (``.response``)."""
         path = f"Call/{segment(call_uuid, 'call_uuid')}/"
-        return await self._client._request("GET", path, parse=Call)
+        return await self._client._request("GET", path, parse=CallResponse)
 
 
 class AsyncRecordings(_Resource):
     """``client.recordings``: recordings' metadata and media."""
 
-    async def get(self, recording_id: str) -> Recording:
+    async def get(self, recording_id: str) -> RecordingResponse:
+        """A recording's metadata (``.response``)."""
         path = f"Recording/{segment(recording_id, 'recording_id')}/"
-        return await self._client._request("GET", path, parse=Recording)
+        return await self._client._request("GET", path, parse=RecordingResponse)
 
     async def list(
         self,
@@ -359,7 +378,8 @@ class AsyncRecordings(_Resource):
         self, recording_id: str, destination: str | os.PathLike[str] | IO[bytes]
     ) -> Recording:
         """Fetch the recording's media (``recording_url``) into a file path or a binary
-        file object; returns the recording's metadata. A path is written atomically."""
+        file object; returns the recording's metadata. A path is written atomically (to
+        ``<path>.part``, renamed when complete)."""
         path = f"Recording/{segment(recording_id, 'recording_id')}/"
         return await self._client._download(path, destination)
 
@@ -367,5 +387,6 @@ class AsyncRecordings(_Resource):
 class AsyncAccounts(_Resource):
     """``client.account``: the account the client authenticates as."""
 
-    async def get(self) -> Account:
-        return await self._client._request("GET", "", parse=Account)
+    async def get(self) -> AccountResponse:
+        """The account itself (``.response``)."""
+        return await self._client._request("GET", "", parse=AccountResponse)

@@ -187,12 +187,18 @@ def build_call(
     params: Mapping[str, Any] | None = None,
     body: Mapping[str, Any] | None = None,
     create: bool = False,
+    idempotency_key: bool = False,
 ) -> Call:
-    """Shape a call. ``create=True`` marks a POST that makes a resource: it gets an
-    ``Idempotency-Key`` (one per call, reused by every retry) and may then be retried."""
+    """Shape a call.
+
+    ``create=True`` marks a POST that makes a resource and that the server replays by its
+    ``Idempotency-Key``: it gets a key (one per call, reused by every retry) and is retried
+    like a GET. ``idempotency_key=True`` only sends the key (for creates the server does
+    not replay yet; those are retried only when they cannot have been acted on).
+    """
     method = method.upper()
     headers: dict[str, str] = {}
-    if create or method == "DELETE":
+    if create or idempotency_key or method == "DELETE":
         # The key lets the server answer a retry with the first attempt's answer instead
         # of acting twice (a second session, or "Session already expired." for a DELETE
         # whose first answer was lost).
@@ -254,7 +260,9 @@ def retry_delay(
     non-idempotent call safe to try again."""
     if response is None:
         return policy.delay(retry_number, None) if call.retryable or not sent else None
-    if not call.retryable or response.status_code not in RETRYABLE_STATUSES:
+    status = response.status_code
+    # A 429 refuses the request without acting on it, so any call may be sent again.
+    if status != 429 and not (call.retryable and status in RETRYABLE_STATUSES):
         return None
     return policy.delay(retry_number, parse_retry_after(response.headers.get("Retry-After")))
 

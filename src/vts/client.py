@@ -35,7 +35,7 @@ from ._base import (
     same_origin,
 )
 from .exceptions import VTSConnectionError, VTSRestException
-from .models import ListResponse, Recording
+from .models import ListResponse, Recording, RecordingResponse
 
 __all__ = ["AsyncRestClient", "RestClient"]
 
@@ -211,9 +211,18 @@ class RestClient(_ClientBase):
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         create: bool = False,
+        idempotency_key: bool = False,
         parse: Callable[[dict[str, Any]], T],
     ) -> T:
-        call = build_call(self._config, method, path, params=params, body=body, create=create)
+        call = build_call(
+            self._config,
+            method,
+            path,
+            params=params,
+            body=body,
+            create=create,
+            idempotency_key=idempotency_key,
+        )
         return result(self._send(call), parse)
 
     def _send(self, call: Call) -> httpx.Response:
@@ -260,7 +269,7 @@ class RestClient(_ClientBase):
             offset = _next_offset(page, offset)
 
     def _download(self, path: str, destination: str | os.PathLike[str] | IO[bytes]) -> Recording:
-        recording = self._request("GET", path, parse=Recording)
+        recording = self._request("GET", path, parse=RecordingResponse).response
         call = _media_call(self, recording)
         target = _Destination(destination)
         handle = target.open()
@@ -358,9 +367,18 @@ class AsyncRestClient(_ClientBase):
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         create: bool = False,
+        idempotency_key: bool = False,
         parse: Callable[[dict[str, Any]], T],
     ) -> T:
-        call = build_call(self._config, method, path, params=params, body=body, create=create)
+        call = build_call(
+            self._config,
+            method,
+            path,
+            params=params,
+            body=body,
+            create=create,
+            idempotency_key=idempotency_key,
+        )
         return result(await self._send(call), parse)
 
     async def _send(self, call: Call) -> httpx.Response:
@@ -412,7 +430,7 @@ class AsyncRestClient(_ClientBase):
     async def _download(
         self, path: str, destination: str | os.PathLike[str] | IO[bytes]
     ) -> Recording:
-        recording = await self._request("GET", path, parse=Recording)
+        recording = (await self._request("GET", path, parse=RecordingResponse)).response
         call = _media_call(self, recording)
         target = _Destination(destination)
         handle = target.open()

@@ -24,7 +24,9 @@ from typing import Any, ClassVar, Union
 
 __all__ = [
     "Account",
+    "AccountResponse",
     "Call",
+    "CallResponse",
     "DeleteResponse",
     "Interaction",
     "ListMeta",
@@ -36,11 +38,17 @@ __all__ = [
     "MaskingSessionResponse",
     "MaskingSessionUpdateResponse",
     "Number",
+    "NumberAddResponse",
+    "NumberDeleteResponse",
     "NumberList",
+    "NumberResponse",
     "Recording",
     "RecordingList",
+    "RecordingResponse",
     "Subaccount",
+    "SubaccountCreateResponse",
     "SubaccountList",
+    "SubaccountResponse",
     "VTSObject",
     "VTSResponse",
 ]
@@ -118,7 +126,8 @@ def to_datetime(value: Any) -> datetime | None:
 
 
 def to_str(value: Any) -> str | None:
-    if _is_null(value):
+    # Only the legacy documentation's "null": an empty or "None" text may be real data.
+    if value is None or value == "null":
         return None
     if isinstance(value, str):
         return value
@@ -437,27 +446,40 @@ class MaskingSessionList(ListResponse):
         return typing.cast(list[MaskingSession], self._data["response"]["objects"])
 
 
-class Account(VTSResponse):
-    """The account (main or subaccount)."""
+class Account(VTSObject):
+    """An account, main or sub (``client.account.get().response``)."""
 
     auth_id: str
     name: str
+    account_type: str
     enabled: bool
+    parent_auth_id: str | None
     created_time: datetime | None
     modified_time: datetime | None
     resource_uri: str | None
 
 
-class Subaccount(VTSResponse):
-    """A subaccount; ``auth_token`` is only present in the answer that created it."""
+class AccountResponse(VTSResponse):
+    """``{api_id, response: Account}``."""
+
+    response: Account
+
+
+class Subaccount(Account):
+    """A subaccount (``account_type`` ``subaccount``)."""
+
+
+class SubaccountCreateResponse(VTSResponse):
+    """``{api_id, message, auth_id, auth_token}``: the token is shown this once."""
 
     auth_id: str
-    auth_token: str | None
-    name: str
-    enabled: bool
-    created_time: datetime | None
-    modified_time: datetime | None
-    resource_uri: str | None
+    auth_token: str
+
+
+class SubaccountResponse(VTSResponse):
+    """``{api_id, [message,] response: Subaccount}`` (get and update)."""
+
+    response: Subaccount
 
 
 class SubaccountPage(ListPage):
@@ -472,19 +494,38 @@ class SubaccountList(ListResponse):
         return typing.cast(list[Subaccount], self._data["response"]["objects"])
 
 
-class Number(VTSResponse):
+class Number(VTSObject):
     """A virtual number of the pool."""
 
     number: str
+    country: str | None
     alias: str | None
-    subaccount: str | None
     app_id: str | None
     answer_url: str | None
-    country: str | None
-    active_sessions: int | None
-    in_service: bool | None
-    added_on: datetime | None
+    subaccount: str | None
+    active_sessions: int
+    in_service: bool
+    state: str
+    added_time: datetime | None
     resource_uri: str | None
+
+
+class NumberAddResponse(VTSResponse):
+    """``{api_id, message, numbers}``: the numbers added, in E.164."""
+
+    numbers: list[str]
+
+
+class NumberResponse(VTSResponse):
+    """``{api_id, [message,] response: Number}`` (get and update)."""
+
+    response: Number
+
+
+class NumberDeleteResponse(VTSResponse):
+    """``{api_id, message, state}``: ``removed``, or ``draining`` when asked to drain."""
+
+    state: str
 
 
 class NumberPage(ListPage):
@@ -499,38 +540,54 @@ class NumberList(ListResponse):
         return typing.cast(list[Number], self._data["response"]["objects"])
 
 
-class Call(VTSResponse):
+class Call(VTSObject):
     """One call leg's record (``masking-api.md`` §5)."""
 
     call_uuid: str
+    session_uuid: str | None
+    party: str | None
+    direction: str | None
     from_number: str | None
     to_number: str | None
-    direction: str | None
+    call_status: str | None
+    initiation_time: datetime | None
     answer_time: datetime | None
     end_time: datetime | None
-    initiation_time: datetime | None
-    duration: int | None
-    billed_duration: int | None
-    amount: Decimal | None
-    hangup_cause: str | None
-    session_uuid: str | None
+    call_duration: int | None
+    bill_duration: int | None
+    total_amount: Decimal | None
+    hangup_cause_name: str | None
+    hangup_cause_code: int | None
     resource_uri: str | None
 
 
-class Recording(VTSResponse):
+class CallResponse(VTSResponse):
+    """``{api_id, response: Call}``."""
+
+    response: Call
+
+
+class Recording(VTSObject):
     """A recording's metadata; ``recording_url`` is the media file."""
 
     recording_id: str
-    recording_url: str | None
-    recording_resource_url: str | None
-    recording_format: str | None
-    recording_duration_ms: int | None
-    recording_start_ms: int | None
-    recording_end_ms: int | None
     session_uuid: str | None
     call_uuid: str | None
-    add_time: datetime | None
+    recording_format: str | None
+    recording_status: str | None
+    recording_start_time: datetime | None
+    recording_end_time: datetime | None
+    recording_duration_ms: int | None
+    recording_size: int | None
+    recording_url: str | None
+    recording_resource_url: str | None
     resource_uri: str | None
+
+
+class RecordingResponse(VTSResponse):
+    """``{api_id, response: Recording}``."""
+
+    response: Recording
 
 
 class RecordingPage(ListPage):
