@@ -561,8 +561,19 @@ class SessionRepo:
             for row in conn.execute(query).all():
                 self._end(conn, row, row.expiry_time, now)
                 done += 1
-            conn.execute(delete(bindings).where(bindings.c.blocked_until <= now))
+        # Housekeeping in transactions of their own, claiming rows with SKIP LOCKED so
+        # two sweepers never wait on each other's rows (no deadlock, no double work).
+        with self.db.write() as conn:
+            dead = select(bindings.c.id).where(bindings.c.blocked_until <= now).limit(5000)
+            if self.db.postgres:
+                dead = dead.with_for_update(skip_locked=True)
+            ids = list(conn.execute(dead).scalars())
+            if ids:
+                conn.execute(delete(bindings).where(bindings.c.id.in_(ids)))
+        with self.db.write() as conn:
             draining = select(numbers.c.id).where(numbers.c.state == "draining")
+            if self.db.postgres:
+                draining = draining.with_for_update(skip_locked=True)
             still_live = (
                 select(sessions.c.id)
                 .where(
@@ -571,11 +582,20 @@ class SessionRepo:
                 )
                 .exists()
             )
-            conn.execute(
-                update(numbers)
-                .where(numbers.c.id.in_(draining), ~still_live)
-                .values(state="removed", modified_time=now)
-            )
+            drained = [
+                r.id
+                for r in conn.execute(
+                    select(numbers.c.id).where(
+                        numbers.c.id.in_(list(conn.execute(draining).scalars())), ~still_live
+                    )
+                )
+            ]
+            if drained:
+                conn.execute(
+                    update(numbers)
+                    .where(numbers.c.id.in_(drained))
+                    .values(state="removed", modified_time=now)
+                )
         return done
 
     def events(self, principal: Principal, session_uuid: str) -> list[Any]:

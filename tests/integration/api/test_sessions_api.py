@@ -82,7 +82,9 @@ def test_update_returns_fields_at_top_level_and_under_session(pool: Tenant) -> N
 
 def test_update_session_expiry_counts_from_the_update(pool: Tenant) -> None:
     s = pool.session(first_party=us(1), second_party=us(2), session_expiry=60)
-    r = pool.http.post(pool.base + f"Masking/Session/{s['session_uuid']}", json={"session_expiry": 7200})
+    r = pool.http.post(
+        pool.base + f"Masking/Session/{s['session_uuid']}", json={"session_expiry": 7200}
+    )
     body = r.json()
     assert body["session_expiry"] == 7200
     assert body["expiry_time"] > s["expiry_time"]
@@ -90,7 +92,9 @@ def test_update_session_expiry_counts_from_the_update(pool: Tenant) -> None:
 
 def test_update_party_of_two_party_session_is_refused(pool: Tenant) -> None:
     s = pool.session(first_party=us(1), second_party=us(2))
-    r = pool.http.post(pool.base + f"Masking/Session/{s['session_uuid']}", json={"first_party": us(9)})
+    r = pool.http.post(
+        pool.base + f"Masking/Session/{s['session_uuid']}", json={"first_party": us(9)}
+    )
     assert r.status_code == 400
     assert "first_party" in r.json()["error"]
 
@@ -145,7 +149,9 @@ def test_path_of_another_account_is_forbidden(pool: Tenant, other_tenant: Tenant
 def test_form_body_is_accepted(pool: Tenant) -> None:
     r = pool.http.post(
         pool.base + "Masking/Session",
-        content=f"first_party={us(1)}&second_party={us(2)}&record=true&ring_timeout=30".replace("+", "%2B"),
+        content=f"first_party={us(1)}&second_party={us(2)}&record=true&ring_timeout=30".replace(
+            "+", "%2B"
+        ),
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 201, r.text
@@ -167,16 +173,24 @@ def test_unknown_keys_are_ignored(pool: Tenant) -> None:
 
 def test_pins_accepted_as_numbers_or_strings(pool: Tenant) -> None:
     s = pool.session(
-        first_party=us(1), second_party=us(2), is_pin_authentication_required=True,
-        first_party_pin=1234, second_party_pin="5678", pin_prompt_play="http://example.com/p.mp3",
+        first_party=us(1),
+        second_party=us(2),
+        is_pin_authentication_required=True,
+        first_party_pin=1234,
+        second_party_pin="5678",
+        pin_prompt_play="http://example.com/p.mp3",
     )
     assert (s["first_party_pin"], s["second_party_pin"]) == ("1234", "5678")
 
 
 def test_generated_pins_have_the_asked_length_and_differ(pool: Tenant) -> None:
     s = pool.session(
-        first_party=us(1), second_party=us(2), is_pin_authentication_required=True,
-        generate_pin=True, generate_pin_length=6, pin_prompt_play="http://example.com/p.mp3",
+        first_party=us(1),
+        second_party=us(2),
+        is_pin_authentication_required=True,
+        generate_pin=True,
+        generate_pin_length=6,
+        pin_prompt_play="http://example.com/p.mp3",
     )
     assert len(s["first_party_pin"]) == 6 and len(s["second_party_pin"]) == 6
     assert s["first_party_pin"] != s["second_party_pin"]
@@ -187,27 +201,73 @@ def test_generated_pins_have_the_asked_length_and_differ(pool: Tenant) -> None:
     [
         ({"first_party": None}, "Mandatory parameter missing. first_party must be present."),
         ({"second_party": None}, "Mandatory parameter missing. second_party must be present."),
-        ({"first_party": "12", "second_party": us(2)}, "Invalid parameter. first_party is not a valid phone number."),
-        ({"session_expiry": 2592001}, "Invalid parameter. session_expiry is outside the allowed range."),
+        (
+            {"first_party": "12", "second_party": us(2)},
+            "Invalid parameter. first_party is not a valid phone number.",
+        ),
+        (
+            {"session_expiry": 2592001},
+            "Invalid parameter. session_expiry is outside the allowed range.",
+        ),
         ({"session_expiry": -1}, "Invalid parameter. session_expiry is outside the allowed range."),
-        ({"call_time_limit": 14401}, "Invalid parameter. call_time_limit is outside the allowed range."),
-        ({"call_time_limit": 0}, "Invalid parameter. call_time_limit is outside the allowed range."),
+        (
+            {"call_time_limit": 14401},
+            "Invalid parameter. call_time_limit is outside the allowed range.",
+        ),
+        (
+            {"call_time_limit": 0},
+            "Invalid parameter. call_time_limit is outside the allowed range.",
+        ),
         ({"ring_timeout": 301}, "Invalid parameter. ring_timeout is outside the allowed range."),
-        ({"virtual_number_cooloff_period": 3601}, "Invalid parameter. virtual_number_cooloff_period is outside the allowed range."),
+        (
+            {"virtual_number_cooloff_period": 3601},
+            "Invalid parameter. virtual_number_cooloff_period is outside the allowed range.",
+        ),
         ({"pin_retry": 6}, "Invalid parameter. pin_retry is outside the allowed range."),
         ({"pin_retry_wait": 4}, "Invalid parameter. pin_retry_wait is outside the allowed range."),
-        ({"generate_pin_length": 16}, "Invalid parameter. generate_pin_length is outside the allowed range."),
-        ({"record_file_format": "ogg"}, "Invalid parameter. record_file_format allowed values are mp3 or wav."),
-        ({"callback_method": "PUT"}, "Invalid parameter. callback_method allowed values are GET or POST."),
-        ({"recording_callback_method": "DELETE"}, "Invalid parameter. recording_callback_method allowed values are GET or POST."),
+        (
+            {"generate_pin_length": 16},
+            "Invalid parameter. generate_pin_length is outside the allowed range.",
+        ),
+        (
+            {"record_file_format": "ogg"},
+            "Invalid parameter. record_file_format allowed values are mp3 or wav.",
+        ),
+        (
+            {"callback_method": "PUT"},
+            "Invalid parameter. callback_method allowed values are GET or POST.",
+        ),
+        (
+            {"recording_callback_method": "DELETE"},
+            "Invalid parameter. recording_callback_method allowed values are GET or POST.",
+        ),
         ({"record": "maybe"}, "Invalid parameter. record must be true or false."),
         ({"ring_timeout": "ten"}, "Invalid parameter. ring_timeout must be an integer."),
-        ({"callback_url": "ftp://example.com/x"}, "Invalid parameter. callback_url must be a valid http or https URL."),
-        ({"callback_url": "https://e.com/" + "a" * 1000}, "Invalid parameter. callback_url must be shorter than 1000 characters."),
-        ({"is_pin_authentication_required": True, "first_party_pin": "1234", "second_party_pin": "5678"}, "Mandatory parameter missing. pin_prompt_play must be present."),
-        ({"is_pin_authentication_required": True, "pin_prompt_play": "http://e.com/p"}, "Mandatory parameter missing. first_party_pin must be present."),
+        (
+            {"callback_url": "ftp://example.com/x"},
+            "Invalid parameter. callback_url must be a valid http or https URL.",
+        ),
+        (
+            {"callback_url": "https://e.com/" + "a" * 1000},
+            "Invalid parameter. callback_url must be shorter than 1000 characters.",
+        ),
+        (
+            {
+                "is_pin_authentication_required": True,
+                "first_party_pin": "1234",
+                "second_party_pin": "5678",
+            },
+            "Mandatory parameter missing. pin_prompt_play must be present.",
+        ),
+        (
+            {"is_pin_authentication_required": True, "pin_prompt_play": "http://e.com/p"},
+            "Mandatory parameter missing. first_party_pin must be present.",
+        ),
         ({"first_party_pin": "12"}, "Invalid parameter. first_party_pin must be 4 to 15 digits."),
-        ({"first_party_pin": "1234", "second_party_pin": "1234"}, "Invalid parameter. second_party_pin must be different from first_party_pin."),
+        (
+            {"first_party_pin": "1234", "second_party_pin": "1234"},
+            "Invalid parameter. second_party_pin must be different from first_party_pin.",
+        ),
     ],
 )
 def test_bad_parameter_gets_400_with_the_spec_text(pool: Tenant, params: dict, error: str) -> None:
@@ -228,7 +288,9 @@ def test_same_party_twice_is_refused(pool: Tenant) -> None:
 
 def test_malformed_json_is_400(pool: Tenant) -> None:
     r = pool.http.post(
-        pool.base + "Masking/Session/", content=b"{not json", headers={"content-type": "application/json"}
+        pool.base + "Masking/Session/",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
     )
     assert r.status_code == 400 and r.json()["error"] == "Invalid JSON body."
 

@@ -1,0 +1,61 @@
+"""Idempotent create: a retried request returns the first answer (issue 2 §6)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+from tests.conftest import Tenant, us
+
+
+def _create(t: Tenant, key: str, **params: object):
+    return t.http.post(t.base + "Masking/Session/", json=params, headers={"Idempotency-Key": key})
+
+
+def _count(t: Tenant) -> int:
+    return t.http.get(t.base + "Masking/Session/").json()["response"]["meta"]["total_count"]
+
+
+def test_repeat_with_the_same_key_returns_the_same_session(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0), tenant.vn(1))
+    first = _create(tenant, "k-1", first_party=us(1), second_party=us(2))
+    again = _create(tenant, "k-1", first_party=us(1), second_party=us(2))
+    assert first.status_code == again.status_code == 201
+    assert again.json()["session_uuid"] == first.json()["session_uuid"]
+    assert _count(tenant) == 1
+
+
+def test_same_key_with_a_different_body_is_409(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0), tenant.vn(1))
+    _create(tenant, "k-2", first_party=us(1), second_party=us(2))
+    r = _create(tenant, "k-2", first_party=us(1), second_party=us(3))
+    assert r.status_code == 409
+    assert "Idempotency-Key" in r.json()["error"]
+    assert _count(tenant) == 1
+
+
+def test_concurrent_repeats_create_one_session(tenant: Tenant) -> None:
+    tenant.add_numbers(*(tenant.vn(i) for i in range(5)))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: _create(tenant, "k-3", first_party=us(1), second_party=us(2)), range(8)
+            )
+        )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["session_uuid"] for a in answers}) == 1
+    assert _count(tenant) == 1
+
+
+def test_keys_are_per_account(tenant: Tenant, other_tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    other_tenant.add_numbers(other_tenant.vn(0))
+    a = _create(tenant, "shared", first_party=us(1), second_party=us(2))
+    b = _create(other_tenant, "shared", first_party=us(1), second_party=us(2))
+    assert a.json()["session_uuid"] != b.json()["session_uuid"]
+
+
+def test_a_refused_create_is_not_remembered(tenant: Tenant) -> None:
+    r = _create(tenant, "k-4", first_party=us(1), second_party=us(2))
+    assert r.status_code == 400  # no numbers yet
+    tenant.add_numbers(tenant.vn(0))
+    assert _create(tenant, "k-4", first_party=us(1), second_party=us(2)).status_code == 201
