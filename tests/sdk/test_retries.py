@@ -169,6 +169,29 @@ def test_update_is_not_retried_on_503(fake):
     assert sleeps == []
 
 
+def test_update_is_retried_after_429_because_nothing_was_done(fake):
+    client, sleeps = make_client(fake.url)
+    created = create(client)
+    fake.fail("status", "POST", status=429, headers={"Retry-After": "1"})
+    updated = client.masking_sessions.update_masking_session(created.session_uuid, record=True)
+    assert updated.record is True
+    assert sleeps == [1.0]
+
+
+def test_creates_the_service_does_not_replay_are_not_retried_on_5xx(fake):
+    client, sleeps = make_client(fake.url)
+    fake.fail("status", "POST", status=503)
+    with pytest.raises(vts.ServerError):
+        client.subaccounts.create("x")
+    (request,) = fake.seen("POST")
+    assert request.headers["Idempotency-Key"]
+    fake.fail("status", "POST", status=503)
+    with pytest.raises(vts.ServerError):
+        client.numbers.add(["+12202000001"])
+    assert len(fake.seen("POST")) == 2
+    assert sleeps == []
+
+
 def test_update_whose_connection_drops_is_not_retried(fake):
     client, sleeps = make_client(fake.url)
     created = create(client)
