@@ -584,6 +584,7 @@ class B2BUA:
             log.warning("b2bua: unreadable SDP not relayed on leg %s", leg.id)
             return b""
         sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
+        sd.name = "-"  # s= is free text; some phones put their user's name there
         if self.sdp_rewriter is not None:
             self.sdp_rewriter(leg, sd)
         out = sd.to_bytes()
@@ -782,9 +783,10 @@ class B2BUA:
         self._maybe_finish(call)
 
     # ---------------------------------------------------------------- leg endings
-    def _leg_failed(self, leg: Leg, status: int | None, cause: str) -> None:
+    def _leg_failed(self, leg: Leg, status: int | None, cause: str, by: str | None = None) -> None:
         if leg.finished:
             return
+        leg.hangup_by = by or leg.hangup_by
         leg.state = "failed"
         leg.status = status
         leg.hangup_cause = cause
@@ -805,7 +807,7 @@ class B2BUA:
         self._dialogs.pop((leg.call_id, leg.local_tag), None)
         self.observer.on_leg_ended(leg.call, leg, leg.ended_at)
 
-    def _abandon(self, leg: Leg, cause: str, status: int | None) -> None:
+    def _abandon(self, leg: Leg, cause: str, status: int | None, by: str | None = None) -> None:
         """Give up on an unanswered outbound leg: CANCEL now or when it first answers 1xx."""
         if leg.finished or leg.abandoned:
             return
@@ -815,7 +817,7 @@ class B2BUA:
         else:
             # §9.1: no CANCEL before a provisional response; send it when one arrives.
             leg.cancel_pending = True
-        self._leg_failed(leg, status, cause)
+        self._leg_failed(leg, status, cause, by)
 
     def _maybe_finish(self, call: Call) -> None:
         if call.ended:
@@ -887,12 +889,10 @@ class B2BUA:
         if ctx.purpose == "reinvite":
             return
         call = leg.call
-        self._leg_failed(leg, 487, "ORIGINATOR_CANCEL")
-        leg.hangup_by = "a"
+        self._leg_failed(leg, 487, "ORIGINATOR_CANCEL", "a")
         b = call.b
         if b is not None and not b.finished:
-            self._abandon(b, "ORIGINATOR_CANCEL", 487)
-            b.hangup_by = "a"
+            self._abandon(b, "ORIGINATOR_CANCEL", 487, "a")
         self._maybe_finish(call)
 
     def _on_ack(self, ev: RequestReceived) -> None:
@@ -942,8 +942,7 @@ class B2BUA:
                         self._ack_pending_with_rejection(other)
                     self._end_leg(other, "NORMAL_CLEARING", leg.side, send_bye=True)
                 elif other.direction == "outbound":
-                    self._abandon(other, "NORMAL_CLEARING", None)
-                    other.hangup_by = leg.side
+                    self._abandon(other, "ORIGINATOR_CANCEL", None, leg.side)
             self._maybe_finish(call)
             return
         if method == "OPTIONS":
