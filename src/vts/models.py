@@ -415,7 +415,7 @@ class ListPage(VTSObject):
     """The ``response`` of a list: ``meta`` and ``objects``."""
 
     meta: ListMeta
-    objects: list[VTSObject]
+    objects: list[Any]
 
 
 class ListResponse(VTSResponse):
