@@ -11,6 +11,12 @@ reported in the log), downmixes to mono and resamples to 8 kHz: a windowed-sinc 
 at 3.6 kHz (FFT convolution, so no aliasing from 44.1/48 kHz material) followed by linear
 interpolation onto the 8 kHz grid — plenty for telephone-band speech, numpy only.
 
+Play URLs come from customers, so by default a URL whose host resolves to a loopback,
+private, link-local or otherwise non-global address is refused (the same rule as for
+callbacks); ``allow_private=True`` lifts it (development, tests, operator-internal prompt
+servers). The check resolves the name before the request: it stops plain mistakes and
+probes, not a DNS-rebinding attacker racing the resolver.
+
 Every failure path returns None with one log line: a call must go on without its prompt.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -124,6 +131,20 @@ def to_frames(samples: np.ndarray, codec: g711.Codec, frame: int = FRAME_SAMPLES
     return [encoded[i : i + frame] for i in range(0, len(encoded), frame)]
 
 
+class _Refused(Exception):
+    pass
+
+
+async def _refuse_non_public(request: httpx.Request) -> None:
+    host = request.url.host
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, request.url.port or 80)
+    except OSError:
+        return  # unresolvable: let the request fail and log the real reason
+    if not all(ipaddress.ip_address(info[4][0]).is_global for info in infos):
+        raise _Refused(host)
+
+
 @dataclass(slots=True)
 class _Entry:
     body: bytes
@@ -150,6 +171,7 @@ class PromptFetcher:
         total_timeout: float = 30.0,
         fresh_for: float = 60.0,
         max_entries: int = 256,
+        allow_private: bool = False,
         client: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -158,6 +180,7 @@ class PromptFetcher:
         self.total_timeout = total_timeout
         self.fresh_for = fresh_for
         self.max_entries = max_entries
+        self.allow_private = allow_private
         self._clock = clock or Clock()
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(
@@ -166,6 +189,9 @@ class PromptFetcher:
             max_redirects=3,
             headers={"User-Agent": "vts-masking-prompts/1"},
         )
+        if not allow_private:
+            # a hook, so that every redirect hop is checked too
+            self._client.event_hooks.setdefault("request", []).append(_refuse_non_public)
         self._mem: OrderedDict[str, _Entry] = OrderedDict()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         #: counters for tests and metrics
@@ -187,7 +213,8 @@ class PromptFetcher:
         return entry.body if entry is not None else None
 
     async def _get(self, url: str, *, decode: bool) -> _Entry | None:
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             log.warning("prompt %s: only http and https URLs are fetched; skipping", url)
             return None
         # one fetch (and one decode) per URL at a time: concurrent calls share the result
@@ -232,6 +259,9 @@ class PromptFetcher:
                 status, resp_headers, body = await self._request(url, headers)
         except _TooLarge:
             log.warning("prompt %s: larger than %d bytes; skipping", url, self.max_bytes)
+            return None
+        except _Refused as e:
+            log.warning("prompt %s: host %s is not a public address; refused", url, e)
             return None
         except (httpx.HTTPError, TimeoutError, OSError) as e:
             if entry is not None:

@@ -1,8 +1,9 @@
 """Call recording: both directions of a call mixed into one mono 8 kHz file.
 
 :class:`CallRecorder` is a relay tap (``feed(direction, packet, arrival)``) that keeps
-the G.711 payloads it sees (one byte per sample, 8 kB/s per direction) and, when the call
-ends, decodes them, lays each direction out on one timeline and mixes them.
+the G.711 payloads it sees as contiguous runs (about one byte per sample: 8 kB/s per
+direction, ~58 MB for a one-hour call) and, when the call ends, decodes them, lays each
+direction out on one timeline and mixes them.
 
 Placement on the timeline: the first packet of each RTP stream (direction + SSRC) is
 placed by its arrival time relative to the recording start; every later packet of that
@@ -53,8 +54,9 @@ class _Stream:
 class _Direction:
     pt_codec: dict[int, int] = field(default_factory=lambda: {0: 0, 8: 1})
     streams: dict[int, _Stream] = field(default_factory=dict)
-    #: (sample position, codec index, payload bytes)
-    chunks: list[tuple[int, int, bytes]] = field(default_factory=list)
+    #: runs of contiguous audio [sample position, codec index, codes]; in-order packets
+    #: extend the last run, so memory stays ~1 byte per sample (8 kB/s per direction)
+    chunks: list[list] = field(default_factory=list)
 
 
 class CallRecorder:
@@ -102,7 +104,13 @@ class CallRecorder:
             if abs(pos - by_arrival) > _REANCHOR_SAMPLES:
                 st.anchor_ts, st.anchor_pos = ts, by_arrival
                 pos = by_arrival
-        d.chunks.append((pos, codec, payload))
+        chunks = d.chunks
+        if chunks:
+            last = chunks[-1]
+            if last[1] == codec and last[0] + len(last[2]) == pos:
+                last[2] += payload
+                return
+        chunks.append([pos, codec, bytearray(payload)])
 
     def stop(self, now: float) -> None:
         if self.stopped_at is None:

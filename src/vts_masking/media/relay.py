@@ -100,12 +100,16 @@ class PortAllocator:
         port_max: int = 29999,
         *,
         reserve_rtcp: bool = True,
+        advertise: str | None = None,
     ) -> None:
         if port_min % 2:
             port_min += 1
         if port_min > port_max - (1 if reserve_rtcp else 0):
             raise ValueError("empty port range")
         self.host = host
+        #: the address written in SDP (differs from ``host`` when binding 0.0.0.0 or
+        #: behind a 1:1 NAT)
+        self.advertise = advertise or host
         self.port_min = port_min
         self.port_max = port_max
         self.reserve_rtcp = reserve_rtcp
@@ -185,6 +189,7 @@ class Leg:
         "_play_ts",
         "_played_at",
         "_relatch_after",
+        "advertise",
         "armed",
         "codec",
         "detector",
@@ -204,9 +209,12 @@ class Leg:
         "tx_packets",
     )
 
-    def __init__(self, name: LegName, pair: PortPair, relatch_after: float) -> None:
+    def __init__(
+        self, name: LegName, pair: PortPair, relatch_after: float, advertise: str
+    ) -> None:
         self.name: LegName = name
         self.pair = pair
+        self.advertise = advertise
         self.sock = pair.rtp
         self.remote: tuple | None = None
         self.latched: tuple | None = None
@@ -232,8 +240,7 @@ class Leg:
     @property
     def local_address(self) -> tuple[str, int]:
         """(address, port) to put in the SDP (c= and m=audio) sent to this leg's phone."""
-        host, port = self.sock.getsockname()[:2]
-        return host, port
+        return self.advertise, self.pair.port
 
     @property
     def local_port(self) -> int:
@@ -254,6 +261,9 @@ class Leg:
     ) -> None:
         """Declare where this leg's phone receives media and what it sends.
 
+        The relay recognises this phone's audio and telephone-events by these payload type
+        numbers, so the SDP sent to the phone must use the phone's own numbers (echo its
+        offer/answer); the relay rewrites numbers between legs when they differ.
         ``codec`` defaults from the static payload type (0 → PCMU, 8 → PCMA); pass it for
         a dynamic payload type. A changed address (re-INVITE) drops the latch.
         """
@@ -397,8 +407,8 @@ class RelayedCall:
         except BaseException:
             allocator.release(pair_a)
             raise
-        self.a = Leg("A", pair_a, relatch_after)
-        self.b = Leg("B", pair_b, relatch_after)
+        self.a = Leg("A", pair_a, relatch_after, allocator.advertise)
+        self.b = Leg("B", pair_b, relatch_after, allocator.advertise)
         self.a.peer = self.b
         self.b.peer = self.a
         self.bridged = False

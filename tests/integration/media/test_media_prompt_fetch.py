@@ -136,7 +136,7 @@ def dominant_freq(x: np.ndarray) -> float:
 
 @pytest.mark.asyncio
 async def test_wav_url_becomes_8khz_frames(site):
-    f = PromptFetcher()
+    f = PromptFetcher(allow_private=True)
     p = await f.load(site.base + "/tone.wav")
     await f.aclose()
     assert p is not None and abs(p.duration - 0.5) < 0.01
@@ -146,7 +146,7 @@ async def test_wav_url_becomes_8khz_frames(site):
 
 @pytest.mark.asyncio
 async def test_mp3_url_is_decoded(site):
-    f = PromptFetcher()
+    f = PromptFetcher(allow_private=True)
     p = await f.load(site.base + "/tone.mp3")
     await f.aclose()
     assert p is not None
@@ -156,7 +156,7 @@ async def test_mp3_url_is_decoded(site):
 @pytest.mark.asyncio
 async def test_cached_prompt_is_not_refetched_while_fresh(site):
     clock = FrozenClock()
-    f = PromptFetcher(fresh_for=60, clock=clock)
+    f = PromptFetcher(allow_private=True, fresh_for=60, clock=clock)
     p1 = await f.load(site.base + "/tone.wav")
     clock.advance(30)
     p2 = await f.load(site.base + "/tone.wav")
@@ -168,7 +168,7 @@ async def test_cached_prompt_is_not_refetched_while_fresh(site):
 @pytest.mark.asyncio
 async def test_stale_prompt_is_revalidated_with_its_etag(site):
     clock = FrozenClock()
-    f = PromptFetcher(fresh_for=60, clock=clock)
+    f = PromptFetcher(allow_private=True, fresh_for=60, clock=clock)
     p1 = await f.load(site.base + "/tone.wav")
     clock.advance(61)
     p2 = await f.load(site.base + "/tone.wav")
@@ -181,7 +181,7 @@ async def test_stale_prompt_is_revalidated_with_its_etag(site):
 @pytest.mark.asyncio
 async def test_changed_file_is_fetched_again_after_revalidation(site):
     clock = FrozenClock()
-    f = PromptFetcher(fresh_for=0, clock=clock)
+    f = PromptFetcher(allow_private=True, fresh_for=0, clock=clock)
     await f.load(site.base + "/tone.wav")
     site.files["/tone.wav"] = (make_wav(1000), "audio/wav")
     p = await f.load(site.base + "/tone.wav")
@@ -191,10 +191,10 @@ async def test_changed_file_is_fetched_again_after_revalidation(site):
 
 @pytest.mark.asyncio
 async def test_disk_cache_survives_a_new_fetcher_and_is_revalidated(site, tmp_path):
-    f1 = PromptFetcher(cache_dir=tmp_path)
+    f1 = PromptFetcher(allow_private=True, cache_dir=tmp_path)
     await f1.load(site.base + "/tone.wav")
     await f1.aclose()
-    f2 = PromptFetcher(cache_dir=tmp_path)
+    f2 = PromptFetcher(allow_private=True, cache_dir=tmp_path)
     p = await f2.load(site.base + "/tone.wav")
     await f2.aclose()
     assert p is not None
@@ -203,7 +203,7 @@ async def test_disk_cache_survives_a_new_fetcher_and_is_revalidated(site, tmp_pa
 
 @pytest.mark.asyncio
 async def test_redirect_is_followed(site):
-    f = PromptFetcher()
+    f = PromptFetcher(allow_private=True)
     p = await f.load(site.base + "/redirect")
     await f.aclose()
     assert p is not None
@@ -221,7 +221,7 @@ async def test_redirect_is_followed(site):
 )
 @pytest.mark.asyncio
 async def test_failures_return_none_with_a_log_line(site, caplog, path, why):
-    f = PromptFetcher(max_bytes=200_000)
+    f = PromptFetcher(allow_private=True, max_bytes=200_000)
     with caplog.at_level(logging.WARNING, logger="vts_masking.media.prompt"):
         p = await f.load(site.base + path)
     await f.aclose()
@@ -231,7 +231,7 @@ async def test_failures_return_none_with_a_log_line(site, caplog, path, why):
 
 @pytest.mark.asyncio
 async def test_read_timeout_returns_none(site, caplog):
-    f = PromptFetcher(read_timeout=0.3)
+    f = PromptFetcher(allow_private=True, read_timeout=0.3)
     with caplog.at_level(logging.WARNING):
         p = await f.load(site.base + "/slow")
     await f.aclose()
@@ -245,7 +245,7 @@ async def test_connection_refused_returns_none():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    f = PromptFetcher(connect_timeout=0.5)
+    f = PromptFetcher(allow_private=True, connect_timeout=0.5)
     assert await f.load(f"http://127.0.0.1:{port}/x.wav") is None
     await f.aclose()
 
@@ -253,14 +253,14 @@ async def test_connection_refused_returns_none():
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.wav", "not a url"])
 @pytest.mark.asyncio
 async def test_only_http_and_https_are_fetched(url):
-    f = PromptFetcher()
+    f = PromptFetcher(allow_private=True)
     assert await f.load(url) is None
     await f.aclose()
 
 
 @pytest.mark.asyncio
 async def test_server_error_on_revalidation_serves_the_cached_copy(site):
-    f = PromptFetcher(fresh_for=0)
+    f = PromptFetcher(allow_private=True, fresh_for=0)
     url = site.base + "/tone.wav"
     p1 = await f.load(url)
     site.failing["/tone.wav"] = 503
@@ -271,7 +271,7 @@ async def test_server_error_on_revalidation_serves_the_cached_copy(site):
 
 @pytest.mark.asyncio
 async def test_removed_file_is_dropped_from_the_cache(site, tmp_path):
-    f = PromptFetcher(fresh_for=0, cache_dir=tmp_path)
+    f = PromptFetcher(allow_private=True, fresh_for=0, cache_dir=tmp_path)
     url = site.base + "/tone.wav"
     assert await f.load(url) is not None
     site.failing["/tone.wav"] = 404
@@ -284,8 +284,20 @@ async def test_removed_file_is_dropped_from_the_cache(site, tmp_path):
 async def test_concurrent_loads_of_one_url_fetch_it_once(site):
     import asyncio
 
-    f = PromptFetcher()
+    f = PromptFetcher(allow_private=True)
     prompts = await asyncio.gather(*(f.load(site.base + "/tone.mp3") for _ in range(10)))
     await f.aclose()
     assert all(p is prompts[0] for p in prompts) and prompts[0] is not None
     assert site.hits["/tone.mp3"] == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/a.wav", "http://10.1.2.3/a.wav", "http://169.254.169.254/latest"]
+)
+@pytest.mark.asyncio
+async def test_private_addresses_are_refused_by_default(url, caplog):
+    f = PromptFetcher()
+    with caplog.at_level(logging.WARNING):
+        assert await f.load(url) is None
+    await f.aclose()
+    assert "not a public address" in caplog.text

@@ -417,3 +417,13 @@ async def test_recording_through_the_relay_holds_both_voices(allocator, tmp_path
     # most of the file is both voices together; the lost B packet leaves A alone for 160
     assert common.get(va + vb, 0) > 160 * 5
     assert common.get(va, 0) >= 160
+
+
+@pytest.mark.asyncio
+async def test_sdp_address_is_the_advertised_one():
+    lo, hi = free_even_range()
+    alloc = PortAllocator("127.0.0.1", lo, hi, advertise="203.0.113.5")
+    call = RelayedCall(alloc)
+    assert call.a.local_address == ("203.0.113.5", call.a.local_port)
+    assert call.b.local_address[0] == "203.0.113.5"
+    call.close()
