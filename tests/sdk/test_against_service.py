@@ -603,3 +603,111 @@ def test_async_retried_create_whose_answer_was_lost_yields_one_session(live, cli
         session_uuid = asyncio.run(main(proxy.url))
     sessions = client.masking_sessions.list_masking_session(first_party=first)
     assert [s.session_uuid for s in sessions.objects] == [session_uuid]
+
+
+# -- calls and recordings --------------------------------------------------------------------
+
+
+def _seed_call_and_recording(live: Service, session_uuid: str, media: Path) -> tuple[str, str]:
+    """Write one call leg and its recording into the service's database, as the call engine
+    would after a recorded call (placing a real SIP call is the e2e suite's job)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from vts_masking.store.models import accounts, calls, recordings, sessions
+
+    engine = sa.create_engine(f"sqlite:///{live.data_dir / 'vts.sqlite3'}")
+    call_uuid, recording_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+    start = datetime(2026, 1, 2, 3, 4, 5)
+    try:
+        with engine.begin() as conn:
+            account_id = conn.execute(
+                sa.select(accounts.c.id).where(accounts.c.auth_id == live.auth_id)
+            ).scalar_one()
+            session_id = conn.execute(
+                sa.select(sessions.c.id).where(sessions.c.uuid == session_uuid)
+            ).scalar_one()
+            call_id = conn.execute(
+                calls.insert().values(
+                    uuid=call_uuid,
+                    account_id=account_id,
+                    session_id=session_id,
+                    party="first",
+                    direction="inbound",
+                    from_number="+14155550100",
+                    to_number="+12202000001",
+                    status="completed",
+                    initiation_time=start,
+                    answer_time=start + timedelta(seconds=2),
+                    end_time=start + timedelta(seconds=62),
+                    duration=60,
+                    billed_duration=60,
+                    amount=Decimal("0.01000"),
+                    hangup_cause="NORMAL_CLEARING",
+                    hangup_cause_code=4000,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                recordings.insert().values(
+                    uuid=recording_uuid,
+                    account_id=account_id,
+                    session_id=session_id,
+                    call_id=call_id,
+                    format="wav",
+                    path=str(media),
+                    status="completed",
+                    start_time=start + timedelta(seconds=2),
+                    end_time=start + timedelta(seconds=62),
+                    duration=60.0,
+                    size=media.stat().st_size,
+                )
+            )
+    finally:
+        engine.dispose()
+    return call_uuid, recording_uuid
+
+
+def test_calls_and_recordings_round_trip(live, client, tmp_path):
+    media = tmp_path / "media.wav"
+    media.write_bytes(b"RIFF" + bytes(range(256)) * 300)
+    session_uuid = new_session(client, record=True).session_uuid
+    call_uuid, recording_id = _seed_call_and_recording(live, session_uuid, media)
+
+    call = client.calls.get(call_uuid).response
+    assert call.call_uuid == call_uuid
+    assert call.session_uuid == session_uuid
+    assert (call.from_number, call.direction) == ("+14155550100", "inbound")
+    assert call.answer_time == datetime(2026, 1, 2, 3, 4, 7, tzinfo=UTC)
+    assert call.bill_duration == 60
+    assert call.total_amount == Decimal("0.01000")
+
+    recording = client.recordings.get(recording_id).response
+    assert recording.recording_id == recording_id
+    assert recording.call_uuid == call_uuid
+    assert recording.recording_format == "wav"
+    assert recording.recording_duration_ms == 60_000
+    listed = client.recordings.list(session_uuid=session_uuid)
+    assert [r.recording_id for r in listed.objects] == [recording_id]
+    assert [r.recording_id for r in client.recordings.list_all(call_uuid=call_uuid)] == [
+        recording_id
+    ]
+
+    target = tmp_path / "downloaded.wav"
+    downloaded = client.recordings.download(recording_id, target)
+    assert downloaded.recording_id == recording_id
+    assert target.read_bytes() == media.read_bytes()
+
+    async def download_async() -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        async with live.async_client() as aclient:
+            await aclient.recordings.download(recording_id, buffer)
+        return buffer.getvalue()
+
+    assert asyncio.run(download_async()) == media.read_bytes()
+
+    assert client.recordings.delete(recording_id).message == "Recording deleted"
+    with pytest.raises(vts.ResourceNotFoundError):
+        client.recordings.get(recording_id)
