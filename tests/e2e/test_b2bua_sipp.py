@@ -7,12 +7,13 @@ the "trunk" with caller ID V. The callee's own message log proves what crossed.
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Sipp, SippResult, requires_sipp
+from tests.e2e.conftest import Sipp, SippResult, free_port, requires_sipp
 from vts_masking.calls.b2bua import B2BUA, Bridge, Call, InboundCall, Leg, Reject
 
 pytestmark = [pytest.mark.sipp, requires_sipp, pytest.mark.timeout(60)]
@@ -65,6 +66,7 @@ async def run_call(
     ring_timeout: float | None = None,
     call_time_limit: float | None = None,
     callee_builtin: str = "uas",
+    caller_extra: list[str] | None = None,
 ) -> tuple[SippResult, SippResult | None, Recorder, list[InboundCall]]:
     recorder = Recorder()
     routed: list[InboundCall] = []
@@ -103,6 +105,7 @@ async def run_call(
             remote=("127.0.0.1", b2bua.transport.port),
             service=service,
             subs=caller_subs,
+            extra=caller_extra,
         )
         await caller_sipp.start()
         caller_result = await caller_sipp.finish()
@@ -234,3 +237,118 @@ async def test_unknown_virtual_number_is_rejected(tmp_path):
     assert callee is None
     assert len(routed) == 1
     assert rec.events == []
+
+
+@pytest.mark.asyncio
+async def test_reinvite_update_and_info_are_relayed_masked(tmp_path):
+    caller, callee, _, _ = await run_call(tmp_path, "caller_midcall.xml", "callee_midcall.xml")
+    ok(caller)
+    ok(callee)
+    at_callee = callee.received()
+    assert "a=sendonly" in at_callee  # the re-INVITE's and UPDATE's offers crossed
+    assert "Signal=5" in at_callee and "application/dtmf-relay" in at_callee
+    assert "alicesecret" not in at_callee and "+14445556666" not in at_callee
+    at_caller = caller.received()
+    assert "a=recvonly" in at_caller  # and the answers came back
+    assert "bobsecret" not in at_caller
+
+
+@pytest.mark.asyncio
+async def test_caller_over_tcp_is_bridged_to_udp_trunk(tmp_path):
+    caller, callee, rec, _ = await run_call(
+        tmp_path, "caller_bye.xml", None, caller_extra=["-t", "t1"]
+    )
+    ok(caller)
+    ok(callee)
+    assert "TCP message received" in caller.messages
+    assert sorted(rec.of("ended")) == [("a", "NORMAL_CLEARING", "a"), ("b", "NORMAL_CLEARING", "a")]
+
+
+@pytest.mark.asyncio
+async def test_originate_calls_first_party_then_second_and_bridges(tmp_path):
+    recorder = Recorder()
+    first = Sipp(tmp_path, "first", builtin="uas")
+    second = Sipp(tmp_path, "second", builtin="uas")
+
+    async def router(call: InboundCall) -> Reject:
+        return Reject(404)
+
+    b2bua = B2BUA(router, trunk=("127.0.0.1", 9), listen=("127.0.0.1", 0), observer=recorder)
+    await b2bua.start()
+    try:
+        await first.start()
+        await second.start()
+        b2bua.originate(
+            Bridge(
+                number="+15550010",
+                caller_id=V,
+                trunk=("127.0.0.1", first.port),
+                call_time_limit=1.0,
+            ),
+            Bridge(number="+15550020", caller_id=V, trunk=("127.0.0.1", second.port)),
+            context="session-2",
+        )
+        r1 = await first.finish()
+        r2 = await second.finish()
+    finally:
+        await b2bua.stop()
+    ok(r1)
+    ok(r2)
+    # The second party got the first party's offer; the first party's ACK carried the answer.
+    assert "m=audio" in r2.received().split("ACK sip:")[0]
+    ack_to_first = r1.received().split("ACK sip:")[1].split("BYE sip:")[0]
+    assert "m=audio" in ack_to_first
+    assert "user1" not in ack_to_first  # the second party's SDP origin is ours
+    assert [e[:2] for e in recorder.events if e[0] == "answered"] == [
+        ("answered", "a"),
+        ("answered", "b"),
+    ]
+    assert recorder.ended and recorder.ended[0].context == "session-2"
+
+
+def _udp_exchange(port: int, payloads: list[bytes]) -> list[bytes]:
+    """Send each payload, then collect replies until one answers the last payload."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", free_port()))
+    sock.settimeout(5.0)
+    try:
+        for p in payloads:
+            sock.sendto(p, ("127.0.0.1", port))
+        replies = []
+        while True:
+            data, _ = sock.recvfrom(65535)
+            replies.append(data)
+            if b"CSeq: 9 OPTIONS" in data:
+                return replies
+    finally:
+        sock.close()
+
+
+OPTIONS = (
+    b"OPTIONS sip:+15550001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-o1\r\n"
+    b"From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:+15550001@127.0.0.1>\r\nCall-ID: probe-1\r\n"
+    b"CSeq: 9 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+@pytest.mark.asyncio
+async def test_malformed_input_gets_400_or_silence_and_options_still_answered(tmp_path):
+    async def router(call: InboundCall) -> Reject:
+        return Reject(404)
+
+    b2bua = B2BUA(router, trunk=("127.0.0.1", 9), listen=("127.0.0.1", 0))
+    await b2bua.start()
+    try:
+        bad_from = OPTIONS.replace(b"From: <sip:probe@127.0.0.1>;tag=p1", b"From: <<<")
+        bad_from = bad_from.replace(b"CSeq: 9", b"CSeq: 8").replace(b"z9hG4bK-o1", b"z9hG4bK-o0")
+        replies = await asyncio.to_thread(
+            _udp_exchange,
+            b2bua.transport.port,
+            [b"\x00\xffgarbage\r\n\r\n", b"SIP/2.0 999\r\n\r\n", bad_from, OPTIONS],
+        )
+    finally:
+        await b2bua.stop()
+    assert len(replies) == 2
+    assert replies[0].startswith(b"SIP/2.0 400 ") and b"CSeq: 8 OPTIONS" in replies[0]
+    assert replies[1].startswith(b"SIP/2.0 200 ")
+    assert b2bua.transport.stats["malformed"] == 3
