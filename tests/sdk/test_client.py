@@ -196,3 +196,15 @@ def test_the_sdk_imports_nothing_but_the_standard_library_and_httpx():
 
 def test_the_package_is_typed():
     assert (PACKAGE / "py.typed").exists()
+
+
+@pytest.mark.parametrize("as_mapping", [False, True])
+def test_requests_go_through_the_configured_proxy(fake, as_mapping):
+    # The fake server doubles as a forward proxy: it sees the absolute URL and answers.
+    proxies = {"http://": fake.url} if as_mapping else fake.url
+    with vts.RestClient(
+        AUTH_ID, AUTH_TOKEN, base_url="http://vts.invalid:8080", proxies=proxies, max_retries=0
+    ) as client:
+        listed = client.masking_sessions.list_masking_session()
+    assert listed.meta.total_count == 0
+    assert fake.requests[-1].path == f"/v1/Account/{AUTH_ID}/Masking/Session/"
