@@ -94,7 +94,8 @@ class CallRecorder:
             return
         ts = int.from_bytes(data[4:8], "big")
         ssrc = int.from_bytes(data[8:12], "big")
-        by_arrival = round((arrival - self.start) * RATE) - len(payload)
+        # the same rule for both directions, so they stay aligned with each other
+        by_arrival = round((arrival - self.start) * RATE)
         st = d.streams.get(ssrc)
         if st is None:
             st = d.streams[ssrc] = _Stream(ts, by_arrival)
