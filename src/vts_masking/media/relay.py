@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import g711
-from .dtmf import TelephoneEventDetector
+from .dtmf import PinCollector, PinResult, TelephoneEventDetector
 from .recorder import CallRecorder, RecordingResult
 from .rtp import RtpParseError, payload_end, payload_offset
 
@@ -73,6 +73,10 @@ _MAX_LAG = 0.1
 
 class NoPortsAvailable(RuntimeError):
     """Every port of the configured range is allocated or in use by someone else."""
+
+
+class CallClosed(RuntimeError):
+    """The relayed call was closed while something was waiting on it (digit collection)."""
 
 
 @dataclass(slots=True)
@@ -416,6 +420,7 @@ class RelayedCall:
         self._taps: list[Tap] = []
         self._recorder: CallRecorder | None = None
         self._record_target: tuple[Path, str] | None = None
+        self._collecting: dict[str, _Collection] = {}
         for leg in (self.a, self.b):
             self._loop.add_reader(leg.sock.fileno(), self._on_readable, leg)
         interval = max(0.05, min(1.0, inactivity_timeout / 4))
@@ -479,6 +484,42 @@ class RelayedCall:
         if lg.playback is not None:
             lg.playback.stop()
 
+    # -- digits ---------------------------------------------------------------------------
+
+    def inject_digit(self, leg: str, digit: str) -> None:
+        """A digit that arrived outside RTP (SIP INFO): same path as a telephone-event."""
+        self._digit(self.leg(leg).name, digit)
+
+    def collect(self, leg: str, collector: PinCollector) -> asyncio.Future[PinResult]:
+        """Run ``collector`` over the digits of ``leg`` (RTP telephone-events and
+        :meth:`inject_digit`) from now; the future gives its :class:`PinResult` (time-outs
+        driven by the loop clock) or raises :class:`CallClosed`. Digits pressed before this
+        call are not included: start collecting when the prompt *starts* to allow barge-in.
+        """
+        name = self.leg(leg).name
+        old = self._collecting.pop(name, None)
+        if old is not None:
+            old.cancel()
+        col = _Collection(self._loop, collector)
+        if self.closed:
+            col.future.set_exception(CallClosed())
+            return col.future
+        self._collecting[name] = col
+        col.future.add_done_callback(lambda _f: self._collecting.pop(name, None)
+                                     if self._collecting.get(name) is col else None)
+        col.start()
+        return col.future
+
+    def _digit(self, leg: str, digit: str) -> None:
+        if self.on_dtmf is not None:
+            try:
+                self.on_dtmf(leg, digit)
+            except Exception:
+                log.exception("on_dtmf callback failed")
+        col = self._collecting.get(leg)
+        if col is not None:
+            col.feed(digit)
+
     # -- recording ------------------------------------------------------------------------
 
     def start_recording(self, path: str | Path, fmt: Literal["wav", "mp3"] = "wav") -> None:
@@ -521,6 +562,9 @@ class RelayedCall:
         self.closed = True
         self.bridged = False
         self._timer.cancel()
+        for col in list(self._collecting.values()):
+            col.fail(CallClosed())
+        self._collecting.clear()
         for lg in (self.a, self.b):
             if lg.playback is not None:
                 lg.playback.stop()
@@ -610,11 +654,8 @@ class RelayedCall:
             int.from_bytes(data[8:12], "big"), int.from_bytes(data[4:8], "big"),
             data[off : payload_end(data)],
         )
-        if digit is not None and self.on_dtmf is not None:
-            try:
-                self.on_dtmf(leg.name, digit)
-            except Exception:
-                log.exception("on_dtmf callback failed")
+        if digit is not None:
+            self._digit(leg.name, digit)
 
     def _check_inactivity(self) -> None:
         now = self._loop.time()
@@ -629,3 +670,52 @@ class RelayedCall:
                         log.exception("on_inactive callback failed")
         if not self.closed:
             self._timer = self._loop.call_later(self._check_interval, self._check_inactivity)
+
+
+class _Collection:
+    """A PinCollector driven by the loop: digits fed in, its deadline as a timer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, collector: PinCollector) -> None:
+        self._loop = loop
+        self.collector = collector
+        self.future: asyncio.Future[PinResult] = loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self.collector.start(self._loop.time())
+        self._arm()
+
+    def feed(self, digit: str) -> None:
+        self._settle(self.collector.feed(digit, self._loop.time()))
+
+    def _poll(self) -> None:
+        self._timer = None
+        self._settle(self.collector.poll(self._loop.time()))
+
+    def _settle(self, result: PinResult | None) -> None:
+        if result is not None:
+            self._cancel_timer()
+            if not self.future.done():
+                self.future.set_result(result)
+        else:
+            self._arm()
+
+    def _arm(self) -> None:
+        self._cancel_timer()
+        deadline = self.collector.deadline
+        if deadline is not None and not self.future.done():
+            self._timer = self._loop.call_at(deadline, self._poll)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def fail(self, exc: BaseException) -> None:
+        self._cancel_timer()
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def cancel(self) -> None:
+        self._cancel_timer()
+        self.future.cancel()

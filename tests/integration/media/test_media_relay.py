@@ -427,3 +427,65 @@ async def test_sdp_address_is_the_advertised_one():
     assert call.a.local_address == ("203.0.113.5", call.a.local_port)
     assert call.b.local_address[0] == "203.0.113.5"
     call.close()
+
+
+def event_packets(digit_code: int, ts: int, seq0: int, pt: int = 101) -> list[bytes]:
+    out = []
+    for j, (end, dur) in enumerate(((False, 160), (False, 320), (True, 480), (True, 480))):
+        payload = TelephoneEvent(digit_code, end=end, duration=dur).build()
+        out.append(RtpPacket(pt, seq0 + j, ts, 3, payload, marker=j == 0).build())
+    return out
+
+
+@pytest.mark.asyncio
+async def test_collect_pin_from_rtp_events_and_sip_info_digits(allocator):
+    from vts_masking.media.dtmf import PinCollector, PinResult
+
+    call = RelayedCall(allocator)
+    pa = await phone()
+    call.a.set_remote(*pa.addr, 0, telephone_event_pt=101)
+    pending = call.collect("A", PinCollector(max_length=8, inter_digit_timeout=2.0))
+    for k, code in enumerate((1, 2)):
+        for d in event_packets(code, 1000 * (k + 1), 10 * k):
+            pa.send(d, call.a.local_address)
+    await settle()
+    call.inject_digit("A", "3")  # arrived as SIP INFO
+    for d in event_packets(11, 9000, 100):  # '#'
+        pa.send(d, call.a.local_address)
+    assert await asyncio.wait_for(pending, 2.0) == PinResult("123", "terminator")
+    call.close()
+
+
+@pytest.mark.asyncio
+async def test_collect_pin_times_out_on_the_loop_clock(allocator):
+    from vts_masking.media.dtmf import PinCollector, PinResult
+
+    call = RelayedCall(allocator)
+    pending = call.collect("B", PinCollector(first_digit_timeout=0.3, inter_digit_timeout=0.2))
+    await asyncio.sleep(0.1)
+    call.inject_digit("B", "7")
+    assert await asyncio.wait_for(pending, 2.0) == PinResult("7", "timeout")
+    call.close()
+
+
+@pytest.mark.asyncio
+async def test_closing_the_call_fails_a_pending_collection(allocator):
+    from vts_masking.media.dtmf import PinCollector
+    from vts_masking.media.relay import CallClosed
+
+    call = RelayedCall(allocator)
+    pending = call.collect("A", PinCollector())
+    call.close()
+    with pytest.raises(CallClosed):
+        await pending
+
+
+@pytest.mark.asyncio
+async def test_digits_of_the_other_leg_are_not_collected(allocator):
+    from vts_masking.media.dtmf import PinCollector, PinResult
+
+    call = RelayedCall(allocator)
+    pending = call.collect("A", PinCollector(max_length=1, first_digit_timeout=0.5))
+    call.inject_digit("B", "9")
+    assert await asyncio.wait_for(pending, 2.0) == PinResult("", "timeout")
+    call.close()
