@@ -24,7 +24,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 __all__ = [
     "NONCE_HEADER",
@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 SIGNATURE_HEADER = "X-VTS-Signature-V3"
+# Characters a WSGI server's decoded PATH_INFO may hold that need no escaping back.
+_SAFE = "/:@!$&'()*+,;=-._~"
 NONCE_HEADER = "X-VTS-Signature-V3-Nonce"
 
 #: What callers may pass as ``params``: a mapping (values may be lists for repeated
@@ -135,6 +137,42 @@ def _header(headers: _Headers, name: str) -> str:
     return "" if value is None else str(value)
 
 
+def _wsgi_url(request: Any) -> str:
+    """The URL as requested, escapes intact.
+
+    Werkzeug's ``request.url`` decodes escapes it deems safe (``%3A`` becomes ``:``), which
+    would break every GET callback whose query carries a timestamp; the raw request target
+    in the WSGI environ is what the service signed.
+    """
+    environ = getattr(request, "environ", None)
+    if not isinstance(environ, Mapping):
+        return str(request.url)
+    # The raw path from the server's request line when it gives one (the dev server's
+    # REQUEST_URI, gunicorn's RAW_URI), else PATH_INFO escaped back; the query string is
+    # QUERY_STRING, which WSGI passes undecoded.
+    raw_target = str(environ.get("REQUEST_URI") or environ.get("RAW_URI") or "")
+    path = raw_target.split("?", 1)[0]
+    if not path:
+        path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe=_SAFE)
+    query = str(environ.get("QUERY_STRING", ""))
+    target = f"{path}?{query}" if query else path
+    if "://" in path:
+        return target  # absolute-form request target
+    return str(request.host_url).rstrip("/") + target
+
+
+def _asgi_url(request: Any) -> str:
+    """The URL as requested: the raw path and query string of the ASGI scope when present
+    (Starlette's ``request.url`` rebuilds the path from its decoded form)."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, Mapping) or scope.get("raw_path") is None:
+        return str(request.url)
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    path = bytes(scope["raw_path"]).decode("latin-1")
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    return f"{origin}{path}?{query}" if query else f"{origin}{path}"
+
+
 def validate_request_signature(request: Any, auth_token: str, *, url: str | None = None) -> bool:
     """Verify a Flask/Werkzeug-like request (duck-typed: ``method``, ``url``, ``headers``,
     ``form``).
@@ -147,7 +185,7 @@ def validate_request_signature(request: Any, auth_token: str, *, url: str | None
     params = None if method.upper() == "GET" else getattr(request, "form", None)
     return validate_v3_signature(
         method,
-        url if url is not None else str(request.url),
+        url if url is not None else _wsgi_url(request),
         params,
         _header(request.headers, NONCE_HEADER),
         _header(request.headers, SIGNATURE_HEADER),
@@ -172,7 +210,7 @@ async def validate_starlette_request(
             params = await request.form()
     return validate_v3_signature(
         method,
-        url if url is not None else str(request.url),
+        url if url is not None else _asgi_url(request),
         params,
         _header(request.headers, NONCE_HEADER),
         _header(request.headers, SIGNATURE_HEADER),

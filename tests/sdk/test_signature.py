@@ -228,3 +228,43 @@ def test_starlette_get_request_validates_and_tampered_query_does_not():
     )
     assert asyncio.run(validate_starlette_request(good, TOKEN))
     assert not asyncio.run(validate_starlette_request(bad, TOKEN))
+
+
+# The service signs the URL exactly as it requested it; a GET callback's query carries
+# timestamps (":" escaped as %3A) and E.164 numbers ("+" escaped as %2B).
+RAW_QUERY = "EventName=SessionCreated&EventTimestamp=2026-11-26+13%3A00%3A00&From=%2B14155550100&N=%C3%A9%7E"
+
+
+def test_werkzeug_get_request_keeps_the_query_escapes_it_would_decode():
+    werkzeug_test = pytest.importorskip("werkzeug.test")
+    from werkzeug.wrappers import Request
+
+    signed_url = f"https://example.com/cb/?{RAW_QUERY}"
+    signature = compute_v3_signature("GET", signed_url, None, NONCE, TOKEN)
+    environ = werkzeug_test.EnvironBuilder(
+        base_url="https://example.com",
+        path="/cb/",
+        query_string=RAW_QUERY,
+        method="GET",
+        headers={NONCE_HEADER: NONCE, SIGNATURE_HEADER: signature},
+    ).get_environ()
+    request = Request(environ)
+    assert request.url != signed_url  # what a naive verifier would sign, and fail on
+    assert validate_request_signature(request, TOKEN)
+    environ["REQUEST_URI"] = f"/cb/?{RAW_QUERY}"  # as gunicorn and the dev server set it
+    assert validate_request_signature(Request(environ), TOKEN)
+
+
+def test_starlette_get_request_uses_the_raw_path_and_query():
+    pytest.importorskip("starlette")
+    signed_url = f"https://example.com/cb%20hooks/?{RAW_QUERY}"
+    signature = compute_v3_signature("GET", signed_url, None, NONCE, TOKEN)
+    request = _starlette_request(
+        "GET",
+        "/cb hooks/",
+        RAW_QUERY.encode(),
+        b"",
+        {"host": "example.com", NONCE_HEADER: NONCE, SIGNATURE_HEADER: signature},
+    )
+    request.scope["raw_path"] = b"/cb%20hooks/"
+    assert asyncio.run(validate_starlette_request(request, TOKEN))
