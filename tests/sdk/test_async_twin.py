@@ -46,10 +46,14 @@ def generate(source: str) -> str:
         out.append(line)
     body = "\n".join(out)
     body = re.sub(r"__all__ = \[[^\]]*\]", lambda m: _sorted_all(m.group(0)), body)
+    return _format(HEADER + "\n" + body)
+
+
+def _format(source: str) -> str:
     # Formatted like every other file, so the longer async lines stay within the limit.
     return subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(DST), "-"],
-        input=HEADER + "\n" + body,
+        input=source,
         capture_output=True,
         text=True,
         check=True,
