@@ -81,6 +81,7 @@ class AccountRepo:
         self.db = db
         self._cache: dict[str, tuple[float, Account | None]] = {}
         self._cache_lock = threading.Lock()
+        self._auth_ids: dict[int, str] = {}  # account id -> auth id (never changes)
 
     def create(self, name: str, parent: Account | None = None, enabled: bool = True) -> Account:
         now = self.db.clock.now()
@@ -151,8 +152,16 @@ class AccountRepo:
         return account
 
     def _cached_by_id(self, account_id: int) -> Account | None:
-        account = self.by_id(account_id)
-        return self._cached(account.auth_id) if account else None
+        with self._cache_lock:
+            auth_id = self._auth_ids.get(account_id)
+        if auth_id is None:
+            account = self.by_id(account_id)
+            if account is None:
+                return None
+            auth_id = account.auth_id
+            with self._cache_lock:
+                self._auth_ids[account_id] = auth_id
+        return self._cached(auth_id)
 
     def principal(self, caller: Account, path_auth_id: str, *, writing: bool) -> Principal:
         """Reconcile the caller with the path's ``{auth_id}`` (spec §1)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import zlib
 from collections.abc import Iterator
 
@@ -19,6 +20,9 @@ class Database:
         self.engine = engine
         self.clock = clock
         self.postgres = is_postgres(engine)
+        # SQLite admits one writer; queueing writers of this process on a fair lock
+        # beats SQLite's busy-wait back-off (which sleeps up to 100 ms per try).
+        self._write_lock = threading.Lock() if not self.postgres else None
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -29,14 +33,14 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, plain BEGIN on PostgreSQL."""
-        conn = self.engine.connect()
-        if not self.postgres:
+        if self._write_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        try:
             with conn.begin():
                 yield conn
-        finally:
-            conn.close()
 
     def lock(self, conn: Connection, *names: str) -> None:
         """Serialise writers that touch the same names (PostgreSQL advisory locks).

@@ -6,10 +6,18 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from ..domain import events
 from .models import outbox, sessions
+
+BUMP_SEQ = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_id"))
+    .values(event_seq=sessions.c.event_seq + 1)
+    .returning(sessions.c.event_seq)
+)
+INSERT_EVENT = outbox.insert()
 
 
 def emit(
@@ -22,6 +30,7 @@ def emit(
     to_number: str | None = None,
     call_uuid: str | None = None,
     extra: dict[str, Any] | None = None,
+    seq: int | None = None,
 ) -> int:
     """Append one event of ``session`` to the outbox; returns its SequenceNumber.
 
@@ -30,12 +39,8 @@ def emit(
     an UPDATE in this same transaction, so numbers are strictly increasing per session
     even with many writers.
     """
-    seq = conn.execute(
-        update(sessions)
-        .where(sessions.c.id == session.id)
-        .values(event_seq=sessions.c.event_seq + 1)
-        .returning(sessions.c.event_seq)
-    ).scalar_one()
+    if seq is None:  # callers that just wrote the session pass the number they set
+        seq = conn.execute(BUMP_SEQ, {"session_id": session.id}).scalar_one()
     params = json.loads(session.params)
     if events.is_recording_event(event_name):
         url, method = params.get("recording_callback_url"), params.get("recording_callback_method")
@@ -55,19 +60,20 @@ def emit(
         extra=extra,
     )
     conn.execute(
-        outbox.insert().values(
-            account_id=session.account_id,
-            session_id=session.id,
-            seq=seq,
-            event_name=event_name,
-            url=url,
-            method=method or "POST",
-            params=json.dumps(payload),
-            status="pending" if url else "skipped",
-            attempts=0,
-            next_attempt_at=now,
-            created_time=now,
-        )
+        INSERT_EVENT,
+        {
+            "account_id": session.account_id,
+            "session_id": session.id,
+            "seq": seq,
+            "event_name": event_name,
+            "url": url,
+            "method": method or "POST",
+            "params": json.dumps(payload),
+            "status": "pending" if url else "skipped",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_time": now,
+        },
     )
     return int(seq)
 

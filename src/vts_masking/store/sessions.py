@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import allocation, errors, phone
@@ -32,6 +33,39 @@ from .base import Database
 from .models import bindings, calls, idempotency_keys, interactions, numbers, recordings, sessions
 
 MAX_ATTEMPTS = 8
+
+
+def _free_number_query(geo: bool, upper: bool) -> Any:
+    """Prebuilt allocation search (compiled once; only parameters change per call)."""
+    busy = (
+        select(bindings.c.id)
+        .where(
+            bindings.c.number_id == numbers.c.id,
+            bindings.c.key.in_(bindparam("keys", expanding=True)),
+            bindings.c.blocked_until > bindparam("now"),
+        )
+        .exists()
+    )
+    cond = [numbers.c.pool_id == bindparam("pool_id"), numbers.c.state == "in_service", ~busy]
+    if geo:
+        cond.append(numbers.c.country == bindparam("country"))
+    cond.append(
+        numbers.c.spread >= bindparam("start") if upper else numbers.c.spread < bindparam("start")
+    )
+    return select(numbers.c.id, numbers.c.number).where(*cond).order_by(numbers.c.spread).limit(1)
+
+
+FREE_NUMBER = {
+    (geo, upper): _free_number_query(geo, upper) for geo in (True, False) for upper in (True, False)
+}
+DELETE_DEAD_KEYS = delete(bindings).where(
+    bindings.c.number_id == bindparam("number_id"),
+    bindings.c.key.in_(bindparam("keys", expanding=True)),
+    bindings.c.blocked_until <= bindparam("now"),
+)
+INSERT_SESSION = sessions.insert()
+INSERT_BINDING = bindings.insert()
+SESSION_BY_UUID = select(sessions).where(sessions.c.uuid == bindparam("uuid"))
 STORED_PARAMS = tuple(
     f.name
     for f in dataclasses.fields(CreateParams)
@@ -57,11 +91,14 @@ class SessionRepo:
             return sessions.c.subaccount_id == principal.subaccount.id
         return sessions.c.account_id == principal.main.id
 
+    def _owns(self, principal: Principal, row: Any) -> bool:
+        if principal.subaccount is not None:
+            return row.subaccount_id == principal.subaccount.id
+        return row.account_id == principal.main.id
+
     def _load(self, conn: Connection, principal: Principal, session_uuid: str) -> Any:
-        row = conn.execute(
-            select(sessions).where(sessions.c.uuid == session_uuid, self._scope(principal))
-        ).first()
-        if row is None:
+        row = conn.execute(SESSION_BY_UUID, {"uuid": session_uuid}).first()
+        if row is None or not self._owns(principal, row):
             raise errors.NotFound(errors.SESSION_NOT_FOUND)
         return row
 
@@ -90,26 +127,15 @@ class SessionRepo:
         keys: list[str],
         now: datetime,
     ) -> Any:
-        busy = (
-            select(bindings.c.id)
-            .where(
-                bindings.c.number_id == numbers.c.id,
-                bindings.c.key.in_(keys),
-                bindings.c.blocked_until > now,
-            )
-            .exists()
-        )
-        base = [numbers.c.pool_id == pool_id, numbers.c.state == "in_service", ~busy]
-        if country is not None:
-            base.append(numbers.c.country == country)
-        start = allocation.spread_start()
-        for window in (numbers.c.spread >= start, numbers.c.spread < start):
-            row = conn.execute(
-                select(numbers.c.id, numbers.c.number)
-                .where(*base, window)
-                .order_by(numbers.c.spread)
-                .limit(1)
-            ).first()
+        values = {
+            "keys": keys,
+            "now": now,
+            "pool_id": pool_id,
+            "country": country,
+            "start": allocation.spread_start(),
+        }
+        for upper in (True, False):  # from a random point to the end, then wrap around
+            row = conn.execute(FREE_NUMBER[(country is not None, upper)], values).first()
             if row is not None:
                 return row
         return None
@@ -201,54 +227,48 @@ class SessionRepo:
         if number is None:
             raise errors.ApiError(errors.POOL_EXHAUSTED)
         # Dead claims (expired, cool-off over) on these keys give way before we insert.
-        conn.execute(
-            delete(bindings).where(
-                bindings.c.number_id == number.id,
-                bindings.c.key.in_(keys),
-                bindings.c.blocked_until <= now,
-            )
-        )
+        conn.execute(DELETE_DEAD_KEYS, {"number_id": number.id, "keys": keys, "now": now})
         stored = {name: getattr(params, name) for name in STORED_PARAMS}
         stored["subaccount"] = sub.auth_id if sub else None
-        session_uuid = str(uuid.uuid4())
-        session_id = conn.execute(
-            sessions.insert().values(
-                uuid=session_uuid,
-                account_id=principal.main.id,
-                subaccount_id=sub.id if sub else None,
-                number_id=number.id,
-                virtual_number=number.number,
-                first_party=params.first_party,
-                second_party=params.second_party,
-                status="active",
-                active_calls=0,
-                created_time=now,
-                modified_time=now,
-                expiry_time=expiry,
-                duration=params.session_expiry,
-                params=json.dumps(stored),
-                amount=Decimal(0),
-                total_call_count=0,
-                total_call_amount=Decimal(0),
-                total_call_billed_duration=0,
-                event_seq=0,
-            )
-        ).inserted_primary_key[0]
+        row: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()),
+            "account_id": principal.main.id,
+            "subaccount_id": sub.id if sub else None,
+            "number_id": number.id,
+            "virtual_number": number.number,
+            "first_party": params.first_party,
+            "second_party": params.second_party,
+            "status": "active",
+            "active_calls": 0,
+            "created_time": now,
+            "modified_time": now,
+            "expiry_time": expiry,
+            "ended_time": None,
+            "duration": params.session_expiry,
+            "last_interaction_time": None,
+            "last_peer": None,
+            "params": json.dumps(stored),
+            "amount": Decimal(0),
+            "total_call_count": 0,
+            "total_call_amount": Decimal(0),
+            "total_call_billed_duration": 0,
+            "event_seq": 1,  # SessionCreated below takes sequence number 1
+        }
+        row["id"] = conn.execute(INSERT_SESSION, row).inserted_primary_key[0]
         conn.execute(
-            bindings.insert(),
+            INSERT_BINDING,
             [
                 {
                     "number_id": number.id,
                     "key": b.key,
-                    "session_id": session_id,
+                    "session_id": row["id"],
                     "blocked_until": b.blocked_until,
                 }
                 for b in wanted
             ],
         )
-        row = conn.execute(select(sessions).where(sessions.c.id == session_id)).one()
-        outbox.emit(conn, row, "SessionCreated", now)
-        body = render(session_view(row._mapping, now))
+        outbox.emit(conn, SimpleNamespace(**row), "SessionCreated", now, seq=1)
+        body = render(session_view(row, now))
         if idempotency is not None:
             conn.execute(
                 idempotency_keys.insert().values(

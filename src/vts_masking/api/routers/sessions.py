@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ...domain import session_params
 from ...domain.list_filters import parse_session_filters
 from ...store import Idempotency, Principal
-from ..deps import get_store, principal
+from ..deps import get_store, principal, read
 from ..parsing import body_params, query_params, request_hash
 from ..render import meta, ok
 
@@ -52,7 +52,7 @@ async def list_sessions(request: Request, who: Principal = Depends(principal)) -
     raw = query_params(request)
     filters = parse_session_filters(raw)
     store = get_store(request)
-    total, objects = await run_in_threadpool(store.sessions.list, who, filters)
+    total, objects = await read(request, store.sessions.list, who, filters)
     path = request.url.path.rstrip("/") + "/"
     for obj in objects:
         obj["resource_uri"] = f"{path}{obj['session_uuid']}/"
@@ -72,7 +72,7 @@ async def get_session(
     session_uuid: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
     store = get_store(request)
-    view = await run_in_threadpool(store.sessions.get, who, session_uuid)
+    view = await read(request, store.sessions.get, who, session_uuid)
     return ok({"response": view})
 
 
