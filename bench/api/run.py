@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import drop_pg_schema, pg_schema_url  # noqa: E402
 from tests.support.live import ServiceProcess  # noqa: E402
+
 from vts_masking.store import Store  # noqa: E402
 from vts_masking.store.models import bindings, numbers, sessions  # noqa: E402
 
