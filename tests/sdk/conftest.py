@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+import vts
+
 AUTH_ID = "MA" + "B" * 18
 AUTH_TOKEN = "fake-token"
 MEDIA = b"RIFF" + bytes(range(256)) * 64
@@ -253,6 +255,23 @@ class FakeVTS:
                     },
                 }
         return 405, {"api_id": api_id, "error": "Method not allowed."}
+
+
+@pytest.fixture(autouse=True)
+def _close_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every synchronous client a test makes is closed after it, so no socket outlives its
+    test (the seed's example, quoted verbatim, never closes its client)."""
+    made: list[vts.RestClient] = []
+    original = vts.RestClient.__init__
+
+    def init(self: vts.RestClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(vts.RestClient, "__init__", init)
+    yield
+    for client in made:
+        client.close()
 
 
 @pytest.fixture
