@@ -5,7 +5,7 @@ See ``docs/sdk.md``. Depends on httpx only; imports nothing of the service.
 
 __version__ = "0.1.0"
 
-from . import signature
+from . import exceptions, models, signature
 from .client import AsyncRestClient, RestClient
 from .exceptions import (
     AuthenticationError,
@@ -32,5 +32,7 @@ __all__ = [
     "VTSRestException",
     "ValidationError",
     "__version__",
+    "exceptions",
+    "models",
     "signature",
 ]
