@@ -489,3 +489,81 @@ async def test_digits_of_the_other_leg_are_not_collected(allocator):
     call.inject_digit("B", "9")
     assert await asyncio.wait_for(pending, 2.0) == PinResult("", "timeout")
     call.close()
+
+
+@pytest.mark.asyncio
+async def test_garbage_and_malformed_packets_are_dropped_without_harm(allocator):
+    call = RelayedCall(allocator)
+    pa, pb = await phone(), await phone()
+    call.a.set_remote(*pa.addr, 0)
+    call.b.set_remote(*pb.addr, 8)  # transcoding path parses the header
+    call.bridge()
+    pa.send(b"hello", call.a.local_address)
+    pa.send(b"\x00" * 40, call.a.local_address)  # RTP version 0
+    # extension header claims more words than the packet holds
+    pa.send(bytes([0x90, 0]) + bytes(10) + b"\x00\x00\xff\xff" + b"\xff" * 8,
+            call.a.local_address)
+    pa.send(audio_packet(1, b"\xff" * 160), call.a.local_address)
+    await pb.wait_for(1)
+    await settle()
+    assert len(pb.received) == 1 and call.a.dropped == 3
+    call.close()
+
+
+@pytest.mark.asyncio
+async def test_relatches_when_the_latched_source_went_quiet(allocator):
+    call = RelayedCall(allocator, relatch_after=0.1)
+    pa, pb, moved = await phone(), await phone(), await phone()
+    call.a.set_remote(*pa.addr, 0)
+    call.b.set_remote(*pb.addr, 0)
+    call.bridge()
+    pa.send(audio_packet(1, b"\x01" * 160), call.a.local_address)
+    await settle()
+    await asyncio.sleep(0.15)  # A's NAT binding changes: same phone, new source port
+    moved.send(audio_packet(2, b"\x02" * 160), call.a.local_address)
+    await settle()
+    assert call.a.latched == moved.addr
+    pb.send(audio_packet(1, b"\x03" * 160, ssrc=2), call.b.local_address)
+    await moved.wait_for(1)
+    assert pa.received == []
+    call.close()
+
+
+@pytest.mark.asyncio
+async def test_new_sdp_address_drops_the_latch(allocator):
+    call = RelayedCall(allocator)
+    pa, pa2 = await phone(), await phone()
+    call.a.set_remote(*pa.addr, 0)
+    pa.send(audio_packet(1, b"\x01" * 160), call.a.local_address)
+    await settle()
+    assert call.a.latched == pa.addr
+    call.a.set_remote(*pa2.addr, 0)  # re-INVITE moved the media
+    assert call.a.latched is None and call.a.destination == pa2.addr
+    call.close()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.asyncio
+async def test_relay_works_over_ipv6():
+    lo, hi = free_even_range()
+    alloc = PortAllocator("::1", lo, hi)
+    call = RelayedCall(alloc)
+    loop = asyncio.get_running_loop()
+    _, pa = await loop.create_datagram_endpoint(Phone, local_addr=("::1", 0))
+    _, pb = await loop.create_datagram_endpoint(Phone, local_addr=("::1", 0))
+    call.a.set_remote(*pa.addr, 0)
+    call.b.set_remote(*pb.addr, 0)
+    call.bridge()
+    pa.send(audio_packet(1, b"\x01" * 160), call.a.local_address)
+    await pb.wait_for(1)
+    call.close()
+    assert alloc.in_use == 0
