@@ -1,13 +1,36 @@
-"""Assembles the whole service for ``vts-masking serve``: API, sweeper, and (as they
-land) the SIP edge, the media relay and the event worker."""
+"""Assembles the whole service for ``vts-masking serve``: the HTTP API with its expiry
+sweeper, the SIP edge (call engine), and the event delivery worker."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from .api.app import create_app
+from .clock import Clock
 from .config import Settings
+from .store import Store
 
 
-def build_app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+def build_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    background: bool = True,
+) -> FastAPI:
+    app = create_app(settings, store=store, clock=clock, background=background)
+    if settings.sip_enabled:
+        from .calls.engine import CallEngine
+
+        engine = CallEngine(app.state.store, settings, clock)
+        app.state.calls = engine
+
+        async def start_calls(_app: FastAPI) -> None:
+            await engine.start()
+
+        async def stop_calls(_app: FastAPI) -> None:
+            await engine.stop()
+
+        app.state.startup_hooks.append(start_calls)
+        app.state.shutdown_hooks.append(stop_calls)
+    return app

@@ -54,14 +54,16 @@ class LiveService:
         *,
         clock: Clock | None = None,
         background: bool = False,
+        sip: bool = False,
         **settings: Any,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = Settings(
-            database_url=database_url, data_dir=data_dir, port=self.port, sip_enabled=False,
+            database_url=database_url, data_dir=data_dir, port=self.port, sip_enabled=sip,
             **settings,
         )
+        self.clock = clock
         self.store = Store(database_url, clock)
         self.store.migrate()
         self.background = background
@@ -69,9 +71,12 @@ class LiveService:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LiveService:
-        from vts_masking.api.app import create_app
+        from vts_masking.service import build_app
 
-        app = create_app(self.settings, store=self.store, background=self.background)
+        app = build_app(
+            self.settings, store=self.store, clock=self.clock, background=self.background
+        )
+        self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

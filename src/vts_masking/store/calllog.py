@@ -1,0 +1,399 @@
+"""What calls need of the store: the routing lookup, and the records every call leaves.
+
+Named operations the call engine uses (architecture.md: no SQL outside ``store``):
+:meth:`CallLog.route` resolves (virtual number, caller) to a decision per
+``calls.md`` §1; the ``leg_*``/``call_*`` operations write Call records, the session's
+interaction and totals, and the session events — each in one transaction with its
+events (the outbox), so a crash never leaves an event without its cause or the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, and_, bindparam, select, update
+
+from ..domain.billing import RateTable
+from . import outbox
+from .base import Database
+from .models import bindings, calls, interactions, numbers, sessions
+
+Role = Literal["first", "second"]
+
+NUMBER_BY_E164 = select(numbers.c.id, numbers.c.answer_url, numbers.c.state).where(
+    numbers.c.number == bindparam("number"), numbers.c.state != "removed"
+)
+_LIVE = and_(
+    sessions.c.status == "active",
+    sessions.c.expiry_time > bindparam("now"),
+    bindings.c.blocked_until > bindparam("now"),
+)
+SESSION_BY_KEY = (
+    select(sessions)
+    .join(bindings, bindings.c.session_id == sessions.c.id)
+    .where(
+        bindings.c.number_id == bindparam("number_id"), bindings.c.key == bindparam("key"), _LIVE
+    )
+    .limit(1)
+)
+LATEST_ACTIVE = (
+    select(sessions)
+    .where(
+        sessions.c.number_id == bindparam("number_id"),
+        sessions.c.status == "active",
+        sessions.c.expiry_time > bindparam("now"),
+    )
+    .order_by(sessions.c.created_time.desc(), sessions.c.id.desc())
+    .limit(1)
+)
+SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
+
+
+@dataclass
+class Route:
+    """The routing decision for one inbound call (calls.md §1)."""
+
+    kind: Literal["bridge", "reject", "pin", "unknown_caller_play", "application"]
+    status: int = 0
+    reason: str = ""
+    session_id: int | None = None
+    session_uuid: str | None = None
+    account_id: int | None = None
+    virtual_number: str | None = None
+    caller_role: Role | None = None  # the role the caller plays in this call
+    target: str | None = None  # number to dial
+    params: dict[str, Any] = field(default_factory=dict)
+    answer_url: str | None = None
+
+
+def other(role: Role) -> Role:
+    return "second" if role == "first" else "first"
+
+
+@dataclass
+class CallRef:
+    """What the engine keeps of a call between store operations."""
+
+    session_id: int
+    session_uuid: str
+    account_id: int
+    virtual_number: str
+    interaction_id: int | None = None
+    legs: dict[str, tuple[int, str, Role]] = field(
+        default_factory=dict
+    )  # leg id → (row id, uuid, role)
+
+
+class CallLog:
+    def __init__(self, db: Database, rates: RateTable) -> None:
+        self.db = db
+        self.rates = rates
+
+    # -- routing --------------------------------------------------------------------
+
+    def route(self, virtual_number: str, caller: str) -> Route:
+        now = self.db.clock.now()
+        with self.db.read() as conn:
+            number = conn.execute(NUMBER_BY_E164, {"number": virtual_number}).first()
+            if number is None:
+                return Route("reject", 404, "Not Found")
+            args = {"number_id": number.id, "now": now}
+            row = conn.execute(SESSION_BY_KEY, {**args, "key": caller}).first()
+            if row is not None:
+                return self._route_party(row, caller)
+            single = conn.execute(SESSION_BY_KEY, {**args, "key": "*"}).first()
+            latest = conn.execute(LATEST_ACTIVE, args).first()
+        if single is not None:
+            return self._route_to_single(single, caller, now)
+        if latest is None:
+            if number.answer_url:
+                return Route(
+                    "application", answer_url=number.answer_url, virtual_number=virtual_number
+                )
+            return Route("reject", 480, "Temporarily Unavailable")
+        params = json.loads(latest.params)
+        if params.get("is_pin_authentication_required"):
+            return self._make(latest, "pin", None, None)
+        if params.get("unknown_caller_play"):
+            return self._make(latest, "unknown_caller_play", None, None)
+        return Route("reject", 403, "Forbidden")
+
+    def _make(self, row: Any, kind: Any, role: Role | None, target: str | None) -> Route:
+        return Route(
+            kind,
+            session_id=row.id,
+            session_uuid=row.uuid,
+            account_id=row.account_id,
+            virtual_number=row.virtual_number,
+            caller_role=role,
+            target=target,
+            params=json.loads(row.params),
+        )
+
+    def _route_party(self, row: Any, caller: str) -> Route:
+        params = json.loads(row.params)
+        role: Role = "first" if row.first_party == caller else "second"
+        if params.get("is_pin_authentication_required") and params.get("force_pin_authentication"):
+            return self._make(row, "pin", None, None)
+        target = row.second_party if role == "first" else row.first_party
+        if target is None:  # the registered party of a single-party session calls back
+            target = row.last_peer
+            if target is None:
+                return Route("reject", 480, "Temporarily Unavailable")
+        return self._make(row, "bridge", role, target)
+
+    def _route_to_single(self, row: Any, caller: str, now: datetime) -> Route:
+        """Any caller reaches the registered party; remember them for the call back."""
+        registered_role: Role = "first" if row.first_party else "second"
+        target = row.first_party or row.second_party
+        with self.db.write() as conn:
+            conn.execute(update(sessions).where(sessions.c.id == row.id).values(last_peer=caller))
+        return self._make(row, "bridge", other(registered_role), target)
+
+    def session_for_call(self, session_uuid: str) -> Any:
+        with self.db.read() as conn:
+            return conn.execute(select(sessions).where(sessions.c.uuid == session_uuid)).first()
+
+    # -- records --------------------------------------------------------------------
+
+    def _session(self, conn: Connection, ref: CallRef) -> Any:
+        return conn.execute(SESSION_BY_ID, {"session_id": ref.session_id}).one()
+
+    def _emit(
+        self, conn: Connection, ref: CallRef, names: list[str], at: datetime, **kw: Any
+    ) -> None:
+        session = self._session(conn, ref)
+        for name in names:
+            outbox.emit_named(conn, session, name, at, **kw)
+
+    def call_started(self, ref: CallRef, at: datetime) -> None:
+        """A call begins: an interaction opens and the session reads ``in-progress``."""
+        with self.db.write() as conn:
+            ref.interaction_id = conn.execute(
+                interactions.insert().values(
+                    session_id=ref.session_id,
+                    start_time=at,
+                    duration=0,
+                    call_billed_duration=0,
+                    total_call_amount=Decimal(0),
+                    total_call_count=0,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.id == ref.session_id)
+                .values(active_calls=sessions.c.active_calls + 1, last_interaction_time=at)
+            )
+
+    def leg_initiated(
+        self,
+        ref: CallRef,
+        leg_id: str,
+        role: Role,
+        direction: str,
+        from_number: str,
+        to_number: str,
+        at: datetime,
+    ) -> str:
+        call_uuid = str(uuid.uuid4())
+        with self.db.write() as conn:
+            row_id = conn.execute(
+                calls.insert().values(
+                    uuid=call_uuid,
+                    account_id=ref.account_id,
+                    session_id=ref.session_id,
+                    interaction_id=ref.interaction_id,
+                    party=role,
+                    direction=direction,
+                    from_number=from_number,
+                    to_number=to_number,
+                    status="ringing" if direction == "outbound" else "in-progress",
+                    initiation_time=at,
+                    duration=0,
+                    billed_duration=0,
+                    amount=Decimal(0),
+                )
+            ).inserted_primary_key[0]
+            ref.legs[leg_id] = (row_id, call_uuid, role)
+            column = "first_party_call_id" if role == "first" else "second_party_call_id"
+            conn.execute(
+                update(interactions)
+                .where(interactions.c.id == ref.interaction_id)
+                .values(
+                    {
+                        column: row_id,
+                        f"{role}_party_status": "initiated",
+                        "total_call_count": interactions.c.total_call_count + 1,
+                    }
+                )
+            )
+            self._emit(
+                conn,
+                ref,
+                [_event(role, "Initiated")],
+                at,
+                from_number=from_number,
+                to_number=to_number,
+                call_uuid=call_uuid,
+            )
+        return call_uuid
+
+    def leg_ringing(
+        self, ref: CallRef, leg_id: str, from_number: str, to_number: str, at: datetime
+    ) -> None:
+        _row_id, call_uuid, role = ref.legs[leg_id]
+        with self.db.write() as conn:
+            conn.execute(
+                update(interactions)
+                .where(interactions.c.id == ref.interaction_id)
+                .values({f"{role}_party_status": "ringing"})
+            )
+            self._emit(
+                conn,
+                ref,
+                [_event(role, "Ringing")],
+                at,
+                from_number=from_number,
+                to_number=to_number,
+                call_uuid=call_uuid,
+            )
+
+    def leg_answered(
+        self,
+        ref: CallRef,
+        leg_id: str,
+        direction: str,
+        from_number: str,
+        to_number: str,
+        at: datetime,
+    ) -> None:
+        row_id, call_uuid, role = ref.legs[leg_id]
+        with self.db.write() as conn:
+            conn.execute(
+                update(calls)
+                .where(calls.c.id == row_id)
+                .values(status="in-progress", answer_time=at)
+            )
+            conn.execute(
+                update(interactions)
+                .where(interactions.c.id == ref.interaction_id)
+                .values({f"{role}_party_status": "answered"})
+            )
+            names = ["SessionVirtualNumberAnswer"] if direction == "inbound" else []
+            names.append(_event(role, "Answer"))
+            self._emit(
+                conn,
+                ref,
+                names,
+                at,
+                from_number=from_number,
+                to_number=to_number,
+                call_uuid=call_uuid,
+            )
+
+    def leg_finished(
+        self,
+        ref: CallRef,
+        leg_id: str,
+        *,
+        answered_at: datetime | None,
+        sip_status: int | None,
+        cause: str | None,
+        cause_code: int | None,
+        from_number: str,
+        to_number: str,
+        at: datetime,
+    ) -> None:
+        """A leg is over: billed if it was answered, else recorded as failed."""
+        row_id, call_uuid, role = ref.legs[leg_id]
+        duration = int((at - answered_at).total_seconds()) if answered_at else 0
+        billed, amount = self.rates.amount(to_number, duration) if answered_at else (0, Decimal(0))
+        status = "completed" if answered_at else _failed_status(sip_status, cause)
+        extra = {"HangupCause": cause, "HangupCauseCode": cause_code}
+        with self.db.write() as conn:
+            conn.execute(
+                update(calls)
+                .where(calls.c.id == row_id)
+                .values(
+                    status=status,
+                    end_time=at,
+                    duration=duration,
+                    billed_duration=billed,
+                    amount=amount,
+                    hangup_cause=cause,
+                    hangup_cause_code=cause_code,
+                    sip_status=sip_status,
+                )
+            )
+            conn.execute(
+                update(interactions)
+                .where(interactions.c.id == ref.interaction_id)
+                .values(
+                    {
+                        f"{role}_party_status": status,
+                        "call_billed_duration": interactions.c.call_billed_duration + billed,
+                        "total_call_amount": interactions.c.total_call_amount + amount,
+                    }
+                )
+            )
+            if answered_at:
+                extra.update(Duration=duration, BilledDuration=billed, Amount=f"{amount:.5f}")
+                names = [_event(role, "Complete")]
+            else:
+                names = [_event(role, "Failed")]
+            self._emit(
+                conn,
+                ref,
+                names,
+                at,
+                from_number=from_number,
+                to_number=to_number,
+                call_uuid=call_uuid,
+                extra=extra,
+            )
+
+    def call_ended(self, ref: CallRef, at: datetime, *, both_answered: bool) -> None:
+        """Close the interaction, add it to the session's totals, leave ``in-progress``."""
+        with self.db.write() as conn:
+            inter = conn.execute(
+                select(interactions).where(interactions.c.id == ref.interaction_id)
+            ).one()
+            duration = int((at - inter.start_time).total_seconds())
+            conn.execute(
+                update(interactions)
+                .where(interactions.c.id == ref.interaction_id)
+                .values(end_time=at, duration=duration)
+            )
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.id == ref.session_id)
+                .values(
+                    active_calls=sessions.c.active_calls - 1,
+                    total_call_count=sessions.c.total_call_count + inter.total_call_count,
+                    total_call_amount=sessions.c.total_call_amount + inter.total_call_amount,
+                    total_call_billed_duration=sessions.c.total_call_billed_duration
+                    + inter.call_billed_duration,
+                    last_interaction_time=at,
+                )
+            )
+            if both_answered:
+                self._emit(conn, ref, ["SessionPartiesHangup"], at, extra={"Duration": duration})
+
+
+def _event(role: Role, what: str) -> str:
+    return f"Session{'First' if role == 'first' else 'Second'}Party{what}"
+
+
+def _failed_status(sip_status: int | None, cause: str | None) -> str:
+    if cause == "ORIGINATOR_CANCEL" or sip_status == 487:
+        return "canceled"
+    if sip_status in (486, 600):
+        return "busy"
+    if sip_status in (408, 480) or cause in ("NO_ANSWER", "NO_USER_RESPONSE"):
+        return "no-answer"
+    return "failed"
