@@ -20,6 +20,7 @@ Rendering and writing run in a worker thread (the relay calls :meth:`write` thro
 
 from __future__ import annotations
 
+import struct
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,10 @@ from typing import Literal
 import numpy as np
 
 from . import g711
-from .rtp import RtpParseError, payload_end, payload_offset, ts_diff
+from .rtp import RtpParseError, payload_end, payload_offset
 
 RATE = 8000
+_TS_SSRC = struct.Struct("!II")
 _REANCHOR_SAMPLES = RATE // 2
 _CODECS: tuple[g711.Codec, ...] = ("PCMU", "PCMA")
 
@@ -85,24 +87,27 @@ class CallRecorder:
         codec = d.pt_codec.get(data[1] & 0x7F)
         if codec is None:
             return  # telephone-event, comfort noise, anything not G.711
-        try:
-            off = payload_offset(data)
-        except RtpParseError:
-            return
-        payload = data[off : payload_end(data)]
+        if data[0] == 0x80:  # the usual packet: no CSRC, extension or padding
+            payload = data[12:]
+        else:
+            try:
+                off = payload_offset(data)
+            except RtpParseError:
+                return
+            payload = data[off : payload_end(data)]
         if not payload:
             return
-        ts = int.from_bytes(data[4:8], "big")
-        ssrc = int.from_bytes(data[8:12], "big")
+        ts, ssrc = _TS_SSRC.unpack_from(data, 4)
         # the same rule for both directions, so they stay aligned with each other
-        by_arrival = round((arrival - self.start) * RATE)
+        by_arrival = int((arrival - self.start) * RATE + 0.5)
         st = d.streams.get(ssrc)
         if st is None:
             st = d.streams[ssrc] = _Stream(ts, by_arrival)
             pos = by_arrival
         else:
-            pos = st.anchor_pos + ts_diff(ts, st.anchor_ts)
-            if abs(pos - by_arrival) > _REANCHOR_SAMPLES:
+            delta = (ts - st.anchor_ts) & 0xFFFFFFFF
+            pos = st.anchor_pos + (delta - 0x100000000 if delta >= 0x80000000 else delta)
+            if not -_REANCHOR_SAMPLES <= pos - by_arrival <= _REANCHOR_SAMPLES:
                 st.anchor_ts, st.anchor_pos = ts, by_arrival
                 pos = by_arrival
         chunks = d.chunks
