@@ -760,7 +760,7 @@ def _check(msg: Request | Response) -> None:
         if key not in h:
             raise SipParseError(f"missing {key}", msg)
     try:
-        msg.top_via  # noqa: B018 - parsed for validation
+        msg.vias  # noqa: B018 - every Via parsed (and cached) for validation
         cseq = msg.cseq
         msg.from_  # noqa: B018
         msg.to  # noqa: B018
