@@ -301,3 +301,49 @@ async def test_private_addresses_are_refused_by_default(url, caplog):
         assert await f.load(url) is None
     await f.aclose()
     assert "not a public address" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_fetched_prompt_is_heard_by_its_leg_only_before_bridging(site):
+    import asyncio
+    import socket
+
+    from vts_masking.media import g711, rtp
+    from vts_masking.media.relay import PortAllocator, RelayedCall
+
+    class Phone(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.received: list[bytes] = []
+
+        def connection_made(self, transport) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data, addr) -> None:
+            self.received.append(data)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        base = min(s.getsockname()[1], 60000) & ~1
+    loop = asyncio.get_running_loop()
+    _, caller = await loop.create_datagram_endpoint(Phone, local_addr=("127.0.0.1", 0))
+    _, callee = await loop.create_datagram_endpoint(Phone, local_addr=("127.0.0.1", 0))
+    call = RelayedCall(PortAllocator("127.0.0.1", base, base + 20))
+    call.a.set_remote(*caller.transport.get_extra_info("sockname")[:2], 8)  # PCMA caller
+    call.b.set_remote(*callee.transport.get_extra_info("sockname")[:2], 0)
+
+    site.files["/welcome.mp3"] = (make_mp3(440, 44100, 0.4), "audio/mpeg")
+    fetcher = PromptFetcher(allow_private=True)
+    prompt = await fetcher.load(site.base + "/welcome.mp3")
+    await fetcher.aclose()
+    assert prompt is not None
+    assert await call.play("A", prompt.frames(call.a.codec)) is True
+    await asyncio.sleep(0.05)
+    call.close()
+
+    got = [rtp.parse(d) for d in caller.received]
+    assert len(got) == len(prompt.frames("PCMA")) and {p.payload_type for p in got} == {8}
+    heard = g711.decode("PCMA", b"".join(p.payload for p in got))
+    assert abs(dominant_freq(heard[800:3000]) - 440) < 10
+    assert np.array_equal(heard[: len(prompt.samples)],
+                          g711.decode("PCMA", g711.encode("PCMA", prompt.samples)))
+    assert callee.received == []  # not bridged: the other party hears nothing
