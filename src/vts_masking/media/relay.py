@@ -41,7 +41,6 @@ drops the packet — for real-time audio a late packet is worse than a lost one)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import ipaddress
 import logging
@@ -452,11 +451,14 @@ class RelayedCall:
         lg.last_rx = self._loop.time()
 
     def add_tap(self, tap: Tap) -> None:
-        self._taps.append(tap)
+        """Show every packet received on either leg to ``tap(leg, packet, arrival)``.
+
+        Taps run on the packet path: keep them to a few microseconds, never block.
+        """
+        self._taps = [*self._taps, tap]
 
     def remove_tap(self, tap: Tap) -> None:
-        with contextlib.suppress(ValueError):
-            self._taps.remove(tap)
+        self._taps = [t for t in self._taps if t != tap]
 
     # -- prompts --------------------------------------------------------------------------
 
@@ -598,7 +600,13 @@ class RelayedCall:
         leg.rx_packets += 1
         if self._taps:
             for tap in self._taps:
-                tap(leg.name, data, now)
+                try:
+                    tap(leg.name, data, now)
+                except Exception:
+                    # a broken tap must not stop the call's audio: drop the tap, once
+                    log.exception("tap %r failed; removed", tap)
+                    # a new list: the loop above keeps iterating the old one intact
+                    self._taps = [t for t in self._taps if t is not tap]
         pt = data[1] & 0x7F
         is_event = pt == leg.event_pt
         if is_event:

@@ -567,3 +567,25 @@ async def test_relay_works_over_ipv6():
     await pb.wait_for(1)
     call.close()
     assert alloc.in_use == 0
+
+
+@pytest.mark.asyncio
+async def test_a_failing_tap_is_removed_and_audio_keeps_flowing(allocator):
+    call = RelayedCall(allocator)
+    pa, pb = await phone(), await phone()
+    call.a.set_remote(*pa.addr, 0)
+    call.b.set_remote(*pb.addr, 0)
+    call.bridge()
+    seen: list[tuple[str, int, float]] = []
+
+    def broken(leg, data, arrival):
+        raise RuntimeError("boom")
+
+    call.add_tap(broken)
+    call.add_tap(lambda leg, data, arrival: seen.append((leg, len(data), arrival)))
+    for i in range(3):
+        pa.send(audio_packet(i, b"\xff" * 160), call.a.local_address)
+    await pb.wait_for(3)
+    assert [s[:2] for s in seen] == [("A", 172)] * 3
+    assert seen[0][2] <= seen[1][2] <= seen[2][2]
+    call.close()
