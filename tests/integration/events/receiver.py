@@ -53,6 +53,8 @@ class Receiver:
     respond: Callable[[Received], int] = field(default=lambda r: 200)
     hold: float = 0.0
     body: bytes = b"ok"
+    port: int = 0  # 0: any free port
+    started: list[tuple[str, str]] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     overlaps: list[tuple[str, str]] = field(default_factory=list)
 
@@ -93,7 +95,7 @@ class Receiver:
 
             do_GET = do_POST = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -101,6 +103,7 @@ class Receiver:
 
     def _serve(self, rec: Received) -> int:
         with self._lock:
+            self.started.append(rec.key)
             if self._in_flight.get(rec.key):
                 self.overlaps.append(rec.key)
             self._in_flight[rec.key] = self._in_flight.get(rec.key, 0) + 1
