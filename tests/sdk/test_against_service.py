@@ -98,7 +98,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     port = _free_port()
     log = open(data_dir / "serve.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--no-sip", "--log-level", "warning", *common],
+        [
+            *cli,
+            "serve",
+            "--port",
+            str(port),
+            "--no-sip",
+            "--allow-private-callbacks",  # the signed-callback test receives on loopback
+            "--log-level",
+            "warning",
+            *common,
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -711,3 +721,167 @@ def test_calls_and_recordings_round_trip(live, client, tmp_path):
     assert client.recordings.delete(recording_id).message == "Recording deleted"
     with pytest.raises(vts.ResourceNotFoundError):
         client.recordings.get(recording_id)
+
+
+# -- the service's signed callbacks verify with the SDK --------------------------------------
+
+
+class CallbackReceivers:
+    """Two real receivers on loopback: a WSGI one (Werkzeug's server, verifying with
+    ``validate_request_signature``) and an ASGI one (uvicorn + Starlette, verifying with
+    ``validate_starlette_request``). Each records what it got and whether it verified."""
+
+    def __init__(self, auth_token: str) -> None:
+        import uvicorn
+        from starlette.requests import Request as StarletteRequest
+        from starlette.responses import PlainTextResponse
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request as WerkzeugRequest
+
+        from vts.signature import validate_request_signature, validate_starlette_request
+
+        self.received: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            request = WerkzeugRequest(environ)
+            entry = {
+                "via": "wsgi",
+                "method": request.method,
+                "params": request.values.to_dict(),
+                "valid": validate_request_signature(request, auth_token),
+                "valid_with_another_token": validate_request_signature(request, "x" + auth_token),
+            }
+            with lock:
+                self.received.append(entry)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            request = StarletteRequest(scope, receive)
+            body = await request.body()
+            params = dict(request.query_params)
+            if body:
+                from urllib.parse import parse_qsl
+
+                params.update(parse_qsl(body.decode()))
+            entry = {
+                "via": "asgi",
+                "method": request.method,
+                "params": params,
+                "valid": await validate_starlette_request(request, auth_token),
+            }
+            with lock:
+                self.received.append(entry)
+            await PlainTextResponse("ok")(scope, receive, send)
+
+        self.wsgi = make_server("127.0.0.1", 0, wsgi, threaded=True)
+        self.wsgi_thread = threading.Thread(target=self.wsgi.serve_forever, daemon=True)
+        self.asgi_port = _free_port()
+        self.asgi = uvicorn.Server(
+            uvicorn.Config(
+                asgi, host="127.0.0.1", port=self.asgi_port, lifespan="off", log_level="warning"
+            )
+        )
+        self.asgi_thread = threading.Thread(target=self.asgi.run, daemon=True)
+
+    @property
+    def wsgi_url(self) -> str:
+        return f"http://127.0.0.1:{self.wsgi.server_port}"
+
+    @property
+    def asgi_url(self) -> str:
+        return f"http://127.0.0.1:{self.asgi_port}"
+
+    def __enter__(self) -> CallbackReceivers:
+        self.wsgi_thread.start()
+        self.asgi_thread.start()
+        deadline = time.monotonic() + 10
+        while not self.asgi.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wsgi.shutdown()
+        self.asgi.should_exit = True
+        self.asgi_thread.join(timeout=10)
+
+    def wait_for(self, predicate: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [entry for entry in list(self.received) if predicate(entry)]
+            if got:
+                return got
+            time.sleep(0.1)
+        return []
+
+
+@pytest.fixture
+def delivery_worker(live: Service) -> Iterator[None]:
+    """The event delivery worker on the service's database (``serve`` may not start one)."""
+    try:
+        import vts_masking.events.cli  # noqa: F401
+    except Exception as exc:
+        pytest.skip(f"the service's event worker is not available: {exc}")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vts_masking.events",
+            "worker",
+            "--data-dir",
+            str(live.data_dir),
+            "--allow-private-callbacks",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        pytest.skip(f"the event worker does not start: {proc.stderr.read() if proc.stderr else ''}")
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_the_services_signed_callbacks_verify_with_the_sdk(live, client, delivery_worker):
+    with CallbackReceivers(live.auth_token) as receivers:
+        posted = new_session(client, callback_url=f"{receivers.wsgi_url}/events/?tag=a%3Ab")
+        got_post = new_session(
+            client, callback_url=f"{receivers.asgi_url}/hooks/", callback_method="GET"
+        )
+        posted_to_asgi = new_session(client, callback_url=f"{receivers.asgi_url}/hooks/")
+
+        def created(session_uuid: str, via: str) -> Any:
+            return lambda e: (
+                e["via"] == via
+                and e["params"].get("SessionUUID") == session_uuid
+                and e["params"].get("EventName") == "SessionCreated"
+            )
+
+        wsgi_post = receivers.wait_for(created(posted.session_uuid, "wsgi"))
+        asgi_get = receivers.wait_for(created(got_post.session_uuid, "asgi"))
+        asgi_post = receivers.wait_for(created(posted_to_asgi.session_uuid, "asgi"))
+
+    assert wsgi_post, f"no SessionCreated reached the WSGI receiver: {receivers.received}"
+    assert asgi_get, f"no GET SessionCreated reached the ASGI receiver: {receivers.received}"
+    assert asgi_post, f"no POST SessionCreated reached the ASGI receiver: {receivers.received}"
+    assert wsgi_post[0]["method"] == "POST"
+    assert asgi_get[0]["method"] == "GET"
+    assert asgi_post[0]["method"] == "POST"
+    assert "EventTimestamp" in asgi_get[0]["params"]  # a ":" travelling escaped in the URL
+    for entry in receivers.received:
+        assert entry["valid"] is True, entry
+        if "valid_with_another_token" in entry:
+            assert entry["valid_with_another_token"] is False
