@@ -524,11 +524,19 @@ class RelayedCall:
 
     # -- recording ------------------------------------------------------------------------
 
-    def start_recording(self, path: str | Path, fmt: Literal["wav", "mp3"] = "wav") -> None:
-        """Record both directions (A's and B's voices) from now on; one mono file."""
+    def start_recording(
+        self,
+        path: str | Path,
+        fmt: Literal["wav", "mp3"] = "wav",
+        *,
+        spool_dir: str | Path | None = None,
+    ) -> None:
+        """Record both directions (A's and B's voices) from now on into one mono file,
+        written by :meth:`stop_recording`. Settled audio of long calls is spooled to a
+        temporary file in ``spool_dir`` (default: the system temp folder)."""
         if self._recorder is not None:
             raise RuntimeError("already recording")
-        rec = CallRecorder(start=self._loop.time())
+        rec = CallRecorder(start=self._loop.time(), spool_dir=spool_dir)
         for lg in (self.a, self.b):
             if lg.payload_type is not None and lg.codec is not None:
                 rec.set_codec(lg.name, lg.payload_type, lg.codec)
@@ -541,7 +549,10 @@ class RelayedCall:
         return self._recorder is not None
 
     async def stop_recording(self) -> RecordingResult | None:
-        """Stop recording and write the file (in a thread); None if not recording."""
+        """Stop recording and write the file (in a thread); None if not recording.
+
+        Raises what writing raises (``OSError`` for a full disk, …): the caller reports
+        the recording as failed; the call itself is unaffected."""
         rec, target = self._recorder, self._record_target
         if rec is None or target is None:
             return None
