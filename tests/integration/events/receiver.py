@@ -133,9 +133,17 @@ class Receiver:
         return [r for r in self.got() if 200 <= r.status < 300]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        """Wait (polling) until ``predicate()`` holds; fail the test after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; receiver got {len(self.got())} requests")
-            time.sleep(0.02)
+        wait_for(predicate, timeout, lambda: f"receiver got {len(self.got())} requests")
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float = 20.0,
+    why: Callable[[], str] = lambda: "",
+) -> None:
+    """Wait (polling) until ``predicate()`` holds; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting; {why()}")
+        time.sleep(0.02)
