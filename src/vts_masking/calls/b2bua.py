@@ -828,6 +828,10 @@ class B2BUA:
             for t in call._timers:
                 t.cancel()
             call._timers.clear()
+            for leg in call.legs:
+                # Its transactions keep the leg for up to 32 s more; keep it light.
+                if leg.invite is not None:
+                    leg.invite.invalidate()
             if self.calls.pop(call.id, None) is not None:
                 self.observer.on_call_ended(call, call.ended_at)
 

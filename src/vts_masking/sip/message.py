@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = [
     "COMPACT_FORMS",
@@ -400,8 +401,9 @@ def parse_via(text: str) -> Via:
     return Via(parts[2].strip().upper(), m.group(1), port, parse_params(ptext))
 
 
-@dataclass(slots=True, frozen=True)
-class CSeq:
+class CSeq(NamedTuple):
+    """CSeq value; a tuple of atoms, so the garbage collector does not track it."""
+
     number: int
     method: str
 
@@ -427,25 +429,29 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 
 
 class Headers:
-    """Ordered, case-insensitive, multi-valued headers. Entries are ``[key, name, value]``."""
+    """Ordered, case-insensitive, multi-valued headers. Entries are ``(key, name, value)``.
+
+    Entries are tuples of strings on purpose: the garbage collector stops tracking such
+    tuples, and a busy B2BUA holds tens of thousands of messages in its transactions.
+    """
 
     __slots__ = ("_items",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[list[str]] = []
+        self._items: list[tuple[str, str, str]] = []
         for name, value in items:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         key = canonical_name(name)
-        self._items.append([key, name if key != name else _pretty(key), str(value)])
+        self._items.append((key, name if key != name else _pretty(key), str(value)))
 
     def insert(self, name: str, value: str) -> None:
         """Add before every other header of the same name (a new top Via, say)."""
         key = canonical_name(name)
         for i, item in enumerate(self._items):
             if item[0] == key:
-                self._items.insert(i, [key, _pretty(key), str(value)])
+                self._items.insert(i, (key, _pretty(key), str(value)))
                 return
         self.add(name, value)
 
@@ -469,7 +475,7 @@ class Headers:
         key = canonical_name(name)
         for i, item in enumerate(self._items):
             if item[0] == key:
-                item[2] = str(value)
+                self._items[i] = (key, item[1], str(value))
                 self._items[i + 1 :] = [it for it in self._items[i + 1 :] if it[0] != key]
                 return
         self.add(name, value)
@@ -485,7 +491,7 @@ class Headers:
             if item[0] == key:
                 parts = split_commas(item[2]) if key in _LIST_HEADERS else [item[2]]
                 if len(parts) > 1:
-                    item[2] = ", ".join(parts[1:])
+                    self._items[i] = (key, item[1], ", ".join(parts[1:]))
                 else:
                     del self._items[i]
                 return
@@ -505,7 +511,7 @@ class Headers:
 
     def copy(self) -> Headers:
         h = Headers()
-        h._items = [list(it) for it in self._items]
+        h._items = list(self._items)
         return h
 
     def __repr__(self) -> str:
@@ -688,7 +694,7 @@ def make_response(
     items = request.headers._items
     for key, name, value in items:
         if key == "via":
-            h._items.append([key, name, value])
+            h._items.append((key, name, value))
     for key in ("from", "to", "call-id", "cseq"):
         for k, _name, value in items:
             if k == key:
@@ -696,7 +702,7 @@ def make_response(
                     to = request.to
                     if to.tag is None:
                         value = f"{value};tag={to_tag}"
-                h._items.append([k, _pretty(k), value])
+                h._items.append((k, _pretty(k), value))
                 break
     for name, value in extra:
         h.add(name, value)
@@ -741,7 +747,8 @@ def _parse_head(head: str) -> Request | Response:
             # Folded continuation of the previous header (RFC 3261 §7.3.1).
             if not items:
                 raise SipParseError("continuation line before any header")
-            items[-1][2] = items[-1][2] + " " + line.strip()
+            k, n, v = items[-1]
+            items[-1] = (k, n, v + " " + line.strip())
             continue
         name, colon, value = line.partition(":")
         name = name.strip()
@@ -749,7 +756,7 @@ def _parse_head(head: str) -> Request | Response:
             raise SipParseError("bad header line", msg)
         key = name.lower()
         key = COMPACT_FORMS.get(key, key)
-        items.append([key, name, value.strip()])
+        items.append((key, name, value.strip()))
     return msg
 
 

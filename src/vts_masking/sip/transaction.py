@@ -60,7 +60,7 @@ Addr = tuple[str, int]
 class Send:
     """Put ``message`` on the wire to ``addr`` over ``transport`` ("udp" or "tcp")."""
 
-    message: Request | Response
+    message: Request | Response | bytes  # bytes: a retransmission already serialised
     addr: Addr
     transport: str = "udp"
 
@@ -165,6 +165,14 @@ class Transaction:
         for n in names:
             self._deadlines.pop(n, None)
 
+    def _settle(self) -> None:
+        """Entering a waiting state: forget parsed header values of what we keep.
+
+        A busy B2BUA holds tens of thousands of transactions in these 32-second waits;
+        dropping their parsed objects keeps the garbage collector's pauses short.
+        """
+        self.request.invalidate()
+
     def _terminate(self) -> list[Action]:
         if self.state == "terminated":
             return []
@@ -209,7 +217,7 @@ class ClientInviteTransaction(ClientTransaction):
         self.state = "calling"
         self._a_interval = T1
         self.last_response: Response | None = None
-        self._ack: Request | None = None
+        self._ack: bytes | None = None
 
     def start(self, now: float) -> list[Action]:
         if not self.reliable:
@@ -226,16 +234,19 @@ class ClientInviteTransaction(ClientTransaction):
                 self._clear("A", "B")
                 self.last_response = response
                 return [ResponseReceived(response, self)]
-            self.last_response = response
+            self.last_response = None
             if status < 300:
                 self.state = "accepted"
                 self._clear("A", "B")
                 self._set("M", now + 64 * T1)
+                self._settle()
                 return [ResponseReceived(response, self)]
             self.state = "completed"
             self._clear("A", "B")
-            self._ack = build_ack_for_failure(self.request, response)
+            ack = build_ack_for_failure(self.request, response)
+            self._ack = ack.to_bytes()
             self._set("D", now + (0.0 if self.reliable else 32.0))
+            self._settle()
             return [Send(self._ack, self.addr, self.transport), ResponseReceived(response, self)]
         if st == "accepted" and 200 <= status < 300:
             # 2xx retransmissions (or forks) go to the TU, which sends the ACK (RFC 6026).
@@ -280,8 +291,10 @@ class ClientNonInviteTransaction(ClientTransaction):
                 self.state = "proceeding"
                 return [ResponseReceived(response, self)]
             self.state = "completed"
+            self.last_response = None
             self._clear("E", "F")
             self._set("K", now + (0.0 if self.reliable else T4))
+            self._settle()
             return [ResponseReceived(response, self)]
         return []
 
@@ -304,7 +317,17 @@ class ClientNonInviteTransaction(ClientTransaction):
 
 
 class ServerTransaction(Transaction):
+    # The last provisional response (as a message) until a final one is sent; the final
+    # response is kept only serialised, in ``_final``, for retransmissions.
     last_response: Response | None
+    final_status: int | None = None
+    _final: bytes | None = None
+
+    def _send_final(self, response: Response) -> Send:
+        self.final_status = response.status
+        self._final = response.to_bytes()
+        self.last_response = None
+        return Send(self._final, self.addr, self.transport)
 
     def respond(self, response: Response, now: float) -> list[Action]:  # pragma: no cover
         raise NotImplementedError
@@ -329,15 +352,20 @@ class ServerInviteTransaction(ServerTransaction):
         self.last_response = None
         self._g_interval = T1
         self.acked = False
+        # (call-id, cseq, to-tag) of our 2xx, for matching the ACK that has its own branch.
+        self.accepted_key: tuple[str, int, str | None] | None = None
 
     def respond(self, response: Response, now: float) -> list[Action]:
         if self.state != "proceeding":
             # A final response was already sent; a second one is a TU bug, ignore it.
             return []
-        self.last_response = response
-        send = Send(response, self.addr, self.transport)
         if response.status < 200:
-            return [send]
+            self.last_response = response
+            return [Send(response, self.addr, self.transport)]
+        if response.status < 300:
+            self.accepted_key = (self.request.call_id, self.request.cseq.number, response.to.tag)
+        send = self._send_final(response)
+        self._settle()
         if response.status < 300:
             self.state = "accepted"
             if not self.reliable:
@@ -359,8 +387,10 @@ class ServerInviteTransaction(ServerTransaction):
                 self._set("I", now + (0.0 if self.reliable else T4))
             return []
         # A retransmitted INVITE: repeat the last provisional/final, never re-deliver.
-        if self.state in ("proceeding", "completed") and self.last_response is not None:
+        if self.state == "proceeding" and self.last_response is not None:
             return [Send(self.last_response, self.addr, self.transport)]
+        if self.state == "completed" and self._final is not None:
+            return [Send(self._final, self.addr, self.transport)]
         return []
 
     def ack_received(self) -> None:
@@ -369,10 +399,10 @@ class ServerInviteTransaction(ServerTransaction):
         self._clear("G2xx")
 
     def _fire(self, name: str, now: float) -> list[Action]:
-        if name == "G" and self.state == "completed" and self.last_response is not None:
+        if name == "G" and self.state == "completed" and self._final is not None:
             self._g_interval = min(2 * self._g_interval, T2)
             self._set("G", now + self._g_interval)
-            return [Send(self.last_response, self.addr, self.transport)]
+            return [Send(self._final, self.addr, self.transport)]
         if name == "H" and self.state == "completed":
             return [TransactionTimeout(self), *self._terminate()]
         if name == "I":
@@ -380,8 +410,8 @@ class ServerInviteTransaction(ServerTransaction):
         if name == "G2xx" and self.state == "accepted" and not self.acked:
             self._g_interval = min(2 * self._g_interval, T2)
             self._set("G2xx", now + self._g_interval)
-            assert self.last_response is not None
-            return [Send(self.last_response, self.addr, self.transport)]
+            assert self._final is not None
+            return [Send(self._final, self.addr, self.transport)]
         if name == "L":
             out: list[Action] = []
             if not self.acked:
@@ -403,16 +433,20 @@ class ServerNonInviteTransaction(ServerTransaction):
     def respond(self, response: Response, now: float) -> list[Action]:
         if self.state not in ("trying", "proceeding"):
             return []
-        self.last_response = response
         if response.status < 200:
             self.state = "proceeding"
-        else:
-            self.state = "completed"
-            self._set("J", now + (0.0 if self.reliable else 64 * T1))
-        return [Send(response, self.addr, self.transport)]
+            self.last_response = response
+            return [Send(response, self.addr, self.transport)]
+        self.state = "completed"
+        self._set("J", now + (0.0 if self.reliable else 64 * T1))
+        send = self._send_final(response)
+        self._settle()
+        return [send]
 
     def on_request(self, request: Request, now: float) -> list[Action]:
-        if self.state in ("proceeding", "completed") and self.last_response is not None:
+        if self.state == "completed" and self._final is not None:
+            return [Send(self._final, self.addr, self.transport)]
+        if self.state == "proceeding" and self.last_response is not None:
             return [Send(self.last_response, self.addr, self.transport)]
         return []
 
@@ -468,8 +502,8 @@ class TransactionLayer:
         if isinstance(txn, ServerTransaction):
             if self.server.get(txn.key) is txn:
                 del self.server[txn.key]
-            if isinstance(txn, ServerInviteTransaction) and txn.last_response is not None:
-                k = _accepted_key(txn.request, txn.last_response)
+            if isinstance(txn, ServerInviteTransaction) and txn.accepted_key is not None:
+                k = txn.accepted_key
                 if self._accepted.get(k) is txn:
                     del self._accepted[k]
         elif self.client.get(txn.key) is txn:
@@ -535,13 +569,15 @@ class TransactionLayer:
         return txn, self._post(txn, txn.start(now))
 
     def respond(self, txn: ServerTransaction, response: Response, now: float) -> list[Action]:
+        was_accepted = txn.state == "accepted"
         actions = txn.respond(response, now)
         if (
             isinstance(txn, ServerInviteTransaction)
+            and not was_accepted
             and txn.state == "accepted"
-            and txn.last_response is response
+            and txn.accepted_key is not None
         ):
-            self._accepted[_accepted_key(txn.request, response)] = txn
+            self._accepted[txn.accepted_key] = txn
         return self._post(txn, actions)
 
     @staticmethod
@@ -610,7 +646,3 @@ class TransactionLayer:
         self, request: Request, status: int, addr: Addr, transport: str, to_tag: str | None
     ) -> list[Action]:
         return [Send(make_response(request, status, to_tag=to_tag), addr, transport)]
-
-
-def _accepted_key(request: Request, response: Response) -> tuple[str, int, str | None]:
-    return (request.call_id, request.cseq.number, response.to.tag)

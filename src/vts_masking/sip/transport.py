@@ -235,7 +235,9 @@ class SipTransport:
         for a in actions:
             if isinstance(a, Send):
                 try:
-                    self._write(a.message.to_bytes(), a.addr, a.transport)
+                    msg = a.message
+                    data = msg if isinstance(msg, bytes) else msg.to_bytes()
+                    self._write(data, a.addr, a.transport)
                 except Exception:  # a send failure must not break the caller's flow
                     log.exception("sip: send to %s failed", a.addr)
             else:
