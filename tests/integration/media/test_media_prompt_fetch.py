@@ -347,3 +347,6 @@ async def test_fetched_prompt_is_heard_by_its_leg_only_before_bridging(site):
     assert np.array_equal(heard[: len(prompt.samples)],
                           g711.decode("PCMA", g711.encode("PCMA", prompt.samples)))
     assert callee.received == []  # not bridged: the other party hears nothing
+    caller.transport.close()
+    callee.transport.close()
+    await asyncio.sleep(0)

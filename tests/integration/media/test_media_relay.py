@@ -7,6 +7,7 @@ import socket
 
 import numpy as np
 import pytest
+import pytest_asyncio
 
 from vts_masking.media import g711, rtp
 from vts_masking.media.relay import NoPortsAvailable, PortAllocator, RelayedCall
@@ -20,6 +21,18 @@ def free_even_range(n_ports: int = 40) -> tuple[int, int]:
         base = s.getsockname()[1]
     base = min(base, 60000) & ~1
     return base, base + n_ports - 1
+
+
+_OPEN: list[asyncio.BaseTransport] = []
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _close_phones():
+    """Close every test phone's socket when the test ends."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+    await asyncio.sleep(0)
 
 
 class Phone(asyncio.DatagramProtocol):
@@ -57,6 +70,7 @@ class Phone(asyncio.DatagramProtocol):
 async def phone() -> Phone:
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_datagram_endpoint(Phone, local_addr=("127.0.0.1", 0))
+    _OPEN.append(proto.transport)
     return proto
 
 
@@ -560,6 +574,7 @@ async def test_relay_works_over_ipv6():
     loop = asyncio.get_running_loop()
     _, pa = await loop.create_datagram_endpoint(Phone, local_addr=("::1", 0))
     _, pb = await loop.create_datagram_endpoint(Phone, local_addr=("::1", 0))
+    _OPEN.extend([pa.transport, pb.transport])
     call.a.set_remote(*pa.addr, 0)
     call.b.set_remote(*pb.addr, 0)
     call.bridge()

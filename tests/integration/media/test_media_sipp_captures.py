@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytest_asyncio
 
 from vts_masking.media import g711, rtp
 from vts_masking.media.relay import PortAllocator, RelayedCall
@@ -38,6 +39,18 @@ def rtp_packets(path: Path) -> list[tuple[float, bytes]]:
     return out
 
 
+_OPEN: list[asyncio.BaseTransport] = []
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _close_phones():
+    """Close every test phone's socket when the test ends."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+    await asyncio.sleep(0)
+
+
 class Phone(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.received: list[bytes] = []
@@ -52,6 +65,7 @@ class Phone(asyncio.DatagramProtocol):
 async def phone() -> Phone:
     loop = asyncio.get_running_loop()
     _, p = await loop.create_datagram_endpoint(Phone, local_addr=("127.0.0.1", 0))
+    _OPEN.append(p.transport)
     return p
 
 
