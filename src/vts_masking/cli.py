@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import Settings
+from .events.cli import events_app, worker_command
 from .store import Store
 
 app = typer.Typer(help="VTS Number Masking: the operator's command line.", no_args_is_help=True)
@@ -19,6 +20,8 @@ account_app = typer.Typer(help="Main accounts.", no_args_is_help=True)
 numbers_app = typer.Typer(help="The virtual number pool.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(numbers_app, name="numbers")
+app.add_typer(events_app, name="events")
+app.command("worker")(worker_command)
 console = Console()
 
 DatabaseUrl = Annotated[
