@@ -88,6 +88,19 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if path == "/lm-only.wav":  # a server that validates by date alone
+                if self.headers.get("If-Modified-Since") == LAST_MODIFIED:
+                    site.conditional_hits += 1
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                body = site.files["/tone.wav"][0]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Last-Modified", LAST_MODIFIED)
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if path not in site.files:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
@@ -176,6 +189,16 @@ async def test_stale_prompt_is_revalidated_with_its_etag(site):
     assert p1 is p2  # 304: same decoded prompt, not decoded again
     assert site.hits["/tone.wav"] == 2 and site.conditional_hits == 1
     assert f.not_modified == 1
+
+
+@pytest.mark.asyncio
+async def test_revalidation_by_last_modified_when_there_is_no_etag(site):
+    f = PromptFetcher(allow_private=True, fresh_for=0)
+    p1 = await f.load(site.base + "/lm-only.wav")
+    p2 = await f.load(site.base + "/lm-only.wav")
+    await f.aclose()
+    assert p1 is not None and p2 is p1
+    assert site.conditional_hits == 1
 
 
 @pytest.mark.asyncio
