@@ -71,10 +71,10 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
 def is_public(ip: IPAddress) -> bool:
     """True for an address a customer's callback may reach without the operator's consent."""
     inner = _embedded_ipv4(ip)
-    if inner is not None and not is_public(inner):
-        return False
-    if inner is not None and ip.ipv4_mapped is not None:
-        return True  # ::ffff:a.b.c.d is a.b.c.d (ipaddress calls the whole range reserved)
+    if inner is not None:
+        # Packets to these reach the IPv4 address inside (ipaddress calls the mapped and
+        # NAT64 ranges "reserved" whatever they hold), so that address decides.
+        return is_public(inner)
     return (
         ip.is_global  # excludes private, loopback, link-local, shared, documentation …
         and not ip.is_multicast  # 224.0.0.0/4 counts as "global" to ipaddress
