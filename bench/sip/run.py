@@ -1,0 +1,238 @@
+"""SIP signalling benchmark: SIPp → B2BUA → SIPp uas, against SIPp → SIPp uas directly.
+
+For each call rate of a rising ladder it places ``rate × seconds`` calls with SIPp (the
+built-in uac flow, 180 timed as response time 1), then reports per rate: calls, failed
+calls, median and p99 INVITE→180 latency. The highest rate held with under 0.1% failed
+calls is printed for both paths, with their ratio. One command:
+
+    python bench/sip/run.py                       # default ladder
+    python bench/sip/run.py --rates 100,300,500 --seconds 10 --loop asyncio
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCENARIO = HERE / "uac_latency.xml"
+
+
+def free_port() -> int:
+    while True:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+
+
+@dataclass
+class Step:
+    rate: int
+    calls: int
+    failed: int
+    latencies_ms: list[float]
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failed / self.calls if self.calls else 1.0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.latencies_ms) if self.latencies_ms else float("nan")
+
+    @property
+    def p99(self) -> float:
+        lat = sorted(self.latencies_ms)
+        return lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+
+
+def start_uas(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            "sipp",
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mp",
+            str(free_port()),
+            "-nostdin",
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run_uac(workdir: Path, target: int, rate: int, seconds: int) -> Step:
+    calls = rate * seconds
+    tag = f"uac_{target}_{rate}"
+    stat_file = workdir / f"{tag}_stat.csv"
+    cmd = [
+        "sipp",
+        "-sf",
+        str(SCENARIO),
+        "-s",
+        "+15550001",
+        f"127.0.0.1:{target}",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-mp",
+        str(free_port()),
+        "-r",
+        str(rate),
+        "-m",
+        str(calls),
+        "-l",
+        str(max(rate * 4, 100)),
+        "-nostdin",
+        "-timeout",
+        f"{seconds + 40}s",
+        "-recv_timeout",
+        "8000",
+        "-max_socket",
+        "10000",
+        "-trace_stat",
+        "-stf",
+        str(stat_file),
+        "-fd",
+        "1",
+        "-trace_rtt",
+        "-rtt_freq",
+        "1",
+    ]
+    subprocess.run(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    successful = failed = 0
+    if stat_file.exists():
+        rows = list(csv.DictReader(stat_file.open(), delimiter=";"))
+        if rows:
+            last = rows[-1]
+            successful = int(last.get("SuccessfulCall(C)", 0) or 0)
+            failed = int(last.get("FailedCall(C)", 0) or 0)
+    failed = max(failed, calls - successful)  # calls never completed count as failed
+    latencies: list[float] = []
+    for rtt in workdir.glob("*_rtt.csv"):
+        with rtt.open() as fh:
+            for row in csv.reader(fh, delimiter=";"):
+                if len(row) >= 2:
+                    with contextlib.suppress(ValueError):
+                        latencies.append(float(row[1]))
+        rtt.unlink()
+    return Step(rate, calls, failed, latencies)
+
+
+def ladder(name: str, target: int, rates: list[int], seconds: int, workdir: Path) -> list[Step]:
+    steps = []
+    for rate in rates:
+        step = run_uac(workdir, target, rate, seconds)
+        steps.append(step)
+        print(
+            f"  {name:9s} {rate:5d} cps: {step.calls:6d} calls, {step.failed:5d} failed "
+            f"({step.failure_ratio:.3%}), INVITE→180 median {step.median:.0f} ms, "
+            f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms",
+            flush=True,
+        )
+        if step.failure_ratio >= 0.001:
+            break
+        time.sleep(1.0)  # let the previous calls' transactions drain
+    return steps
+
+
+def best(steps: list[Step]) -> Step | None:
+    held = [s for s in steps if s.failure_ratio < 0.001]
+    return held[-1] if held else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rates", default="50,100,200,300,400,500,600,800,1000")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
+    args = ap.parse_args()
+    if shutil.which("sipp") is None:
+        print("sipp not found (Debian package sip-tester)", file=sys.stderr)
+        return 2
+    rates = [int(r) for r in args.rates.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
+        workdir = Path(tmp)
+        uas_port = free_port()
+        uas = start_uas(workdir, uas_port)
+        b2bua_port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "server.py"),
+                "--listen",
+                f"127.0.0.1:{b2bua_port}",
+                "--trunk",
+                f"127.0.0.1:{uas_port}",
+                "--loop",
+                args.loop,
+            ],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert server.stdout is not None
+            server.stdout.readline()  # "ready PORT"
+            print(
+                f"SIP benchmark: {args.seconds} s per step, loop={args.loop}, {os.cpu_count()} CPUs"
+            )
+            print("baseline (SIPp uac → SIPp uas):")
+            base = ladder("direct", uas_port, rates, args.seconds, workdir)
+            print("through the B2BUA (SIPp uac → B2BUA → SIPp uas):")
+            through = ladder("b2bua", b2bua_port, rates, args.seconds, workdir)
+        finally:
+            server.terminate()
+            server.wait(10)
+            uas.terminate()
+            uas.wait(10)
+    b, t = best(base), best(through)
+    print("summary (SIPp times in whole milliseconds; latency at the highest rate held):")
+    for name, step in (("direct", b), ("b2bua", t)):
+        if step is None:
+            print(f"  {name:6s}: no rate held under 0.1% failed calls")
+            continue
+        print(
+            f"  {name:6s}: highest rate held {step.rate} cps; INVITE→180 median "
+            f"{step.median:.0f} ms, mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms"
+        )
+    if b and t:
+        extra = t.mean - b.mean
+        print(
+            f"  b2bua/direct: rate ratio {t.rate / b.rate:.2f}; "
+            f"the B2BUA adds {extra:.1f} ms mean INVITE→180"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
