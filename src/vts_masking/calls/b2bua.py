@@ -378,7 +378,15 @@ class B2BUA:
             elif isinstance(event, TransactionTimeout):
                 self._on_timeout(event)
         except (SipParseError, DialogError) as exc:
-            log.warning("b2bua: bad message ignored: %s", exc)
+            log.warning("b2bua: bad message: %s", exc)
+            # A request we could not use still deserves an answer if none was given.
+            if (
+                isinstance(event, RequestReceived)
+                and event.txn is not None
+                and event.txn.state in ("trying", "proceeding")
+                and event.txn.final_status is None
+            ):
+                self._respond(event.txn, 400)
 
     def _respond(
         self,
@@ -439,6 +447,14 @@ class B2BUA:
         mf = req.headers.get("max-forwards")
         if mf is not None and mf.strip().isdigit() and int(mf) == 0:
             self._respond(txn, 483)
+            return
+        try:
+            # Everything the call will need later, checked now rather than at answer time.
+            if req.contact is None:
+                raise SipParseError("INVITE without Contact")
+            req.parsed_uri  # noqa: B018
+        except SipParseError:
+            self._respond(txn, 400)
             return
         if req.body and req.content_type != "application/sdp":
             self._respond(txn, 415, extra=(("Accept", "application/sdp"),))
