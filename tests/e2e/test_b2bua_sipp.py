@@ -67,11 +67,18 @@ async def run_call(
     call_time_limit: float | None = None,
     callee_builtin: str = "uas",
     caller_extra: list[str] | None = None,
+    callee_extra: list[str] | None = None,
+    trunk_transport: str = "udp",
 ) -> tuple[SippResult, SippResult | None, Recorder, list[InboundCall]]:
     recorder = Recorder()
     routed: list[InboundCall] = []
     callee_sipp = Sipp(
-        tmp_path, "callee", scenario=callee, builtin=callee_builtin, subs=callee_subs
+        tmp_path,
+        "callee",
+        scenario=callee,
+        builtin=callee_builtin,
+        subs=callee_subs,
+        extra=callee_extra,
     )
     routes = {
         V: Bridge(
@@ -79,6 +86,7 @@ async def run_call(
             caller_id=V,
             ring_timeout=ring_timeout,
             call_time_limit=call_time_limit,
+            transport=trunk_transport,
             context="session-1",
         )
     }
@@ -261,6 +269,18 @@ async def test_caller_over_tcp_is_bridged_to_udp_trunk(tmp_path):
     ok(caller)
     ok(callee)
     assert "TCP message received" in caller.messages
+    assert sorted(rec.of("ended")) == [("a", "NORMAL_CLEARING", "a"), ("b", "NORMAL_CLEARING", "a")]
+
+
+@pytest.mark.asyncio
+async def test_trunk_over_tcp(tmp_path):
+    caller, callee, rec, _ = await run_call(
+        tmp_path, "caller_bye.xml", None, callee_extra=["-t", "t1"], trunk_transport="tcp"
+    )
+    ok(caller)
+    ok(callee)
+    assert "TCP message received" in callee.messages
+    assert "SIP/2.0/TCP" in callee.received()
     assert sorted(rec.of("ended")) == [("a", "NORMAL_CLEARING", "a"), ("b", "NORMAL_CLEARING", "a")]
 
 
