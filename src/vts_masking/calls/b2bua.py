@@ -315,6 +315,11 @@ class _Ctx:
     offer: bool = True  # relayed re-INVITE carried an offer
 
 
+def _identifying(kind: str, value: str) -> bool:
+    """SDP lines that may carry a party's identity (RFC 4566 i, u, e, p; a=tool)."""
+    return kind in ("i", "u", "e", "p") or (kind == "a" and value.startswith("tool:"))
+
+
 def _user(uri: str) -> str | None:
     try:
         return parse_uri(uri).user
@@ -600,7 +605,12 @@ class B2BUA:
             log.warning("b2bua: unreadable SDP not relayed on leg %s", leg.id)
             return b""
         sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
-        sd.name = "-"  # s= is free text; some phones put their user's name there
+        # s=, i=, u=, e= (e-mail), p= (phone) and a=tool can all name the other party or
+        # their phone: none of them crosses.
+        sd.name = "-"
+        sd.lines = [(t, v) for t, v in sd.lines if not _identifying(t, v)]
+        for m in sd.media:
+            m.lines = [(t, v) for t, v in m.lines if not _identifying(t, v)]
         if self.sdp_rewriter is not None:
             self.sdp_rewriter(leg, sd)
         out = sd.to_bytes()
@@ -645,7 +655,7 @@ class B2BUA:
             peer = ctx.peer_txn
             to_tag = other.local_tag if other is not None else None
             resp_out = make_response(
-                peer.request, resp.status, resp.reason, to_tag=to_tag, body=body, extra=extra
+                peer.request, resp.status, to_tag=to_tag, body=body, extra=extra
             )
             if body and not extra:
                 resp_out.headers.add("Content-Type", "application/sdp")
@@ -687,9 +697,8 @@ class B2BUA:
         if a.invite_txn.state != "proceeding":
             return
         body = self._sdp_for(a, resp.body) if resp.body else b""
-        self._respond(
-            a.invite_txn, resp.status, resp.reason, to_tag=a.local_tag, body=body, contact=True
-        )
+        # Our own reason phrase: the callee's free text could name them.
+        self._respond(a.invite_txn, resp.status, to_tag=a.local_tag, body=body, contact=True)
         if a.state == "new":
             a.state = "early"
             a.ringing_at = self.clock.now()
@@ -985,6 +994,7 @@ class B2BUA:
             self._respond(txn, 491, to_tag=None)
             return
         assert leg.dialog is not None and other.dialog is not None
+        self._respond(txn, 100)
         leg.dialog.update_target(req)
         body = self._sdp_for(other, req.body) if req.body else b""
         out = other.dialog.create_request("INVITE", self.transport.via(other.transport), body)
@@ -1003,7 +1013,7 @@ class B2BUA:
         if resp.status >= 300:
             other.reinvite_busy = False
             if peer.state == "proceeding":
-                self._respond(peer, resp.status, resp.reason)
+                self._respond(peer, resp.status)
             return
         cseq = txn.request.cseq.number
         if not other.reinvite_busy:

@@ -334,3 +334,19 @@ async def test_sdp_rewriter_edits_the_sdp_sent_to_each_leg():
     assert parse_sdp(inv.body).media_address(0) == ("203.0.113.7", 30000)
     assert parse_sdp(ok.body).media_address(0) == ("203.0.113.7", 30002)
     assert seen == [("b", "outbound"), ("a", "inbound")]
+
+
+@pytest.mark.asyncio
+async def test_identifying_sdp_lines_do_not_cross():
+    _, fake = await start()
+    sdp = (
+        b"v=0\r\no=bob 7 7 IN IP4 192.0.2.50\r\ns=Bob's phone\r\ni=Bob Smith\r\n"
+        b"u=http://bob.example\r\ne=bob@example.com\r\np=+1 555 0100\r\n"
+        b"c=IN IP4 192.0.2.50\r\nt=0 0\r\na=tool:BobPhone 1.0\r\n"
+        b"m=audio 40000 RTP/AVP 0\r\ni=Bob's mic\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+    answer(fake, 180)
+    answer(fake, 200, sdp)
+    ok = next(m for m in fake.to(CALLER) if isinstance(m, Response) and m.status == 200)
+    assert b"Bob" not in ok.body and b"bob" not in ok.body and b"555" not in ok.body
+    assert b"a=rtpmap:0 PCMU/8000" in ok.body and b"m=audio 40000" in ok.body
