@@ -143,19 +143,30 @@ class SipTransport:
 
     # -- lifecycle
     async def start(self) -> None:
+        """Bind UDP and TCP on the same port (port 0: any port free for both)."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        udp_sock = socket.socket(family, socket.SOCK_DGRAM)
-        udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        with contextlib.suppress(OSError):
-            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        udp_sock.bind((self.host, self.port))
-        self.port = udp_sock.getsockname()[1]
+        wanted = self.port
+        for attempt in range(20):
+            # No SO_REUSEADDR on UDP: on Linux it would let two processes share the port.
+            udp_sock = socket.socket(family, socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):
+                udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            try:
+                udp_sock.bind((self.host, wanted))
+                port = udp_sock.getsockname()[1]
+                self._server = await loop.create_server(
+                    lambda: _Tcp(self), self.host, port, reuse_address=True
+                )
+            except OSError:
+                udp_sock.close()
+                if wanted != 0 or attempt == 19:
+                    raise
+                continue  # the UDP port picked for us is taken on TCP: pick again
+            break
+        self.port = port
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp_sock)
-        self._server = await loop.create_server(
-            lambda: _Tcp(self), self.host, self.port, reuse_address=True
-        )
         log.info("sip: listening on %s:%d (udp, tcp)", self.host, self.port)
 
     async def close(self) -> None:

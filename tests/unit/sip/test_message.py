@@ -166,3 +166,18 @@ def test_stream_framer_splits_and_reassembles_messages():
 def test_stream_framer_rejects_garbage():
     with pytest.raises(SipParseError):
         StreamFramer().feed(b"HELLO\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:5070", ("127.0.0.1", 5070)),
+        ("trunk.example", ("trunk.example", 5060)),
+        ("[::1]:5080", ("::1", 5080)),
+        ("[2001:db8::2]", ("2001:db8::2", 5060)),
+    ],
+)
+def test_parse_hostport(text, expected):
+    from vts_masking.sip.transport import parse_hostport
+
+    assert parse_hostport(text) == expected
