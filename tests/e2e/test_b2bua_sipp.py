@@ -179,7 +179,8 @@ async def test_callee_failure_is_mapped_to_the_caller(tmp_path, status, cause):
     )
     ok(caller)
     ok(callee)
-    assert ("b", cause, None) in rec.of("failed")
+    assert ("b", cause, "b") in rec.of("failed")
+    assert ("a", cause, "b") in rec.of("failed")
     assert rec.ended
 
 
@@ -203,7 +204,8 @@ async def test_ring_timeout_cancels_the_callee_and_releases_the_caller(tmp_path)
     )
     ok(caller)
     ok(callee)
-    assert ("b", "NO_ANSWER", None) in rec.of("failed")
+    assert ("b", "NO_ANSWER", "system") in rec.of("failed")
+    assert ("a", "NO_ANSWER", "system") in rec.of("failed")
 
 
 @pytest.mark.asyncio

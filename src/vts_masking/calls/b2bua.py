@@ -275,6 +275,10 @@ class CallObserver(Protocol):
     - ``on_leg_failed``: the leg ended before answer; ``leg.status`` and ``leg.hangup_cause``.
     - ``on_leg_ended``: an answered leg hung up; ``leg.hangup_cause``, ``leg.hangup_by``.
     - ``on_call_ended``: both legs are over.
+
+    ``leg.hangup_by`` says who ended a leg: ``"a"`` (caller / first party), ``"b"`` (the
+    party dialled) or ``"system"`` (ring timeout, time limit, lost transaction, shutdown).
+    Calls the router rejects produce no events: the router already knows about them.
     """
 
     def on_leg_initiated(self, call: Call, leg: Leg, at: datetime) -> None: ...
@@ -687,7 +691,7 @@ class B2BUA:
         leg.cancel_pending = False
         if leg.finished:
             return
-        self._leg_failed(leg, status, cause_for_status(status))
+        self._leg_failed(leg, status, cause_for_status(status), leg.side)
         self._after_b_failure(leg, status)
 
     def _relay_provisional(self, call: Call, resp: Response) -> None:
@@ -762,26 +766,26 @@ class B2BUA:
         if call.kind == "inbound":
             a = call.a
             if a is not None and not a.finished and leg.side == "b":
-                self._fail_inbound(a, caller_status_for(status), leg.hangup_cause)
+                self._fail_inbound(a, caller_status_for(status), leg.hangup_cause, leg.side)
         elif other is not None and other.is_up:
             # originate: B failed after A answered — give A an answer it can ACK, then BYE.
             self._ack_pending_with_rejection(other)
             self._end_leg(other, "NORMAL_CLEARING", "system", send_bye=True)
         self._maybe_finish(call)
 
-    def _fail_inbound(self, a: Leg, status: int, cause: str | None) -> None:
+    def _fail_inbound(self, a: Leg, status: int, cause: str | None, by: str | None) -> None:
         if isinstance(a.invite_txn, ServerInviteTransaction) and a.invite_txn.state == "proceeding":
             self._respond(a.invite_txn, status, to_tag=a.local_tag)
-        self._leg_failed(a, status, cause or cause_for_status(status))
+        self._leg_failed(a, status, cause or cause_for_status(status), by)
 
     # ---------------------------------------------------------------- timers
     def _ring_timeout(self, leg: Leg) -> None:
         if leg.state not in ("new", "early") or leg.abandoned:
             return
-        self._abandon(leg, "NO_ANSWER", 480)
+        self._abandon(leg, "NO_ANSWER", 480, "system")
         call = leg.call
         if call.kind == "inbound" and leg.side == "b" and call.a is not None:
-            self._fail_inbound(call.a, 480, "NO_ANSWER")
+            self._fail_inbound(call.a, 480, "NO_ANSWER", "system")
         elif call.kind == "originate" and leg.side == "b" and call.a is not None:
             self._ack_pending_with_rejection(call.a)
             self._end_leg(call.a, "NORMAL_CLEARING", "system", send_bye=True)
@@ -802,9 +806,9 @@ class B2BUA:
                     self._ack_pending_with_rejection(leg)
                 self._end_leg(leg, cause, "system", send_bye=True)
             elif leg.direction == "outbound":
-                self._abandon(leg, cause, None)
+                self._abandon(leg, cause, None, "system")
             else:
-                self._fail_inbound(leg, 480, cause)
+                self._fail_inbound(leg, 480, cause, "system")
         self._maybe_finish(call)
 
     # ---------------------------------------------------------------- leg endings
@@ -1068,7 +1072,7 @@ class B2BUA:
             if ctx.purpose == "invite":
                 if leg.finished:
                     return
-                self._leg_failed(leg, 408, "RECOVERY_ON_TIMER_EXPIRE")
+                self._leg_failed(leg, 408, "RECOVERY_ON_TIMER_EXPIRE", "system")
                 self._after_b_failure(leg, 408)
             elif ctx.purpose == "reinvite":
                 leg.reinvite_busy = False

@@ -350,3 +350,53 @@ async def test_identifying_sdp_lines_do_not_cross():
     ok = next(m for m in fake.to(CALLER) if isinstance(m, Response) and m.status == 200)
     assert b"Bob" not in ok.body and b"bob" not in ok.body and b"555" not in ok.body
     assert b"a=rtpmap:0 PCMU/8000" in ok.body and b"m=audio 40000" in ok.body
+
+
+FIRST = ("192.0.2.61", 5060)
+SECOND = ("192.0.2.62", 5060)
+
+
+def reply(fake: FakeTransport, addr, status: int, body: bytes = b"") -> None:
+    inv = fake.requests_to(addr, "INVITE")[0]
+    extra: tuple[tuple[str, str], ...] = (("Contact", f"<sip:p@{addr[0]}>"),)
+    if body:
+        extra += (("Content-Type", "application/sdp"),)
+    fake.deliver(make_response(inv, status, to_tag=f"t{addr[0]}", extra=extra, body=body), addr)
+
+
+def originate_pair() -> tuple[B2BUA, FakeTransport]:
+    fake = FakeTransport()
+
+    async def router(call: InboundCall):
+        return Reject(404)
+
+    b2bua = B2BUA(router, trunk=TRUNK, transport=fake)  # type: ignore[arg-type]
+    b2bua.originate(
+        Bridge(number="+15550010", caller_id=V, trunk=FIRST),
+        Bridge(number="+15550020", caller_id=V, trunk=SECOND),
+    )
+    return b2bua, fake
+
+
+def test_originate_offers_first_party_answer_to_second_and_acks_with_its_answer():
+    _, fake = originate_pair()
+    assert fake.requests_to(FIRST, "INVITE")[0].body == b""  # offerless INVITE
+    reply(fake, FIRST, 200, CALLEE_SDP)
+    assert fake.requests_to(FIRST, "ACK") == []  # held until the second party answers
+    offer = fake.requests_to(SECOND, "INVITE")[0]
+    assert parse_sdp(offer.body).media_address(0) == ("192.0.2.50", 40000)
+    answer_sdp = CALLEE_SDP.replace(b"40000", b"41000")
+    reply(fake, SECOND, 200, answer_sdp)
+    acks = fake.requests_to(FIRST, "ACK")
+    assert len(acks) == 1 and parse_sdp(acks[0].body).media_address(0)[1] == 41000
+    assert len(fake.requests_to(SECOND, "ACK")) == 1
+
+
+def test_originate_second_party_busy_releases_first_party():
+    b2bua, fake = originate_pair()
+    reply(fake, FIRST, 200, CALLEE_SDP)
+    reply(fake, SECOND, 486)
+    ack = fake.requests_to(FIRST, "ACK")[0]
+    assert parse_sdp(ack.body).media[0].port == 0  # every stream refused
+    assert len(fake.requests_to(FIRST, "BYE")) == 1
+    assert b2bua.calls == {}
