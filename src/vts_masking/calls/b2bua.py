@@ -462,6 +462,8 @@ class B2BUA:
             if req.contact is None:
                 raise SipParseError("INVITE without Contact")
             req.parsed_uri  # noqa: B018
+            req.from_.uri  # noqa: B018
+            req.to.uri  # noqa: B018
         except SipParseError:
             self._respond(txn, 400)
             return

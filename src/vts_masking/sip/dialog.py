@@ -28,8 +28,7 @@ class DialogError(ValueError):
 
 
 def _without_tag(na: NameAddr) -> NameAddr:
-    params = {k: v for k, v in na.params.items() if k != "tag"}
-    return NameAddr(na.uri, na.display, params)
+    return na.without_tag()
 
 
 @dataclass(slots=True)

@@ -161,10 +161,20 @@ def reason_phrase(status: int) -> str:
     return _REASONS.get(status, "Unknown")
 
 
+_CANONICAL: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
     """Lower-case full header name for any spelling or compact form."""
+    try:
+        return _CANONICAL[name]
+    except KeyError:
+        pass
     low = name.strip().lower()
-    return COMPACT_FORMS.get(low, low)
+    key = COMPACT_FORMS.get(low, low)
+    if len(_CANONICAL) < 4096:  # bounded: header names come from the network
+        _CANONICAL[name] = key
+    return key
 
 
 def _pretty(key: str) -> str:
@@ -319,21 +329,59 @@ def parse_uri(text: str) -> SipURI:
     return SipURI(scheme, user, m.group(1), port, parse_params(ptext), headers, password)
 
 
-@dataclass(slots=True)
 class NameAddr:
-    """A From/To/Contact/Route value: optional display name, URI, header parameters."""
+    """A From/To/Contact/Route value: optional display name, URI, header parameters.
 
-    uri: SipURI
-    display: str | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
+    The URI may be given as text and is then parsed on first use of :attr:`uri` (raising
+    :class:`SipParseError` there if bad): most From/To values are only read for their tag.
+    """
+
+    __slots__ = ("_uri", "_uri_text", "display", "params")
+
+    def __init__(
+        self,
+        uri: SipURI | str,
+        display: str | None = None,
+        params: dict[str, str | None] | None = None,
+    ) -> None:
+        if isinstance(uri, str):
+            self._uri: SipURI | None = None
+            self._uri_text = uri
+        else:
+            self._uri = uri
+            self._uri_text = ""
+        self.display = display
+        self.params = params if params is not None else {}
+
+    @property
+    def uri(self) -> SipURI:
+        if self._uri is None:
+            self._uri = parse_uri(self._uri_text)
+        return self._uri
 
     @property
     def tag(self) -> str | None:
         return self.params.get("tag")
 
+    def without_tag(self) -> NameAddr:
+        params = {k: v for k, v in self.params.items() if k != "tag"}
+        return NameAddr(
+            self._uri if self._uri is not None else self._uri_text, self.display, params
+        )
+
     def __str__(self) -> str:
         disp = f'"{self.display}" ' if self.display else ""
-        return f"{disp}<{self.uri}>{format_params(self.params)}"
+        uri = self._uri_text if self._uri is None else str(self._uri)
+        return f"{disp}<{uri}>{format_params(self.params)}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NameAddr) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return f"NameAddr({str(self)!r})"
 
 
 def parse_name_addr(text: str) -> NameAddr:
@@ -351,14 +399,18 @@ def parse_name_addr(text: str) -> NameAddr:
             if len(display) < 2 or not display.endswith('"'):
                 raise SipParseError("bad quoted display name")
             display = display[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        uri = parse_uri(text[lt + 1 : gt])
+        utext = text[lt + 1 : gt].strip()
+        if ":" not in utext:
+            raise SipParseError("bad URI in address")
         params = parse_params(text[gt + 1 :])
-        return NameAddr(uri, display or None, params)
+        return NameAddr(utext, display or None, params)
     # addr-spec: parameters after the URI belong to the header, not the URI.
     utext, _, ptext = text.partition(";")
     if "?" in utext or "," in utext or " " in utext:
         raise SipParseError("addr-spec must be in angle brackets")
-    return NameAddr(parse_uri(utext), None, parse_params(ptext))
+    if ":" not in utext:
+        raise SipParseError("bad URI in address")
+    return NameAddr(utext.strip(), None, parse_params(ptext))
 
 
 # --------------------------------------------------------------------------- Via, CSeq
@@ -762,9 +814,9 @@ def _parse_head(head: str) -> Request | Response:
 
 def _check(msg: Request | Response) -> None:
     """Validate what every layer above relies on, so they never meet a bad value later."""
-    h = msg.headers
+    present = {item[0] for item in msg.headers._items}
     for key in _REQUIRED:
-        if key not in h:
+        if key not in present:
             raise SipParseError(f"missing {key}", msg)
     try:
         msg.vias  # noqa: B018 - every Via parsed (and cached) for validation

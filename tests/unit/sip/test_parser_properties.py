@@ -20,6 +20,10 @@ def _parse_fully(data: bytes) -> None:
     msg.to_bytes()
     for attr in ("vias", "cseq", "from_", "to", "call_id"):
         getattr(msg, attr)
+    with contextlib.suppress(SipParseError):
+        msg.from_.uri  # noqa: B018
+    with contextlib.suppress(SipParseError):
+        msg.to.uri  # noqa: B018
     for attr in ("contact", "parsed_uri"):
         with contextlib.suppress(SipParseError):
             getattr(msg, attr, None)
