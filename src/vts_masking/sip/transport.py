@@ -141,6 +141,9 @@ class SipTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = {"received": 0, "sent": 0, "malformed": 0}
 
+    def __repr__(self) -> str:
+        return f"udp+tcp:{self.host}:{self.port}"
+
     # -- lifecycle
     async def start(self) -> None:
         """Bind UDP and TCP on the same port (port 0: any port free for both)."""
