@@ -361,6 +361,8 @@ class B2BUA:
         self.calls: dict[str, Call] = {}
         self._dialogs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) → leg
         self._tasks: set[asyncio.Task[None]] = set()
+        # Inbound INVITEs in progress by (Call-ID, From tag), to spot merged requests.
+        self._inbound: dict[tuple[str, str], Leg] = {}
 
     async def start(self) -> None:
         await self.transport.start()
@@ -476,6 +478,12 @@ class B2BUA:
             except SdpError:
                 self._respond(txn, 488)
                 return
+        merged_key = (req.call_id, req.from_.tag or "")
+        earlier = self._inbound.get(merged_key)
+        if earlier is not None and not earlier.finished:
+            # The same INVITE again under a new branch (a loop or a fork): §8.2.2.2.
+            self._respond(txn, 482)
+            return
         self._respond(txn, 100)
         call = Call(id=str(uuid.uuid4()), kind="inbound", context=None, bridge=Bridge())
         leg = Leg(
@@ -494,6 +502,7 @@ class B2BUA:
         )
         call.a = leg
         txn.context = _Ctx(leg, "invite")
+        self._inbound[merged_key] = leg
         inbound = InboundCall(
             leg_id=leg.id,
             call_id=req.call_id,
@@ -822,7 +831,7 @@ class B2BUA:
         leg.status = status
         leg.hangup_cause = cause
         leg.ended_at = self.clock.now()
-        self._dialogs.pop((leg.call_id, leg.local_tag), None)
+        self._forget_leg(leg)
         if leg.call.id in self.calls:
             self.observer.on_leg_failed(leg.call, leg, leg.ended_at)
 
@@ -835,8 +844,15 @@ class B2BUA:
         leg.hangup_cause = cause
         leg.hangup_by = by
         leg.ended_at = self.clock.now()
-        self._dialogs.pop((leg.call_id, leg.local_tag), None)
+        self._forget_leg(leg)
         self.observer.on_leg_ended(leg.call, leg, leg.ended_at)
+
+    def _forget_leg(self, leg: Leg) -> None:
+        self._dialogs.pop((leg.call_id, leg.local_tag), None)
+        if leg.direction == "inbound" and leg.invite is not None:
+            key = (leg.call_id, leg.invite.from_.tag or "")
+            if self._inbound.get(key) is leg:
+                del self._inbound[key]
 
     def _abandon(self, leg: Leg, cause: str, status: int | None, by: str | None = None) -> None:
         """Give up on an unanswered outbound leg: CANCEL now or when it first answers 1xx."""

@@ -580,6 +580,16 @@ class TransactionLayer:
             self._accepted[txn.accepted_key] = txn
         return self._post(txn, actions)
 
+    def transport_error(self, addr: Addr, transport: str, now: float) -> list[Action]:
+        """The transport could not reach ``addr`` (TCP connect failed): every client
+        transaction towards it fails at once (§17.1.4) instead of waiting for Timer B/F."""
+        out: list[Action] = []
+        for txn in list(self.client.values()):
+            if txn.addr == addr and txn.transport == transport and not txn.terminated:
+                out.append(TransactionTimeout(txn))
+                out += self._post(txn, txn._terminate())
+        return out
+
     @staticmethod
     def send_stateless(message: Request | Response, addr: Addr, transport: str) -> list[Action]:
         return [Send(message, addr, transport)]

@@ -241,6 +241,7 @@ class SipTransport:
                     log.warning("sip: tcp connect to %s failed: %s", addr, exc)
                     if self._tcp.get(addr) is c:
                         del self._tcp[addr]
+                    self._run(self.layer.transport_error(addr, "tcp", self.now()))
 
             loop.create_task(connect())
         conn.write(data)

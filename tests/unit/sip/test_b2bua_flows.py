@@ -400,3 +400,14 @@ def test_originate_second_party_busy_releases_first_party():
     assert parse_sdp(ack.body).media[0].port == 0  # every stream refused
     assert len(fake.requests_to(FIRST, "BYE")) == 1
     assert b2bua.calls == {}
+
+
+@pytest.mark.asyncio
+async def test_same_invite_under_a_new_branch_is_a_merged_request_482():
+    _, fake = await start()
+    again = caller_invite()
+    again.headers.set("Via", f"SIP/2.0/UDP 10.0.0.1:5061;branch={new_branch()}")
+    again.invalidate()
+    fake.deliver(again, CALLER)
+    assert fake.statuses_to(CALLER)[-1] == 482
+    assert len(fake.requests_to(TRUNK, "INVITE")) == 1

@@ -243,3 +243,12 @@ def test_non_invite_server_repeats_final_for_retransmitted_request():
     out = layer.receive(request("BYE"), PEER, "udp", 0.3)
     assert [type(a) for a in out] == [Send]
     assert parsed(out[0].message).status == 200
+
+
+def test_transport_error_fails_client_transactions_to_that_address_at_once():
+    layer = TransactionLayer()
+    txn, _ = layer.send_request(invite(), PEER, "tcp", 0.0)
+    other, _ = layer.send_request(request("OPTIONS"), ("10.0.0.9", 5060), "tcp", 0.0)
+    out = layer.transport_error(PEER, "tcp", 0.1)
+    assert [type(a) for a in out] == [TransactionTimeout, TransactionTerminated]
+    assert out[0].txn is txn and not other.terminated
