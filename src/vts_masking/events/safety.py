@@ -21,10 +21,12 @@ connection pool is keyed by host name, so pinning does not mix up virtual hosts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import math
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -196,13 +198,14 @@ def make_client(
     concurrency: int,
     connect_timeout: float = 5.0,
     read_timeout: float = 10.0,
+    verify: ssl.SSLContext | bool = True,
 ) -> httpx.AsyncClient:
     """The worker's HTTP client: guarded, no redirects, no env proxies, bounded waits."""
     limits = httpx.Limits(
         max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=30
     )
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private=allow_private, limits=limits),
+        transport=GuardedTransport(allow_private=allow_private, limits=limits, verify=verify),
         timeout=httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=read_timeout
         ),
@@ -210,3 +213,54 @@ def make_client(
         trust_env=False,
         headers={"User-Agent": "vts-masking-events/1"},
     )
+
+
+class ClientPool:
+    """``concurrency`` request slots spread over several small guarded clients.
+
+    httpcore's connection pool does work proportional to its connections and queued
+    requests on every request, so one client with 64 connections spends most of its time
+    in bookkeeping (bench/events measured ~300 req/s against ~1,200 req/s for sixteen
+    clients of four connections, same machine, same run). Each slot is one request in
+    flight on one client; a client keeps alive connections to the hosts it served last.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        concurrency: int,
+        per_client: int = 4,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+    ) -> None:
+        per_client = max(1, min(per_client, concurrency))
+        ssl_context = httpx.create_ssl_context(trust_env=False)  # one CA load for all
+        self.clients = [
+            make_client(
+                allow_private=allow_private,
+                concurrency=per_client,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                verify=ssl_context,
+            )
+            for _ in range(math.ceil(concurrency / per_client))
+        ]
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for _ in range(per_client):
+            for client in self.clients:  # interleaved: load spreads over every client
+                if self._free.qsize() < concurrency:
+                    self._free.put_nowait(client)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[httpx.AsyncClient]:
+        """Wait for a free slot; yields the client to send one request with."""
+        client = await self._free.get()
+        try:
+            yield client
+        finally:
+            self._free.put_nowait(client)
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()

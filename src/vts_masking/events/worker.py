@@ -38,7 +38,7 @@ from ..store.base import Database
 from .delivery import DELIVERED, FAILED, RETRY, Attempt, Random, RetryPolicy, decide, default_rng
 from .metrics import COUNTERS, Counters
 from .outbox_repo import Claimed, OutboxRepo, Outcome
-from .safety import UnsafeTarget, check_url, make_client
+from .safety import ClientPool, UnsafeTarget, check_url
 
 log = logging.getLogger("vts_masking.events")
 
@@ -127,7 +127,7 @@ class DeliveryWorker:
         allow_private: bool,
         config: WorkerConfig | None = None,
         rng: Random | None = None,
-        client: httpx.AsyncClient | None = None,
+        clients: ClientPool | None = None,
         counters: Counters = COUNTERS,
     ) -> None:
         self.db = db
@@ -135,7 +135,7 @@ class DeliveryWorker:
         self.config = config or WorkerConfig()
         self.rng = rng or default_rng()
         self.counters = counters
-        self.client = client or make_client(
+        self.clients = clients or ClientPool(
             allow_private=allow_private,
             concurrency=self.config.concurrency,
             connect_timeout=self.config.connect_timeout,
@@ -143,22 +143,19 @@ class DeliveryWorker:
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.clients.aclose()
 
     # -- one attempt ------------------------------------------------------------------
 
-    async def attempt(self, event: Claimed, *, gate: asyncio.Semaphore | None = None) -> Attempt:
+    async def attempt(self, event: Claimed) -> Attempt:
         """Send ``event`` once; never raises (every failure is an :class:`Attempt`).
 
-        The deadline runs from the call, waiting for a ``gate`` slot included, so an
+        The deadline runs from the call, waiting for a free client slot included, so an
         event is never in flight longer than ``deadline`` after it was claimed.
         """
         try:
-            async with asyncio.timeout(self.config.deadline):
-                if gate is None:
-                    return await self._send(event)
-                async with gate:
-                    return await self._send(event)
+            async with asyncio.timeout(self.config.deadline), self.clients.slot() as client:
+                return await self._send(client, event)
         except UnsafeTarget as exc:
             return Attempt(error=str(exc), refused=True)
         except (httpx.TimeoutException, TimeoutError):
@@ -169,10 +166,10 @@ class DeliveryWorker:
             log.exception("delivering event %s failed unexpectedly", event.id)
             return Attempt(error=f"{type(exc).__name__}: {exc}")
 
-    async def _send(self, event: Claimed) -> Attempt:
+    async def _send(self, client: httpx.AsyncClient, event: Claimed) -> Attempt:
         check_url(event.url)
-        request = build_request(self.client, event)
-        response = await self.client.send(request, stream=True)
+        request = build_request(client, event)
+        response = await client.send(request, stream=True)
         try:
             read = 0
             async for chunk in response.aiter_raw():
@@ -210,8 +207,7 @@ class DeliveryWorker:
         )
         if not claimed:
             return 0
-        gate = asyncio.Semaphore(self.config.concurrency)
-        attempts = await asyncio.gather(*(self.attempt(e, gate=gate) for e in claimed))
+        attempts = await asyncio.gather(*(self.attempt(e) for e in claimed))
         await self.record([self.outcome(e, a) for e, a in zip(claimed, attempts, strict=True)])
         return len(claimed)
 
@@ -222,7 +218,6 @@ class DeliveryWorker:
         done: asyncio.Queue[Outcome] = asyncio.Queue()
         in_flight: set[asyncio.Task[None]] = set()
         room = asyncio.Event()  # set whenever an attempt finishes
-        gate = asyncio.Semaphore(self.config.concurrency)
         # Claimed events may queue for a send slot (up to twice the concurrency), so a
         # claim is a real batch and not one row per finished request.
         cap = 2 * self.config.concurrency
@@ -230,7 +225,7 @@ class DeliveryWorker:
 
         async def send(event: Claimed) -> None:
             try:
-                done.put_nowait(self.outcome(event, await self.attempt(event, gate=gate)))
+                done.put_nowait(self.outcome(event, await self.attempt(event)))
             finally:
                 room.set()
 

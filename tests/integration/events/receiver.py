@@ -48,6 +48,11 @@ class Received:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 resets connections when a worker opens dozens at once.
+    request_queue_size = 256
+
+
 @dataclass
 class Receiver:
     respond: Callable[[Received], int] = field(default=lambda r: 200)
@@ -95,7 +100,7 @@ class Receiver:
 
             do_GET = do_POST = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _Server(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.integration.events.conftest import drain, emit, new_session, rows
-from tests.integration.events.receiver import Receiver
+from tests.integration.events.receiver import Receiver, wait_for
 from vts_masking.events.worker import DeliveryWorker, WorkerConfig, run_worker
 from vts_masking.store import Account, Store
 from vts_masking.store.models import outbox
@@ -109,7 +109,11 @@ def test_two_workers_never_send_the_same_event_at_the_same_time(
         stop = threading.Event()
         threads = [_run_worker_thread(db_url, clock, stop) for _ in range(2)]
         try:
-            rx.wait_for(lambda: all(r.status == "delivered" for r in rows(store)), timeout=60)
+            wait_for(
+                lambda: all(r.status == "delivered" for r in rows(store)),
+                timeout=60,
+                why=lambda: str(Counter((r.status, r.attempts, r.last_error) for r in rows(store))),
+            )
         finally:
             stop.set()
             for t in threads:
