@@ -31,7 +31,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from rich.console import Console
 from rich.table import Table
 
