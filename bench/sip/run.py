@@ -1,9 +1,11 @@
 """SIP signalling benchmark: SIPp → B2BUA → SIPp uas, against SIPp → SIPp uas directly.
 
 For each call rate of a rising ladder it places ``rate × seconds`` calls with SIPp (the
-built-in uac flow, 180 timed as response time 1), then reports per rate: calls, failed
-calls, median and p99 INVITE→180 latency. The highest rate held with under 0.1% failed
-calls is printed for both paths, with their ratio. One command:
+built-in uac flow, 180 timed as response time 1) on both paths back to back, so the
+baseline is measured under the same machine conditions, and reports per rate: calls,
+failed calls, median, mean and p99 INVITE→180 latency. The highest rate held with under
+0.1% failed calls is printed for both paths. The B2BUA runs alone in one process
+(``server.py``, uvloop as ``vts-masking serve`` uses). One command:
 
     python bench/sip/run.py                       # default ladder
     python bench/sip/run.py --rates 100,300,500 --seconds 10 --loop asyncio
@@ -149,20 +151,30 @@ def run_uac(workdir: Path, target: int, rate: int, seconds: int) -> Step:
     return Step(rate, calls, failed, latencies)
 
 
-def ladder(name: str, target: int, rates: list[int], seconds: int, workdir: Path) -> list[Step]:
-    steps = []
+def report(name: str, step: Step) -> None:
+    print(
+        f"  {name:6s} {step.rate:5d} cps: {step.calls:6d} calls, {step.failed:5d} failed "
+        f"({step.failure_ratio:.3%}), INVITE→180 median {step.median:.0f} ms, "
+        f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms",
+        flush=True,
+    )
+
+
+def ladder(
+    targets: dict[str, int], rates: list[int], seconds: int, workdir: Path
+) -> dict[str, list[Step]]:
+    """Each rate on every path back to back (same machine conditions for the baseline),
+    dropping a path from the ladder once it fails more than 0.1% of its calls."""
+    steps: dict[str, list[Step]] = {name: [] for name in targets}
     for rate in rates:
-        step = run_uac(workdir, target, rate, seconds)
-        steps.append(step)
-        print(
-            f"  {name:9s} {rate:5d} cps: {step.calls:6d} calls, {step.failed:5d} failed "
-            f"({step.failure_ratio:.3%}), INVITE→180 median {step.median:.0f} ms, "
-            f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms",
-            flush=True,
-        )
-        if step.failure_ratio >= 0.001:
+        live = [n for n in targets if not steps[n] or steps[n][-1].failure_ratio < 0.001]
+        if not live:
             break
-        time.sleep(1.0)  # let the previous calls' transactions drain
+        for name in live:
+            step = run_uac(workdir, targets[name], rate, seconds)
+            steps[name].append(step)
+            report(name, step)
+            time.sleep(1.0)  # let the previous calls' transactions drain
     return steps
 
 
@@ -206,10 +218,9 @@ def main() -> int:
             print(
                 f"SIP benchmark: {args.seconds} s per step, loop={args.loop}, {os.cpu_count()} CPUs"
             )
-            print("baseline (SIPp uac → SIPp uas):")
-            base = ladder("direct", uas_port, rates, args.seconds, workdir)
-            print("through the B2BUA (SIPp uac → B2BUA → SIPp uas):")
-            through = ladder("b2bua", b2bua_port, rates, args.seconds, workdir)
+            print("direct = SIPp uac → SIPp uas (baseline); b2bua = SIPp uac → B2BUA → SIPp uas")
+            steps = ladder({"direct": uas_port, "b2bua": b2bua_port}, rates, args.seconds, workdir)
+            base, through = steps["direct"], steps["b2bua"]
         finally:
             server.terminate()
             server.wait(10)
