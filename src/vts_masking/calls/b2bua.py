@@ -53,6 +53,7 @@ from vts_masking.sip.transaction import (
     ResponseReceived,
     ServerInviteTransaction,
     ServerTransaction,
+    TransactionTerminated,
     TransactionTimeout,
     build_cancel,
 )
@@ -190,7 +191,7 @@ SdpRewriter = Callable[["Leg", SessionDescription], None]
 Side = Literal["a", "b"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Leg:
     """One SIP call leg. Timestamps are wall-clock datetimes from the injected clock."""
 
@@ -240,7 +241,7 @@ class Leg:
         return self.state in ("ended", "failed")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Call:
     """A bridged (or originated) call: legs ``a`` and ``b`` and the router's ``context``."""
 
@@ -388,6 +389,11 @@ class B2BUA:
                 self._on_response(event)
             elif isinstance(event, TransactionTimeout):
                 self._on_timeout(event)
+            elif isinstance(event, TransactionTerminated):
+                ctx = event.txn.context
+                if isinstance(ctx, _Ctx) and ctx.leg.invite_txn is event.txn:
+                    # Nothing more will come from it; let it (and its context) go.
+                    ctx.leg.invite_txn = None
         except (SipParseError, DialogError) as exc:
             log.warning("b2bua: bad message: %s", exc)
             # A request we could not use still deserves an answer if none was given.
@@ -767,6 +773,10 @@ class B2BUA:
         a.status = 200
         a.answered_at = self.clock.now()
         self.observer.on_leg_answered(call, a, a.answered_at)
+        # Both legs are up for the length of the call: keep their INVITEs light.
+        inv.invalidate()
+        if leg.invite is not None:
+            leg.invite.invalidate()
         if call.bridge.call_time_limit:
             self._later(call, call.bridge.call_time_limit, self._time_limit, call)
 

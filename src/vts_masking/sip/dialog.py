@@ -8,7 +8,7 @@ BYE, re-INVITE, UPDATE, INFO...) and checks incoming ones for order.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vts_masking.sip.message import (
     Headers,
@@ -27,8 +27,8 @@ class DialogError(ValueError):
     """A message cannot create or belong to this dialog."""
 
 
-def _without_tag(na: NameAddr) -> NameAddr:
-    return na.without_tag()
+def _without_tag(na: NameAddr) -> str:
+    return str(na.without_tag())
 
 
 @dataclass(slots=True)
@@ -36,11 +36,13 @@ class Dialog:
     call_id: str
     local_tag: str
     remote_tag: str | None
-    local_uri: NameAddr  # without tag
-    remote_uri: NameAddr  # without tag
+    # Plain strings and tuples on purpose: a dialog lives as long as its call, and the
+    # garbage collector does not track these (thousands of calls are up at once).
+    local_uri: str  # the From/To value of our side, without tag
+    remote_uri: str  # the peer's, without tag
     remote_target: str
     local_contact: str
-    route_set: list[str] = field(default_factory=list)
+    route_set: tuple[str, ...] = ()
     local_cseq: int = 1
     remote_cseq: int | None = None
     secure: bool = False
@@ -64,7 +66,7 @@ class Dialog:
         if frm.tag is None:
             raise DialogError("request without From tag")
         # §12.1.2: route set is Record-Route of the response, reversed.
-        rr = list(reversed(response.headers.get_all("record-route")))
+        rr = tuple(reversed(response.headers.get_all("record-route")))
         return cls(
             call_id=request.call_id,
             local_tag=frm.tag,
@@ -97,7 +99,7 @@ class Dialog:
             remote_uri=_without_tag(frm),
             remote_target=str(contact.uri),
             local_contact=local_contact,
-            route_set=list(request.headers.get_all("record-route")),
+            route_set=tuple(request.headers.get_all("record-route")),
             local_cseq=0,
             remote_cseq=request.cseq.number,
             secure=request.uri.lower().startswith("sips:"),
@@ -148,7 +150,7 @@ class Dialog:
             h.add("Route", r)
         h.add("Max-Forwards", "70")
         h.add("From", f"{self.local_uri};tag={self.local_tag}")
-        to = str(self.remote_uri)
+        to = self.remote_uri
         if self.remote_tag:
             to += f";tag={self.remote_tag}"
         h.add("To", to)

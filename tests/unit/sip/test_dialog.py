@@ -33,7 +33,7 @@ def test_uas_dialog_takes_remote_target_from_contact_and_tags_from_request():
 def test_uac_dialog_route_set_is_reversed_record_route():
     resp = ok_with(("Record-Route", "<sip:p2;lr>, <sip:p1;lr>"))
     d = Dialog.as_uac(invite(), resp)
-    assert d.route_set == ["<sip:p1;lr>", "<sip:p2;lr>"]
+    assert d.route_set == ("<sip:p1;lr>", "<sip:p2;lr>")
     assert d.remote_tag == "btag" and d.local_tag == "ftag1"
     bye = d.create_request("BYE", "SIP/2.0/UDP me;branch=z9hG4bK9")
     assert bye.uri == "sip:b@10.9.9.9"
