@@ -150,6 +150,7 @@ class Transaction:
         self.key: tuple[Any, ...] = ()
         self.context: Any = None
         self._deadlines: dict[str, float] = {}
+        self._heap_at: float | None = None  # see TransactionLayer._schedule
 
     @property
     def terminated(self) -> bool:
@@ -493,10 +494,17 @@ class TransactionLayer:
         self._seq = itertools.count()
 
     # -- bookkeeping
+    # One heap entry per transaction at most (``txn._heap_at`` is its time): an entry is
+    # pushed only when the deadline moves earlier; one that fires early re-arms itself.
     def _schedule(self, txn: Transaction) -> None:
         d = txn.next_deadline()
-        if d is not None:
-            heapq.heappush(self._heap, (d, next(self._seq), txn))
+        if d is None:
+            return
+        live = txn._heap_at
+        if live is not None and live <= d:
+            return
+        txn._heap_at = d
+        heapq.heappush(self._heap, (d, next(self._seq), txn))
 
     def _forget(self, txn: Transaction) -> None:
         if isinstance(txn, ServerTransaction):
@@ -521,14 +529,15 @@ class TransactionLayer:
         heap = self._heap
         while heap:
             at, _, txn = heap[0]
-            if txn.terminated or txn.next_deadline() is None or txn.next_deadline() > at:
-                # Stale entry (the transaction re-armed or finished): drop it.
+            if txn.terminated or txn._heap_at != at:
+                heapq.heappop(heap)  # stale: finished, or superseded by an earlier entry
+                continue
+            d = txn.next_deadline()
+            if d is None or d > at:
+                # Its timer was cleared or pushed back: re-file it at the true time.
                 heapq.heappop(heap)
-                if not txn.terminated and txn.next_deadline() is not None:
-                    # Ensure the true deadline is represented.
-                    d = txn.next_deadline()
-                    if d is not None and d > at:
-                        heapq.heappush(heap, (d, next(self._seq), txn))
+                txn._heap_at = None
+                self._schedule(txn)
                 continue
             return at
         return None
@@ -537,14 +546,15 @@ class TransactionLayer:
         out: list[Action] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, txn = heapq.heappop(heap)
-            if txn.terminated:
+            at, _, txn = heapq.heappop(heap)
+            if txn.terminated or txn._heap_at != at:
                 continue
+            txn._heap_at = None
             d = txn.next_deadline()
             if d is None:
                 continue
             if d > now:
-                heapq.heappush(heap, (d, next(self._seq), txn))
+                self._schedule(txn)
                 continue
             out += self._post(txn, txn.on_timer(now))
         return out

@@ -252,3 +252,15 @@ def test_transport_error_fails_client_transactions_to_that_address_at_once():
     out = layer.transport_error(PEER, "tcp", 0.1)
     assert [type(a) for a in out] == [TransactionTimeout, TransactionTerminated]
     assert out[0].txn is txn and not other.terminated
+
+
+def test_layer_deadline_follows_timers_cleared_and_rearmed():
+    layer = TransactionLayer()
+    layer.send_request(invite(), PEER, "udp", 0.0)
+    assert layer.next_deadline() == T1
+    layer.receive(make_response(invite(), 180, to_tag="t"), PEER, "udp", 0.1)
+    assert layer.next_deadline() is None  # A and B stop on a provisional
+    layer.receive(make_response(invite(), 486, to_tag="t"), PEER, "udp", 2.0)
+    assert layer.next_deadline() == 2.0 + 32.0  # Timer D
+    assert [type(a) for a in layer.on_timer(34.0)] == [TransactionTerminated]
+    assert len(layer) == 0 and layer.next_deadline() is None
