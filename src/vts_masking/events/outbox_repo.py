@@ -179,20 +179,28 @@ class OutboxRepo:
             outbox.c.status == "delivering",
             outbox.c.lease_until == bindparam("b_lease"),
         )
+        # Deliveries claimed together share one lease value and nearly always one status
+        # code: one UPDATE per (lease, code) instead of one per row.
+        groups: dict[tuple[datetime, int | None], list[int]] = {}
+        for row in delivered:
+            groups.setdefault((row["b_lease"], row["b_status"]), []).append(row["b_id"])
         kept = 0
         with self.db.write() as conn:
-            if delivered:
+            for (lease_until, code), ids in groups.items():
                 kept += conn.execute(
                     update(outbox)
-                    .where(fence)
+                    .where(
+                        outbox.c.id.in_(ids),
+                        outbox.c.status == "delivering",
+                        outbox.c.lease_until == lease_until,
+                    )
                     .values(
                         status="delivered",
                         delivered_time=now,
                         lease_until=None,
-                        last_status=bindparam("b_status"),
+                        last_status=code,
                         last_error=None,
-                    ),
-                    delivered,
+                    )
                 ).rowcount
             if retry:
                 kept += conn.execute(
