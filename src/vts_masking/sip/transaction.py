@@ -44,6 +44,7 @@ __all__ = [
     "TransactionTimeout",
     "build_ack_for_failure",
     "build_cancel",
+    "stamp_received",
 ]
 
 T1 = 0.5
@@ -460,6 +461,21 @@ class ServerNonInviteTransaction(ServerTransaction):
 # --------------------------------------------------------------------------- layer
 
 
+def stamp_received(request: Request, addr: Addr) -> None:
+    """RFC 3261 §18.2.1 and RFC 3581: note where the request really came from in its top
+    Via (``received``, and ``rport`` when asked), so responses tell a NATed client."""
+    via = request.top_via
+    wants_rport = "rport" in via.params
+    if not wants_rport and via.host == addr[0]:
+        return
+    via.params["received"] = addr[0]
+    if wants_rport:
+        via.params["rport"] = str(addr[1])
+    request.headers.remove_first("via")
+    request.headers.insert("Via", str(via))
+    request.invalidate()
+
+
 def _server_key(request: Request) -> tuple[Any, ...]:
     """§17.2.3 matching key; ACK matches its INVITE, CANCEL gets its own."""
     via = request.top_via
@@ -629,6 +645,8 @@ class TransactionLayer:
     ) -> list[Action]:
         key = _server_key(request)
         txn = self.server.get(key)
+        if request.method != "ACK":
+            stamp_received(request, addr)
         if request.method == "ACK":
             if isinstance(txn, ServerInviteTransaction) and txn.state in (
                 "completed",

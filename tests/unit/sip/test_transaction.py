@@ -264,3 +264,16 @@ def test_layer_deadline_follows_timers_cleared_and_rearmed():
     assert layer.next_deadline() == 2.0 + 32.0  # Timer D
     assert [type(a) for a in layer.on_timer(34.0)] == [TransactionTerminated]
     assert len(layer) == 0 and layer.next_deadline() is None
+
+
+def test_responses_tell_the_client_its_received_address_and_rport():
+    layer = TransactionLayer()
+    req = invite()  # top Via: 10.0.0.1:5061;branch=z9hG4bKabc1;rport
+    txn = layer.receive(req, ("203.0.113.5", 40000), "udp", 0.0)[0].txn
+    out = layer.respond(txn, make_response(txn.request, 100), 0.0)
+    via = parsed(sends(out)[0].message).top_via
+    assert via.params["received"] == "203.0.113.5" and via.params["rport"] == "40000"
+    assert via.branch == "z9hG4bKabc1"
+    # and a retransmission from the same place still matches the transaction
+    again = layer.receive(invite(), ("203.0.113.5", 40000), "udp", 0.2)
+    assert [type(a) for a in again] == [Send]
