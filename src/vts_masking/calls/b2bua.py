@@ -461,8 +461,8 @@ class B2BUA:
         req = ev.request
         txn = ev.txn
         assert isinstance(txn, ServerInviteTransaction)
-        mf = req.headers.get("max-forwards")
-        if mf is not None and mf.strip().isdigit() and int(mf) == 0:
+        mf = (req.headers.get("max-forwards") or "").strip()
+        if mf.isascii() and mf.isdigit() and int(mf) == 0:
             self._respond(txn, 483)
             return
         try:
@@ -545,7 +545,8 @@ class B2BUA:
         self._dialogs[(leg.call_id, leg.local_tag)] = leg
         self.observer.on_leg_initiated(call, leg, leg.initiated_at or self.clock.now())
         mf = leg.invite.headers.get("max-forwards") if leg.invite else None
-        max_forwards = int(mf) - 1 if mf and mf.strip().isdigit() else 70
+        mf = (mf or "").strip()
+        max_forwards = int(mf) - 1 if mf.isascii() and mf.isdigit() and len(mf) < 4 else 70
         self._dial(call, "b", decision, leg.invite.body if leg.invite else b"", max_forwards)
 
     # ---------------------------------------------------------------- outbound legs

@@ -156,6 +156,11 @@ _REASONS = {
 }
 
 
+def _is_number(text: str) -> bool:
+    # str.isdigit() alone accepts "²", which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def reason_phrase(status: int) -> str:
     """The usual reason phrase for a status code."""
     return _REASONS.get(status, "Unknown")
@@ -295,7 +300,7 @@ class SipURI:
         return host, self.port or (5061 if self.scheme == "sips" else 5060)
 
 
-_HOST_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._\-]+)(?::(\d{1,5}))?$")
+_HOST_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._\-]+)(?::([0-9]{1,5}))?$")
 
 
 def parse_uri(text: str) -> SipURI:
@@ -466,7 +471,7 @@ class CSeq(NamedTuple):
 def parse_cseq(text: str) -> CSeq:
     num, _, method = text.strip().partition(" ")
     method = method.strip()
-    if not num.isdigit() or len(num) > 10 or not method or not _TOKEN_RE.match(method):
+    if not _is_number(num) or len(num) > 10 or not method or not _TOKEN_RE.match(method):
         raise SipParseError("bad CSeq")
     n = int(num)
     if n >= 2**31:
@@ -777,7 +782,7 @@ def _parse_head(head: str) -> Request | Response:
     if start.startswith("SIP/"):
         version, _, rest = start.partition(" ")
         code, _, reason = rest.partition(" ")
-        if version.upper() != SIP_VERSION or len(code) != 3 or not code.isdigit():
+        if version.upper() != SIP_VERSION or len(code) != 3 or not _is_number(code):
             raise SipParseError("bad status line")
         status = int(code)
         if not 100 <= status <= 699:
@@ -852,7 +857,7 @@ def parse_message(data: bytes) -> Request | Response:
     cl = msg.headers.get("content-length")
     if cl is not None:
         cl = cl.strip()
-        if not cl.isdigit() or len(cl) > 9:
+        if not _is_number(cl) or len(cl) > 9:
             raise SipParseError("bad Content-Length", msg)
         n = int(cl)
         if n > len(body):

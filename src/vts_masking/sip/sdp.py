@@ -97,6 +97,10 @@ class SessionDescription:
     __bytes__ = to_bytes
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def _addr_prefix(address: str) -> str:
     return "IN IP6" if ":" in address else "IN IP4"
 
@@ -133,7 +137,7 @@ def parse_sdp(body: bytes | str) -> SessionDescription:
             if len(parts) < 3:
                 raise SdpError("bad m= line")
             port_s, _, count = parts[1].partition("/")
-            if not port_s.isdigit() or (count and not count.isdigit()):
+            if not _is_number(port_s) or (count and not _is_number(count)):
                 raise SdpError("bad m= port")
             current = Media(
                 parts[0], int(port_s), parts[2], parts[3:], int(count) if count else None

@@ -181,3 +181,17 @@ def test_parse_hostport(text, expected):
     from vts_masking.sip.transport import parse_hostport
 
     assert parse_hostport(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"CSeq: 1 INVITE", "CSeq: \u00b2 INVITE".encode()),
+        (b"Content-Length: 130", "Content-Length: 1\u00b2".encode()),
+        (b"127.0.0.1:5060 SIP", "127.0.0.1:\u0663 SIP".encode()),
+    ],
+)
+def test_unicode_digits_are_parse_errors_not_crashes(old, new):
+    with pytest.raises(SipParseError):
+        msg = parse_message(INVITE.replace(old, new))
+        msg.parsed_uri  # noqa: B018

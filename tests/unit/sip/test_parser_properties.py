@@ -85,3 +85,26 @@ def test_plausible_garbage_raises_only_sip_parse_error(pieces) -> None:
     _parse_fully(data)
     with contextlib.suppress(SipParseError):
         StreamFramer().feed(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_sdp_parser_raises_only_sdp_error(text: str) -> None:
+    from vts_masking.sip.sdp import SdpError, parse_sdp
+
+    with contextlib.suppress(SdpError):
+        parse_sdp(text).to_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 200), min_size=1, max_size=20))
+def test_stream_framer_yields_the_same_messages_however_the_stream_is_cut(cuts) -> None:
+    data = INVITE * 3
+    framer = StreamFramer()
+    out = []
+    pos = 0
+    for n in cuts:
+        out += framer.feed(data[pos : pos + n])
+        pos += n
+    out += framer.feed(data[pos:])
+    assert [m.to_bytes() for m in out] == [parse_message(INVITE).to_bytes()] * 3
