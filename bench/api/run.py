@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -189,12 +190,10 @@ def seed(store: Store, account_id: int, n_numbers: int, n_sessions: int) -> None
                     {"number_id": nid, "key": b, "session_id": sid, "blocked_until": expiry}
                 )
             conn.execute(sessions.insert(), srows)
-            conn.execute(
-                bindings.insert().prefix_with("OR IGNORE")
-                if store.engine.dialect.name == "sqlite"
-                else bindings.insert(),
-                brows,
-            )
+            if store.engine.dialect.name == "sqlite":
+                conn.execute(bindings.insert().prefix_with("OR IGNORE"), brows)
+            else:  # a random party may repeat on a number: skip such duplicates
+                conn.execute(pg_insert(bindings).on_conflict_do_nothing(), brows)
         done += batch
         console.print(f"  seeded {done:,}/{n_sessions:,} sessions", end="\r")
     console.print()
