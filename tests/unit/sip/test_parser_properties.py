@@ -75,6 +75,10 @@ _PIECES = [
     b"\r\n",
     b"abc",
     b"\xff\xfe",
+    b"CSeq: \xc2\xb2 INVITE\r\n",  # '²': str.isdigit() says yes, int() says no
+    b"l: \xc2\xb2\r\n",
+    b"Via: SIP/2.0/UDP h:\xd9\xa3;branch=z9hG4bK2\r\n",
+    b"INVITE sip:a@b:\xc2\xb9 SIP/2.0\r\n",
 ]
 
 
