@@ -217,7 +217,7 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set, then finish what is in flight and return."""
         done: asyncio.Queue[Outcome] = asyncio.Queue()
         in_flight: set[asyncio.Task[None]] = set()
-        room = asyncio.Event()  # set whenever an attempt finishes
+        room = asyncio.Event()  # set when an attempt finishes and there is room to claim
         # Claimed events may queue for a send slot (up to twice the concurrency), so a
         # claim is a real batch and not one row per finished request.
         cap = 2 * self.config.concurrency
@@ -227,7 +227,10 @@ class DeliveryWorker:
             try:
                 done.put_nowait(self.outcome(event, await self.attempt(event)))
             finally:
-                room.set()
+                # Wake the claimer only when it would claim (this task is still counted
+                # in in_flight here), not on every finished request of a full worker.
+                if len(in_flight) - 1 <= cap // 2:
+                    room.set()
 
         try:
             while not stop.is_set():
