@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     sip_enabled: bool = True
     rtp_address: str = "127.0.0.1"
     rtp_ports: str = "20000-29999"
+    # the address written into SDP for the relay (a public or 1:1-NAT address); default
+    # rtp_address
+    rtp_advertise: str = ""
+    # put the service in the media path of every call (RTP relay, prompts, recording, PIN)
+    media_enabled: bool = True
+    media_inactivity_timeout: float = 60.0
+    recordings_dir: Path | None = None  # default: <data_dir>/recordings
+    prompt_cache_dir: Path | None = None  # default: <data_dir>/prompts
+    # fetch play URLs on loopback/private addresses (tests, operator-internal servers)
+    prompts_allow_private: bool = False
+    # the service's public base URL, put before the paths in RecordingURL etc.
+    public_url: str = ""
 
     allow_private_callbacks: bool = False
     worker_enabled: bool = True
@@ -38,6 +50,19 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'vts.sqlite3').resolve()}"
+
+    def rtp_port_range(self) -> tuple[int, int]:
+        lo, _, hi = self.rtp_ports.partition("-")
+        return int(lo), int(hi or lo)
+
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
+
+    def prompt_cache_path(self) -> Path:
+        return self.prompt_cache_dir or self.data_dir / "prompts"
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def rate_table_obj(self) -> RateTable:
         return RateTable(

@@ -9,10 +9,12 @@ of tasks per call), so the SIP loop never waits on the database.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from ..clock import Clock
 from ..config import Settings
 from ..domain.phone import normalize_lenient
+from ..media.relay import NoPortsAvailable, PortAllocator
+from ..sip.sdp import SessionDescription
 from ..store import Store
-from ..store.calllog import CallLog, CallRef, Role, other
+from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, other
 from .b2bua import B2BUA, Bridge, Call, Decision, InboundCall, Leg, Reject
+from .media import CallMedia
 
 log = logging.getLogger("vts_masking.calls")
 
@@ -42,19 +47,32 @@ class CallContext:
     ref: CallRef
     roles: dict[str, Role]  # leg side ("a"/"b") → party role
     numbers: dict[str, tuple[str, str]]  # leg side → (from, to) as the customer sees them
+    params: dict[str, Any] = field(default_factory=dict)  # the session's parameters
+    media: CallMedia | None = None  # the RTP relay, from the first SDP on
+    no_media: bool = False  # no relay could be had: media flows directly
+    recording: RecordingRef | None = None
 
 
 class CallEngine:
     def __init__(self, store: Store, settings: Settings, clock: Clock | None = None) -> None:
         self.store = store
         self.clock = clock or store.clock
+        self.settings = settings
         self.log = CallLog(store.db, settings.rate_table_obj())
+        self.recordings = RecordingLog(store.db, settings.base_url())
+        self.ports: PortAllocator | None = None
+        if settings.media_enabled:
+            lo, hi = settings.rtp_port_range()
+            self.ports = PortAllocator(
+                settings.rtp_address, lo, hi, advertise=settings.rtp_advertise or None
+            )
         self.b2bua = B2BUA(
             self.route,
             trunk=host_port(settings.sip_trunk),
             listen=host_port(settings.sip_listen),
             observer=self,
             clock=self.clock,
+            sdp_rewriter=self._rewrite_sdp if self.ports is not None else None,
         )
         self._chains: dict[str, asyncio.Task[None]] = {}
 
@@ -102,6 +120,7 @@ class CallEngine:
             ref,
             roles={"a": decision.caller_role, "b": other(decision.caller_role)},
             numbers={"a": (caller, virtual), "b": (virtual, decision.target or "")},
+            params=params,
         )
         return Bridge(
             number=decision.target,
@@ -125,6 +144,7 @@ class CallEngine:
                 "a": (row.virtual_number, row.first_party),
                 "b": (row.virtual_number, row.second_party),
             },
+            params=params,
         )
 
         def leg(number: str) -> Bridge:
@@ -141,13 +161,18 @@ class CallEngine:
     # -- observer: leg events to records, in order per call ----------------------------
 
     def _submit(self, call: Call, fn: Callable[..., Any], *args: Any, last: bool = False) -> None:
+        """Run ``fn`` after every earlier step of this call (a coroutine function on the
+        loop, anything else on a worker thread)."""
         previous = self._chains.get(call.id)
 
         async def run() -> None:
             if previous is not None:
                 await asyncio.wait([previous])
             try:
-                await run_in_threadpool(fn, *args)
+                if inspect.iscoroutinefunction(fn):
+                    await fn(*args)
+                else:
+                    await run_in_threadpool(fn, *args)
             except Exception:
                 log.exception("writing call records failed (%s)", getattr(fn, "__name__", fn))
             finally:
@@ -193,6 +218,70 @@ class CallEngine:
             return
         frm, to = ctx.numbers[leg.side]
         self._submit(call, self.log.leg_answered, ctx.ref, leg.id, leg.direction, frm, to, at)
+        a, b = call.a, call.b
+        if a is not None and b is not None and a.is_up and b.is_up:
+            self._both_answered(call, ctx, at)
+
+    # -- media ----------------------------------------------------------------------
+
+    def _rewrite_sdp(self, leg: Leg, sd: SessionDescription) -> None:
+        """The B2BUA's hook: every SDP on its way to a leg goes through the call's relay."""
+        ctx = self._ctx(leg.call)
+        if ctx is None or ctx.no_media or self.ports is None:
+            return
+        if ctx.media is None:
+            if leg.call.ended:
+                return
+            try:
+                ctx.media = CallMedia(
+                    self.ports, inactivity_timeout=self.settings.media_inactivity_timeout
+                )
+            except (NoPortsAvailable, OSError) as e:
+                log.warning("no media relay for call %s (%s): media flows directly", leg.call.id, e)
+                ctx.no_media = True
+                return
+        ctx.media.rewrite(leg.side, sd)
+
+    def _both_answered(self, call: Call, ctx: CallContext, at: datetime) -> None:
+        media = ctx.media
+        if media is None or media.relay.closed:
+            return
+        media.relay.bridge()
+        if ctx.params.get("record") and ctx.recording is None:
+            fmt = "wav" if ctx.params.get("record_file_format") == "wav" else "mp3"
+            rec_uuid = str(uuid.uuid4())
+            folder = self.settings.recordings_path()
+            path = (folder / f"{rec_uuid}.{fmt}").resolve()
+            try:
+                media.relay.start_recording(path, fmt)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("recording could not start for call %s", call.id)
+                return
+            ctx.recording = RecordingRef(rec_uuid, fmt, str(path), at)
+            a_id = call.a.id if call.a is not None else None
+            self._submit(call, self.recordings.recording_started, ctx.ref, ctx.recording, a_id)
+
+    async def _finish_recording(self, call: Call, ctx: CallContext) -> None:
+        rec = ctx.recording
+        if rec is None or ctx.media is None:
+            return
+        a_id = call.a.id if call.a is not None else None
+        try:
+            result = await ctx.media.relay.stop_recording()
+        except Exception:
+            log.exception("recording %s could not be written", rec.uuid)
+            result = None
+        at = self.clock.now()
+        await run_in_threadpool(
+            self.recordings.recording_finished,
+            ctx.ref,
+            rec,
+            a_id,
+            at,
+            duration=result.duration if result else 0.0,
+            size=result.size if result else 0,
+            failed=result is None,
+        )
 
     def _finished(self, call: Call, leg: Leg, at: datetime) -> None:
         ctx = self._ctx(call)
@@ -223,6 +312,10 @@ class CallEngine:
         ctx = self._ctx(call)
         if ctx is None:
             return
+        if ctx.media is not None:
+            ctx.media.close()  # every port released now; a recording stays in memory
+            if ctx.recording is not None:
+                self._submit(call, self._finish_recording, call, ctx)
         both = all(leg.answered_at is not None for leg in (call.a, call.b) if leg is not None)
         both = both and call.a is not None and call.b is not None
 

@@ -19,9 +19,10 @@ from typing import Any, Literal
 from sqlalchemy import Connection, and_, bindparam, select, update
 
 from ..domain.billing import RateTable
+from ..domain.views import account_path
 from . import outbox
 from .base import Database
-from .models import bindings, calls, interactions, numbers, sessions
+from .models import accounts, bindings, calls, interactions, numbers, recordings, sessions
 
 Role = Literal["first", "second"]
 
@@ -383,6 +384,120 @@ class CallLog:
             )
             if both_answered:
                 self._emit(conn, ref, ["SessionPartiesHangup"], at, extra={"Duration": duration})
+
+
+@dataclass
+class RecordingRef:
+    """A recording in progress, as the engine keeps it until the call ends."""
+
+    uuid: str
+    format: str  # "wav" | "mp3"
+    path: str
+    start_time: datetime
+    row_id: int | None = None
+
+
+def _recording_extra(
+    conn: Connection, ref: CallRef, rec: RecordingRef, base_url: str, **more: Any
+) -> dict[str, Any]:
+    auth_id = conn.execute(
+        select(accounts.c.auth_id).where(accounts.c.id == ref.account_id)
+    ).scalar_one()
+    resource = f"{base_url}{account_path(auth_id)}Recording/{rec.uuid}/"
+    return {
+        "RecordingUUID": rec.uuid,
+        "RecordingURL": f"{resource}Media/",
+        "RecordingResourceURL": resource,
+        "RecordingFormat": f".{rec.format}",
+        "RecordingStartTime": rec.start_time.strftime("%Y-%m-%d %H:%M:%S"),
+        **more,
+    }
+
+
+class RecordingLog:
+    """Store operations for call recordings (rows, the interaction's link, events)."""
+
+    def __init__(self, db: Database, base_url: str = "") -> None:
+        self.db = db
+        self.base_url = base_url
+
+    def recording_started(self, ref: CallRef, rec: RecordingRef, leg_id: str | None) -> None:
+        """A Recording row (in-progress), linked to the interaction; Initiated event."""
+        call_row = ref.legs.get(leg_id)[0] if leg_id in ref.legs else None
+        with self.db.write() as conn:
+            rec.row_id = conn.execute(
+                recordings.insert().values(
+                    uuid=rec.uuid,
+                    account_id=ref.account_id,
+                    session_id=ref.session_id,
+                    call_id=call_row,
+                    format=rec.format,
+                    path=rec.path,
+                    status="in-progress",
+                    start_time=rec.start_time,
+                    duration=0.0,
+                    size=0,
+                    deleted=False,
+                )
+            ).inserted_primary_key[0]
+            if ref.interaction_id is not None:
+                conn.execute(
+                    update(interactions)
+                    .where(interactions.c.id == ref.interaction_id)
+                    .values(recording_id=rec.row_id)
+                )
+            session = conn.execute(SESSION_BY_ID, {"session_id": ref.session_id}).one()
+            outbox.emit(
+                conn,
+                session,
+                "SessionRecordingInitiated",
+                rec.start_time,
+                call_uuid=ref.legs[leg_id][1] if leg_id in ref.legs else None,
+                extra=_recording_extra(conn, ref, rec, self.base_url),
+            )
+
+    def recording_finished(
+        self,
+        ref: CallRef,
+        rec: RecordingRef,
+        leg_id: str | None,
+        at: datetime,
+        *,
+        duration: float,
+        size: int,
+        failed: bool,
+    ) -> None:
+        """The file is written (or could not be): row completed/failed and its event."""
+        if rec.row_id is None:
+            return
+        with self.db.write() as conn:
+            conn.execute(
+                update(recordings)
+                .where(recordings.c.id == rec.row_id)
+                .values(
+                    status="failed" if failed else "completed",
+                    end_time=at,
+                    duration=duration,
+                    size=size,
+                )
+            )
+            session = conn.execute(SESSION_BY_ID, {"session_id": ref.session_id}).one()
+            outbox.emit(
+                conn,
+                session,
+                "SessionRecordingFailed" if failed else "SessionRecordingCompleted",
+                at,
+                call_uuid=ref.legs[leg_id][1] if leg_id in ref.legs else None,
+                extra=_recording_extra(
+                    conn,
+                    ref,
+                    rec,
+                    self.base_url,
+                    RecordingEndTime=at.strftime("%Y-%m-%d %H:%M:%S"),
+                    RecordingDuration=round(duration),
+                    RecordingDurationMs=round(duration * 1000),
+                ),
+            )
 
 
 def _event(role: Role, what: str) -> str:
