@@ -62,6 +62,7 @@ from vts_masking.sip.transport import SipTransport, TuEvent
 __all__ = [
     "B2BUA",
     "CAUSE_CODES",
+    "Answer",
     "Bridge",
     "Call",
     "CallObserver",
@@ -182,7 +183,24 @@ class Bridge:
     context: Any = None
 
 
-Decision = Reject | Bridge
+@dataclass(slots=True)
+class Answer:
+    """Answer the inbound call ourselves, then hand it to ``script``.
+
+    ``sdp(call)`` gives our answer to the caller's offer (the media relay's address); the
+    B2BUA puts its own o= line on it. Once the 200 is sent, ``script(call)`` runs as a
+    task: it may play prompts, collect digits, then :meth:`B2BUA.dial` the other party
+    (the leg then answers without being relayed to the caller, who is already up) or
+    :meth:`B2BUA.hangup` the call. ``call_time_limit`` counts from this answer.
+    """
+
+    sdp: Callable[[Call], bytes | None]
+    script: Callable[[Call], Awaitable[None]]
+    context: Any = None
+    call_time_limit: float | None = None
+
+
+Decision = Reject | Bridge | Answer
 Router = Callable[[InboundCall], Awaitable[Decision]]
 # Called with the leg an SDP is about to be sent to and the parsed SDP, to edit in place
 # (the media relay will point c=/m= at itself here). The o= line is already ours.
@@ -226,6 +244,7 @@ class Leg:
     ack_body: bytes = b""  # what our last ACK on this leg carried (for 2xx retransmissions)
     offer_pending: bytes | None = None  # originate: A's offer, ACKed once B answers
     relay_ack: _PendingAck | None = None  # offerless re-INVITE: ACK to pass on to the peer
+    remote_sdp: bytes | None = None  # answered-mode outbound legs: the SDP of their 2xx
     reinvite_busy: bool = False
 
     @property
@@ -246,7 +265,7 @@ class Call:
     """A bridged (or originated) call: legs ``a`` and ``b`` and the router's ``context``."""
 
     id: str
-    kind: Literal["inbound", "originate"]
+    kind: Literal["inbound", "originate", "answered"]
     context: Any
     bridge: Bridge
     a: Leg | None = None
@@ -355,6 +374,8 @@ class B2BUA:
         self.observer: CallObserver = observer or _NullObserver()
         self.clock = clock or Clock()
         self.sdp_rewriter = sdp_rewriter
+        #: optional: sees in-dialog INFO first; True means consumed (answered 200 here)
+        self.on_info: Callable[[Leg, Request], bool] | None = None
         self.transport = transport or SipTransport(
             listen[0], listen[1], advertised_host=advertised_host
         )
@@ -539,6 +560,9 @@ class B2BUA:
             leg.status = decision.status
             self._respond(leg.invite_txn, decision.status, decision.reason, to_tag=leg.local_tag)
             return
+        if isinstance(decision, Answer):
+            self._answer(call, leg, decision)
+            return
         call.bridge = decision
         call.context = decision.context
         self.calls[call.id] = call
@@ -548,6 +572,64 @@ class B2BUA:
         mf = (mf or "").strip()
         max_forwards = int(mf) - 1 if mf.isascii() and mf.isdigit() and len(mf) < 4 else 70
         self._dial(call, "b", decision, leg.invite.body if leg.invite else b"", max_forwards)
+
+    # ---------------------------------------------------------------- answered mode
+    def _answer(self, call: Call, leg: Leg, decision: Answer) -> None:
+        """Answer the caller with our own SDP and start the router's script."""
+        assert isinstance(leg.invite_txn, ServerInviteTransaction) and leg.invite is not None
+        call.kind = "answered"
+        call.context = decision.context
+        call.bridge = Bridge(call_time_limit=decision.call_time_limit, context=decision.context)
+        self.calls[call.id] = call
+        self._dialogs[(leg.call_id, leg.local_tag)] = leg
+        self.observer.on_leg_initiated(call, leg, leg.initiated_at or self.clock.now())
+        try:
+            body = decision.sdp(call) or b""
+            if body:
+                sd = parse_sdp(body)
+                sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
+                body = sd.to_bytes()
+        except Exception:
+            log.exception("b2bua: no answer SDP for call %s", call.id)
+            body = b""
+        if not body:
+            self._fail_inbound(leg, 488, "INCOMPATIBLE_DESTINATION", "system")
+            self._maybe_finish(call)
+            return
+        leg.last_sdp = body
+        leg.dialog = Dialog.as_uas(
+            leg.invite, self.transport.contact(transport=leg.transport), leg.local_tag
+        )
+        self._respond(leg.invite_txn, 200, to_tag=leg.local_tag, body=body, contact=True)
+        leg.state = "answered"
+        leg.status = 200
+        leg.answered_at = self.clock.now()
+        self.observer.on_leg_answered(call, leg, leg.answered_at)
+        if decision.call_time_limit:
+            self._later(call, decision.call_time_limit, self._time_limit, call)
+        task = asyncio.get_running_loop().create_task(self._run_script(call, decision.script))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_script(self, call: Call, script: Callable[[Call], Awaitable[None]]) -> None:
+        try:
+            await script(call)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("b2bua: script failed for call %s", call.id)
+            self.hangup(call, "NORMAL_TEMPORARY_FAILURE")
+
+    def dial(self, call: Call, target: Bridge, sdp: bytes) -> Leg | None:
+        """Answered mode: dial the other party (side ``"b"``) with our own offer ``sdp``.
+
+        Its answer is ACKed here and left on ``leg.remote_sdp``; the caller is not told
+        (it is already up). A failure of this leg leaves the caller up for the script.
+        """
+        a = call.a
+        if call.kind != "answered" or call.ended or a is None or not a.is_up or call.b:
+            return None
+        return self._dial(call, "b", target, sdp)
 
     # ---------------------------------------------------------------- outbound legs
     def _dial(
@@ -743,6 +825,8 @@ class B2BUA:
             self._send_ack(leg, b"")
             self._send_bye(leg)
             return
+        if call.kind == "answered":
+            leg.remote_sdp = resp.body or None
         leg.state = "answered"
         leg.status = resp.status
         leg.answered_at = self.clock.now()
@@ -756,6 +840,8 @@ class B2BUA:
             self._dial(call, "b", call.second, resp.body)
             return
         self._send_ack(leg, b"")
+        if call.kind == "answered":
+            return
         if call.kind == "originate":
             a = call.a
             assert a is not None
@@ -785,6 +871,8 @@ class B2BUA:
         """Leg ``leg`` failed before answer: release the other side accordingly."""
         call = leg.call
         other = call.other(leg)
+        if call.kind == "answered":
+            return  # the caller stays up: the script decides (another prompt, hang up)
         if call.kind == "inbound":
             a = call.a
             if a is not None and not a.finished and leg.side == "b":
@@ -1009,6 +1097,9 @@ class B2BUA:
             return
         if method == "OPTIONS":
             self._respond(txn, 200, extra=(("Allow", ALLOW),))
+            return
+        if method == "INFO" and self.on_info is not None and self.on_info(leg, req):
+            self._respond(txn, 200)  # consumed here (DTMF for a PIN prompt)
             return
         other = call.other(leg)
         if other is None or other.dialog is None or not other.is_up:
