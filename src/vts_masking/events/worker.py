@@ -221,7 +221,8 @@ class DeliveryWorker:
         # Claimed events may queue for a send slot (up to twice the concurrency), so a
         # claim is a real batch and not one row per finished request.
         cap = 2 * self.config.concurrency
-        recorder = asyncio.create_task(self._recorder(done))
+        recorded = asyncio.Event()  # set after outcomes are written
+        recorder = asyncio.create_task(self._recorder(done, recorded))
 
         async def send(event: Claimed) -> None:
             try:
@@ -250,20 +251,19 @@ class DeliveryWorker:
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 if len(claimed) < want:
-                    # Nothing more is due now. A finished attempt may free the next
+                    # Nothing more is due now. A recorded outcome may free the next
                     # event of its session, so wake on that as well as on the timer.
-                    room.clear()
-                    waits = [stop.wait(), asyncio.sleep(self.config.poll_interval)]
-                    if in_flight:
-                        waits.append(room.wait())
-                    await _first(*waits)
+                    recorded.clear()
+                    await _first(
+                        stop.wait(), recorded.wait(), asyncio.sleep(self.config.poll_interval)
+                    )
         finally:
             if in_flight:
                 await asyncio.wait(in_flight)
             done.put_nowait(_STOP)
             await recorder
 
-    async def _recorder(self, done: asyncio.Queue[Outcome]) -> None:
+    async def _recorder(self, done: asyncio.Queue[Outcome], recorded: asyncio.Event) -> None:
         while True:
             first = await done.get()
             batch = [first]
@@ -278,6 +278,7 @@ class DeliveryWorker:
                     # The rows stay "delivering" and come back when their lease ends:
                     # at-least-once holds, at the price of a duplicate.
                     log.exception("recording %d event outcomes failed", len(batch))
+                recorded.set()
             if stopping:
                 return
 
