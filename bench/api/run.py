@@ -198,6 +198,10 @@ def seed(store: Store, account_id: int, n_numbers: int, n_sessions: int) -> None
         console.print(f"  seeded {done:,}/{n_sessions:,} sessions", end="\r")
     console.print()
     if store.engine.dialect.name == "postgresql":
+        with store.engine.begin() as conn:  # ids were given explicitly: move the sequence on
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('sessions', 'id'), (SELECT max(id) FROM sessions))"
+            )
         with store.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
     else:
@@ -224,13 +228,16 @@ def run_backend(name: str, url: str, args: argparse.Namespace, tmp: Path, big: b
     results: dict[str, dict[str, float]] = {}
     with ServiceProcess(url, tmp / f"data-{name}-{big}") as svc:
         with httpx.Client(base_url=svc.url, auth=(account.auth_id, account.auth_token)) as c:
-            uuids = [
+            answers = [
                 c.post(
                     base,
                     json={"first_party": f"+1415555{i:04d}", "second_party": f"+1212555{i:04d}"},
-                ).json()["session_uuid"]
+                )
                 for i in range(200)
             ]
+            if any(a.status_code != 201 for a in answers):
+                sys.exit(f"create failed: {[a.text for a in answers if a.status_code != 201][:1]}")
+            uuids = [a.json()["session_uuid"] for a in answers]
         ops = (
             ["baseline", "create", "get"]
             if big

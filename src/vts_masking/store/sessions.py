@@ -73,6 +73,15 @@ STORED_PARAMS = tuple(
 )
 
 
+RACE_CONSTRAINTS = ("uq_bindings_number_key", "uq_idempotency_account_key", "bindings.number_id")
+
+
+def _lost_race(exc: IntegrityError) -> bool:
+    """A unique violation on a binding or an idempotency key: another writer won."""
+    text = str(exc.orig)
+    return any(name in text for name in RACE_CONSTRAINTS) or "idempotency_keys" in text
+
+
 @dataclasses.dataclass(frozen=True)
 class Idempotency:
     key: str
@@ -173,8 +182,10 @@ class SessionRepo:
                     return self._create_once(
                         conn, principal, sub, pool_id, country, params, render, idempotency
                     )
-            except IntegrityError as exc:  # lost a race for a key; search again
-                last_error = exc
+            except IntegrityError as exc:
+                if not _lost_race(exc):
+                    raise
+                last_error = exc  # another create took a key first: search again
                 continue
         raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
 
@@ -360,7 +371,9 @@ class SessionRepo:
             try:
                 with self.db.write() as conn:
                     return self._update_once(conn, principal, session_uuid, change)
-            except IntegrityError:
+            except IntegrityError as exc:
+                if not _lost_race(exc):
+                    raise
                 continue
         raise errors.InvalidParameter("Could not update the session, please retry.")
 
