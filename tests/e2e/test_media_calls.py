@@ -9,9 +9,11 @@ port allocator are checked against the capture itself, decoded here.
 
 from __future__ import annotations
 
+import http.server
 import io
 import socket
 import struct
+import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -101,25 +103,107 @@ def decode_stream(packets: list[bytes]) -> np.ndarray:
 
 
 class RtpSink:
-    """A UDP socket standing in for the callee's phone: keeps every packet it gets."""
+    """A UDP socket standing in for a phone's media port: keeps every packet it gets,
+    with its arrival time (a thread reads it)."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
+        self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.packets: list[bytes] = []
+        self.arrivals: list[tuple[float, bytes]] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.arrivals.append((time.monotonic(), data))
+
+    @property
+    def packets(self) -> list[bytes]:
+        return [p for _t, p in self.arrivals]
 
     def drain(self) -> list[bytes]:
-        while True:
-            try:
-                self.packets.append(self.sock.recv(4096))
-            except BlockingIOError:
-                return self.packets
+        time.sleep(0.2)
+        return self.packets
 
     def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
         self.sock.close()
+
+
+class PromptServer:
+    """Serves prompt files over HTTP on loopback (``url(name)``)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def tone_wav(freq: float, seconds: float, rate: int = 16000) -> bytes:
+    """A sine tone as a 16-bit WAV file (16 kHz: the service resamples it to 8 kHz)."""
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.5 * 32767 * np.sin(2 * np.pi * freq * t)).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return buf.getvalue()
+
+
+def dominant_hz(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x.astype(np.float64) * np.hanning(len(x))))
+    return float(np.argmax(spec) * 8000 / len(x))
+
+
+@pytest.fixture
+def prompts() -> Iterator[PromptServer]:
+    server = PromptServer(
+        {
+            "caller.wav": tone_wav(1000, 1.0),
+            "callee.wav": tone_wav(600, 0.8),
+            "pin.wav": tone_wav(800, 0.5),
+            "wrong.wav": tone_wav(400, 0.4),
+            "unknown.wav": tone_wav(1200, 0.6),
+            "broken.wav": b"RIFF not really a wave file",
+        }
+    )
+    yield server
+    server.close()
 
 
 def ok(result: SippResult | None) -> None:
@@ -279,4 +363,229 @@ async def test_recording_holds_what_the_caller_said_and_is_downloadable(edge: Ed
     assert done["RecordingResourceURL"].endswith(rec["recording_resource_url"])
     assert int(done["RecordingDuration"]) == round(duration)
     assert done["RecordingStartTime"] and done["RecordingEndTime"]
+    assert wait_for(lambda: ports_released(edge), 10)
+
+
+# --------------------------------------------------------------------------- prompts
+
+STRANGER = "+13125550199"
+
+
+async def listening_call(
+    edge: Edge,
+    caller_sink: RtpSink,
+    callee_sink: RtpSink | None,
+    *,
+    caller: str,
+    scenario: str = "media_caller_listen.xml",
+    pause_ms: int = 3500,
+) -> tuple[SippResult, SippResult | None]:
+    callee = None
+    if callee_sink is not None:
+        callee = Sipp(
+            edge.workdir,
+            "callee",
+            port=edge.trunk_port,
+            scenario="media_callee.xml",
+            subs={"RTPHOST": "127.0.0.1", "RTPPORT": str(callee_sink.port), "FORMATS": "8 101"},
+        )
+        await callee.start()
+    phone = Sipp(
+        edge.workdir,
+        "caller",
+        scenario=caller_scenario(
+            edge.workdir,
+            scenario,
+            caller,
+            {"RTPHOST": "127.0.0.1", "RTPPORT": str(caller_sink.port), "PAUSE": str(pause_ms)},
+        ),
+        remote=("127.0.0.1", edge.sip_port),
+        service=edge.t.vn(1),
+    )
+    await phone.start()
+    caller_result = await phone.finish(timeout=40)
+    callee_result = await callee.finish(timeout=20) if callee is not None else None
+    return caller_result, callee_result
+
+
+def audio_of(sink: RtpSink) -> tuple[np.ndarray, float, float]:
+    """Decoded audio a sink got, with the arrival times of its first and last packet."""
+    audio = [(t, p) for t, p in sink.arrivals if p[1] & 0x7F in (0, 8)]
+    assert audio, "no audio arrived"
+    return decode_stream([p for _t, p in audio]), audio[0][0], audio[-1][0]
+
+
+@pytest.mark.asyncio
+async def test_each_party_hears_its_own_prompt_before_they_are_bridged(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    # the second party calls: the first party's prompt still belongs to the first party
+    edge.t.session(
+        first_party=A,
+        second_party=B,
+        first_party_play_url=prompts.url("callee.wav"),
+        second_party_play_url=prompts.url("caller.wav"),
+    )
+    caller_sink, callee_sink = RtpSink(), RtpSink()
+    try:
+        caller, callee = await listening_call(edge, caller_sink, callee_sink, caller=B)
+        ok(caller)
+        ok(callee)
+        heard_by_caller, _c0, c_end = audio_of(caller_sink)
+        heard_by_callee, b_start, _b1 = audio_of(callee_sink)
+    finally:
+        caller_sink.close()
+        callee_sink.close()
+    assert f"INVITE sip:{A}@" in callee.received()
+    # the caller (PCMU) heard the 1 kHz second-party prompt, 1.0 s of it
+    assert abs(len(heard_by_caller) / 8000 - 1.0) < 0.05
+    assert abs(dominant_hz(heard_by_caller) - 1000) < 20
+    # the callee (PCMA) heard the 600 Hz first-party prompt, 0.8 s of it
+    assert abs(len(heard_by_callee) / 8000 - 0.8) < 0.05
+    assert abs(dominant_hz(heard_by_callee) - 600) < 20
+    # in that order: the callee was dialled after the caller's prompt was over
+    assert b_start > c_end
+    assert wait_for(lambda: ports_released(edge), 10)
+
+
+@pytest.mark.asyncio
+async def test_a_prompt_that_cannot_be_decoded_is_skipped_and_the_call_goes_on(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    edge.t.session(
+        first_party=A,
+        second_party=B,
+        first_party_play_url=prompts.url("broken.wav"),
+        second_party_play_url=prompts.url("callee.wav"),
+    )
+    caller_sink, callee_sink = RtpSink(), RtpSink()
+    try:
+        caller, callee = await listening_call(edge, caller_sink, callee_sink, caller=A)
+        ok(caller)
+        ok(callee)
+        heard_by_callee, _b0, _b1 = audio_of(callee_sink)
+    finally:
+        caller_sink.close()
+        callee_sink.close()
+    assert not [p for p in caller_sink.packets if p[1] & 0x7F in (0, 8)]
+    assert abs(dominant_hz(heard_by_callee) - 600) < 20
+
+
+@pytest.mark.asyncio
+async def test_unknown_caller_hears_the_prompt_and_is_hung_up_on(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    edge.t.session(
+        first_party=A, second_party=B, unknown_caller_play=prompts.url("unknown.wav")
+    )
+    sink = RtpSink()
+    try:
+        caller, _ = await listening_call(
+            edge, sink, None, caller=STRANGER, scenario="media_caller_wait_bye.xml"
+        )
+        ok(caller)
+        heard, _t0, _t1 = audio_of(sink)
+    finally:
+        sink.close()
+    assert abs(len(heard) / 8000 - 0.6) < 0.05
+    assert abs(dominant_hz(heard) - 1200) < 20
+    assert wait_for(lambda: ports_released(edge), 10)
+
+
+# --------------------------------------------------------------------------- PIN
+
+
+def pin_statuses(t: Tenant, session_uuid: str) -> list[tuple[str, str]]:
+    return [
+        (e["params"]["PinAuthenticationStatus"], e["params"]["PinRetryCounter"])
+        for e in events(t, session_uuid)
+        if e["event_name"] == "SessionPinAuthenticationStatus"
+    ]
+
+
+@requires_pcaps
+@pytest.mark.asyncio
+async def test_a_caller_keying_the_first_party_pin_reaches_the_second_party(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    t = edge.t
+    s = t.session(
+        first_party=A,
+        second_party=B,
+        is_pin_authentication_required=True,
+        first_party_pin="1234",
+        second_party_pin="9876",
+        pin_prompt_play=prompts.url("pin.wav"),
+    )
+    callee_sink = RtpSink()
+    try:
+        callee = Sipp(
+            edge.workdir,
+            "callee",
+            port=edge.trunk_port,
+            scenario="media_callee.xml",
+            subs={"RTPHOST": "127.0.0.1", "RTPPORT": str(callee_sink.port), "FORMATS": "0 101"},
+        )
+        await callee.start()
+        phone = Sipp(
+            edge.workdir,
+            "caller",
+            scenario=caller_scenario(
+                edge.workdir, "media_caller_pin.xml", STRANGER, {"PAUSE": "1500"}
+            ),
+            remote=("127.0.0.1", edge.sip_port),
+            service=t.vn(1),
+        )
+        await phone.start()
+        caller_result = await phone.finish(timeout=40)
+        callee_result = await callee.finish(timeout=20)
+    finally:
+        callee_sink.close()
+    ok(caller_result)
+    ok(callee_result)
+    seen = callee_result.received()
+    assert f"INVITE sip:{B}@" in seen and STRANGER not in seen
+    assert wait_for(lambda: pin_statuses(t, s["session_uuid"])) == [("success", "1")]
+    view = wait_for(
+        lambda: (
+            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])
+            ["interaction"]
+            and v["interaction"][0]["end_time"]
+            and v
+        )
+    )
+    assert view["interaction"][0]["second_party_status"] == "completed"
+    assert wait_for(lambda: ports_released(edge), 10)
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_pin_by_sip_info_is_refused_after_the_retries(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    t = edge.t
+    s = t.session(
+        first_party=A,
+        second_party=B,
+        is_pin_authentication_required=True,
+        first_party_pin="1234",
+        second_party_pin="9876",
+        pin_prompt_play=prompts.url("pin.wav"),
+        incorrect_pin_play=prompts.url("wrong.wav"),
+        pin_retry=1,
+        pin_retry_wait=5,
+    )
+    phone = Sipp(
+        edge.workdir,
+        "caller",
+        scenario=caller_scenario(edge.workdir, "media_caller_pin_info.xml", STRANGER),
+        remote=("127.0.0.1", edge.sip_port),
+        service=t.vn(1),
+    )
+    await phone.start()
+    result = await phone.finish(timeout=40)
+    ok(result)  # the caller was hung up on (it waits for our BYE)
+    statuses = wait_for(lambda: len(pin_statuses(t, s["session_uuid"])) >= 2 and pin_statuses(
+        t, s["session_uuid"]
+    ))
+    assert statuses == [("failed", "1"), ("failed", "2")]
     assert wait_for(lambda: ports_released(edge), 10)

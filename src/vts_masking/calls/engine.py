@@ -23,12 +23,15 @@ from starlette.concurrency import run_in_threadpool
 from ..clock import Clock
 from ..config import Settings
 from ..domain.phone import normalize_lenient
-from ..media.relay import NoPortsAvailable, PortAllocator
-from ..sip.sdp import SessionDescription
+from ..media.dtmf import PinCollector, digit_from_sip_info
+from ..media.prompt import PromptFetcher
+from ..media.relay import CallClosed, NoPortsAvailable, PortAllocator
+from ..sip.message import Request
+from ..sip.sdp import SdpError, SessionDescription, parse_sdp
 from ..store import Store
-from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, other
-from .b2bua import B2BUA, Bridge, Call, Decision, InboundCall, Leg, Reject
-from .media import CallMedia
+from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
+from .b2bua import B2BUA, Answer, Bridge, Call, Decision, InboundCall, Leg, Reject
+from .media import CallMedia, answer_sdp, audio_stream, offer_sdp
 
 log = logging.getLogger("vts_masking.calls")
 
@@ -38,6 +41,11 @@ def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
     if not host:
         return text, default_port
     return host.strip("[]"), int(port)
+
+
+def _play_url(role: Role) -> str:
+    """The session parameter holding what ``role`` hears before being connected."""
+    return "first_party_play_url" if role == "first" else "second_party_play_url"
 
 
 @dataclass
@@ -51,6 +59,11 @@ class CallContext:
     media: CallMedia | None = None  # the RTP relay, from the first SDP on
     no_media: bool = False  # no relay could be had: media flows directly
     recording: RecordingRef | None = None
+    #: answered mode: records held back until the PIN names the session (calls.md §1.2)
+    pending: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+    #: answered mode: resolves True/False when the dialled party answers/fails
+    b_outcome: asyncio.Future[bool] | None = None
+    authorized: bool = False  # a registered party let through a PIN session
 
 
 class CallEngine:
@@ -74,6 +87,10 @@ class CallEngine:
             clock=self.clock,
             sdp_rewriter=self._rewrite_sdp if self.ports is not None else None,
         )
+        self.b2bua.on_info = self._on_info
+        self.prompts = PromptFetcher(
+            cache_dir=settings.prompt_cache_path(), allow_private=settings.prompts_allow_private
+        )
         self._chains: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
@@ -85,6 +102,7 @@ class CallEngine:
         pending = list(self._chains.values())
         if pending:
             await asyncio.wait(pending, timeout=5)
+        await self.prompts.aclose()
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.store.db.postgres:
@@ -103,32 +121,64 @@ class CallEngine:
             return Reject(500, "Server Internal Error")
         if decision.kind == "reject":
             return Reject(decision.status, decision.reason)
-        if decision.kind != "bridge":
-            # PIN entry, the unknown-caller prompt and the number's own application need
-            # the media path; until it is in place such calls are refused cleanly.
-            log.info("call to %s needs %s (media), refused", virtual, decision.kind)
+        media = self.ports is not None and inbound.sdp is not None
+        if decision.kind != "bridge" and not (media and decision.kind != "application"):
+            # the number's own application (and, without the media path, PIN entry and
+            # the unknown-caller prompt) are not run: such calls are refused cleanly
+            log.info("call to %s needs %s, refused", virtual, decision.kind)
             return Reject(403 if decision.kind != "application" else 480, "Forbidden")
-        assert decision.session_id is not None and decision.caller_role is not None
-        params = decision.params
+        assert decision.session_id is not None
         ref = CallRef(
             decision.session_id,
             decision.session_uuid or "",
             decision.account_id or 0,
             decision.virtual_number or virtual,
         )
+        if decision.kind == "unknown_caller_play":
+            url = decision.params.get("unknown_caller_play")
+            return Answer(self._answer_sdp, lambda call: self._unknown_caller(call, url))
+        if decision.kind == "pin":
+            context = CallContext(
+                ref,
+                roles={"a": "first", "b": "second"},
+                numbers={"a": (caller, virtual), "b": (virtual, "")},
+                params=decision.params,
+                pending=[],
+            )
+            return Answer(
+                self._answer_sdp,
+                lambda call: self._pin_entry(call, context, decision, caller, virtual),
+                context=context,
+                call_time_limit=decision.params.get("call_time_limit"),
+            )
+        assert decision.caller_role is not None
+        params = decision.params
         context = CallContext(
             ref,
             roles={"a": decision.caller_role, "b": other(decision.caller_role)},
             numbers={"a": (caller, virtual), "b": (virtual, decision.target or "")},
             params=params,
         )
-        return Bridge(
+        target = Bridge(
             number=decision.target,
             caller_id=decision.virtual_number or virtual,
             ring_timeout=params.get("ring_timeout"),
             call_time_limit=params.get("call_time_limit"),
             context=context,
         )
+        context.authorized = decision.authorized_caller
+        if media and (
+            params.get(_play_url(decision.caller_role))
+            or params.get(_play_url(other(decision.caller_role)))
+        ):
+            # prompts: we answer the caller, play theirs, then dial the other party
+            return Answer(
+                self._answer_sdp,
+                lambda call: self._connect(call, context, target),
+                context=context,
+                call_time_limit=params.get("call_time_limit"),
+            )
+        return target
 
     async def initiate_session_call(self, session_uuid: str) -> None:
         """``initiate_call_to_first_party``: call the first party, then the second."""
@@ -158,6 +208,214 @@ class CallEngine:
 
         self.b2bua.originate(leg(row.first_party), leg(row.second_party), context)
 
+    # -- answered mode: prompts, PIN entry, unknown caller ------------------------------
+
+    def _answer_sdp(self, call: Call) -> bytes | None:
+        """Our answer to the caller's offer, pointing at a new relay (None: cannot)."""
+        a = call.a
+        if a is None or a.invite is None or not a.invite.body or self.ports is None:
+            return None
+        try:
+            offer = parse_sdp(a.invite.body)
+        except SdpError:
+            return None
+        stream = audio_stream(offer)
+        if stream is None:
+            return None
+        try:
+            media = CallMedia(
+                self.ports, inactivity_timeout=self.settings.media_inactivity_timeout
+            )
+        except (NoPortsAvailable, OSError) as e:
+            log.warning("no media relay for call %s (%s)", call.id, e)
+            return None
+        ctx = self._ctx(call)
+        if ctx is not None:
+            ctx.media = media
+        else:
+            call.context = media  # unknown caller: no records, the script owns the relay
+        media.relay.a.set_remote(
+            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
+        )
+        host, port = media.relay.a.local_address
+        return answer_sdp(offer, stream, host, port).to_bytes()
+
+    @staticmethod
+    def _media_of(call: Call) -> CallMedia | None:
+        if isinstance(call.context, CallMedia):
+            return call.context
+        return call.context.media if isinstance(call.context, CallContext) else None
+
+    async def _play(self, call: Call, leg: str, url: str | None) -> None:
+        """Play ``url`` into relay leg ``leg`` to its end; skipped (logged) if unusable."""
+        media = self._media_of(call)
+        if not url or media is None or media.relay.closed:
+            return
+        prompt = await self.prompts.load(url)
+        relay = media.relay
+        codec = relay.leg(leg).codec
+        if prompt is None or relay.closed or call.ended or codec is None:
+            return
+        await relay.play(leg, prompt.frames(codec))
+
+    async def _unknown_caller(self, call: Call, url: str | None) -> None:
+        """calls.md §1.4: answer, play ``unknown_caller_play``, hang up."""
+        try:
+            await self._play(call, "A", url)
+        finally:
+            media = self._media_of(call)
+            if media is not None:
+                media.close()
+            if not call.ended:
+                self.b2bua.hangup(call, "NORMAL_CLEARING")
+
+    async def _connect(self, call: Call, ctx: CallContext, target: Bridge) -> None:
+        """Caller's prompt, dial the other party, their prompt once answered, bridge."""
+        await self._play(call, "A", ctx.params.get(_play_url(ctx.roles["a"])))
+        media = ctx.media
+        if call.ended or media is None or media.relay.closed:
+            return
+        ctx.b_outcome = asyncio.get_running_loop().create_future()
+        host, port = media.relay.b.local_address
+        leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())
+        if leg is None:
+            return
+        answered = await ctx.b_outcome
+        if call.ended:
+            return
+        if not answered:
+            self.b2bua.hangup(call, "NORMAL_CLEARING")
+            return
+        stream = None
+        if leg.remote_sdp:
+            try:
+                stream = audio_stream(parse_sdp(leg.remote_sdp))
+            except SdpError:
+                stream = None
+        if stream is None:
+            log.warning("call %s: the answer has no G.711 audio; ending", call.id)
+            self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
+            return
+        media.relay.b.set_remote(
+            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
+        )
+        await self._play(call, "B", ctx.params.get(_play_url(ctx.roles["b"])))
+        if call.ended:
+            return
+        self._both_answered(call, ctx, self.clock.now())
+
+    async def _pin_entry(
+        self, call: Call, ctx: CallContext, route: Route, caller: str, virtual: str
+    ) -> None:
+        """calls.md §1.2: prompt, digits, retries; success connects, failure hangs up."""
+        params = route.params
+        media = ctx.media
+        if media is None:
+            self.b2bua.hangup(call)
+            return
+        relay = media.relay
+        attempts = 1 + max(0, int(params.get("pin_retry") or 0))
+        wait = float(params.get("pin_retry_wait") or 0)
+        for attempt in range(1, attempts + 1):
+            url = params.get("pin_prompt_play")
+            prompt = await self.prompts.load(url) if url else None
+            if call.ended or relay.closed:
+                return
+            codec = relay.a.codec
+            # collect from the start of the prompt: digits may interrupt it
+            extra = prompt.duration if prompt is not None else 0.0
+            digits = relay.collect(
+                "A",
+                PinCollector(
+                    max_length=15, inter_digit_timeout=5.0, first_digit_timeout=10.0 + extra
+                ),
+            )
+            if prompt is not None and codec is not None:
+                relay.play("A", prompt.frames(codec))
+            try:
+                result = await digits
+            except CallClosed:
+                return
+            relay.stop_playing("A")
+            if call.ended:
+                return
+            found = (
+                await self._run(self.log.session_by_pin, virtual, result.digits)
+                if result.digits
+                else None
+            )
+            if found is not None and found.session_id is not None:
+                self._pin_found(call, ctx, found, caller, virtual, attempt)
+                target = Bridge(
+                    number=found.target,
+                    caller_id=found.virtual_number or virtual,
+                    ring_timeout=found.params.get("ring_timeout"),
+                    call_time_limit=found.params.get("call_time_limit"),
+                    context=ctx,
+                )
+                await self._connect(call, ctx, target)
+                return
+            self._pin_failed(call, ctx, attempt)
+            await self._play(call, "A", params.get("incorrect_pin_play"))
+            if call.ended:
+                return
+            if attempt < attempts and wait > 0:
+                await asyncio.sleep(wait)
+                if call.ended:
+                    return
+        self.b2bua.hangup(call, "NORMAL_CLEARING")
+
+    def _pin_found(
+        self, call: Call, ctx: CallContext, found: Route, caller: str, virtual: str, attempt: int
+    ) -> None:
+        """The PIN names the session: records from now on (and those held) go to it."""
+        assert found.session_id is not None and found.caller_role is not None
+        ctx.ref = CallRef(
+            found.session_id,
+            found.session_uuid or "",
+            found.account_id or 0,
+            found.virtual_number or virtual,
+            legs=ctx.ref.legs,
+        )
+        ctx.params = found.params
+        ctx.roles = {"a": found.caller_role, "b": other(found.caller_role)}
+        ctx.numbers = {"a": (caller, virtual), "b": (virtual, found.target or "")}
+        self._release(ctx)
+        frm, to = ctx.numbers["a"]
+        a_id = call.a.id if call.a is not None else None
+        self._submit(
+            call, self.log.pin_status, ctx.ref, a_id, "success", attempt, frm, to,
+            self.clock.now(),
+        )
+
+    def _pin_failed(self, call: Call, ctx: CallContext, attempt: int) -> None:
+        # reported on the session the call was routed to; the leg records stay held
+        # (a later attempt may name another session)
+        frm, to = ctx.numbers["a"]
+        self._submit(
+            call, self.log.pin_status, ctx.ref, None, "failed", attempt, frm, to,
+            self.clock.now(),
+        )
+
+    def _release(self, ctx: CallContext) -> None:
+        """Write the records held back while the session was unknown."""
+        held = ctx.pending or []
+        ctx.pending = None
+        for fn, args in held:
+            fn(*args)
+
+    def _on_info(self, leg: Leg, req: Request) -> bool:
+        """DTMF by SIP INFO from the caller before the parties are bridged."""
+        media = self._media_of(leg.call)
+        if media is None or leg.call.kind != "answered" or leg.side != "a" or media.relay.bridged:
+            return False
+        digit = digit_from_sip_info(req.headers.get("content-type") or "", req.body or b"")
+        if digit is None:
+            return False
+        if not media.relay.closed:
+            media.relay.inject_digit("A", digit)
+        return True
+
     # -- observer: leg events to records, in order per call ----------------------------
 
     def _submit(self, call: Call, fn: Callable[..., Any], *args: Any, last: bool = False) -> None:
@@ -186,9 +444,15 @@ class CallEngine:
     def _ctx(call: Call) -> CallContext | None:
         return call.context if isinstance(call.context, CallContext) else None
 
+    def _held(self, ctx: CallContext, fn: Callable[..., None], *args: Any) -> bool:
+        if ctx.pending is None:
+            return False
+        ctx.pending.append((fn, args))
+        return True
+
     def on_leg_initiated(self, call: Call, leg: Leg, at: datetime) -> None:
         ctx = self._ctx(call)
-        if ctx is None:
+        if ctx is None or self._held(ctx, self.on_leg_initiated, call, leg, at):
             return
         if leg.side == "a":
             self._submit(call, self.log.call_started, ctx.ref, at)
@@ -204,10 +468,16 @@ class CallEngine:
             to,
             at,
         )
+        if leg.side == "a" and ctx.authorized:
+            self._submit(
+                call, self.log.pin_status, ctx.ref, leg.id, "AuthorizedCaller", 0, frm, to, at
+            )
 
     def on_leg_ringing(self, call: Call, leg: Leg, at: datetime) -> None:
         ctx = self._ctx(call)
         if ctx is None or leg.direction != "outbound":
+            return
+        if self._held(ctx, self.on_leg_ringing, call, leg, at):
             return
         frm, to = ctx.numbers[leg.side]
         self._submit(call, self.log.leg_ringing, ctx.ref, leg.id, frm, to, at)
@@ -216,10 +486,14 @@ class CallEngine:
         ctx = self._ctx(call)
         if ctx is None:
             return
+        if leg.side == "b" and ctx.b_outcome is not None and not ctx.b_outcome.done():
+            ctx.b_outcome.set_result(True)
+        if self._held(ctx, self.on_leg_answered, call, leg, at):
+            return
         frm, to = ctx.numbers[leg.side]
         self._submit(call, self.log.leg_answered, ctx.ref, leg.id, leg.direction, frm, to, at)
         a, b = call.a, call.b
-        if a is not None and b is not None and a.is_up and b.is_up:
+        if call.kind != "answered" and a is not None and b is not None and a.is_up and b.is_up:
             self._both_answered(call, ctx, at)
 
     # -- media ----------------------------------------------------------------------
@@ -229,6 +503,8 @@ class CallEngine:
         ctx = self._ctx(leg.call)
         if ctx is None or ctx.no_media or self.ports is None:
             return
+        if leg.call.kind == "answered" and leg.state == "new":
+            return  # our own offer to the party dialled after answering: already ours
         if ctx.media is None:
             if leg.call.ended:
                 return
@@ -237,7 +513,7 @@ class CallEngine:
                     self.ports, inactivity_timeout=self.settings.media_inactivity_timeout
                 )
             except (NoPortsAvailable, OSError) as e:
-                log.warning("no media relay for call %s (%s): media flows directly", leg.call.id, e)
+                log.warning("no media relay for call %s (%s): direct media", leg.call.id, e)
                 ctx.no_media = True
                 return
         ctx.media.rewrite(leg.side, sd)
@@ -287,6 +563,10 @@ class CallEngine:
         ctx = self._ctx(call)
         if ctx is None:
             return
+        if leg.side == "b" and ctx.b_outcome is not None and not ctx.b_outcome.done():
+            ctx.b_outcome.set_result(False)
+        if self._held(ctx, self._finished, call, leg, at):
+            return
         frm, to = ctx.numbers[leg.side]
 
         def write() -> None:
@@ -312,10 +592,13 @@ class CallEngine:
         ctx = self._ctx(call)
         if ctx is None:
             return
+        if ctx.b_outcome is not None and not ctx.b_outcome.done():
+            ctx.b_outcome.set_result(False)
         if ctx.media is not None:
             ctx.media.close()  # every port released now; a recording stays in memory
             if ctx.recording is not None:
                 self._submit(call, self._finish_recording, call, ctx)
+        self._release(ctx)  # a PIN never entered: the call is the routed session's
         both = all(leg.answered_at is not None for leg in (call.a, call.b) if leg is not None)
         both = both and call.a is not None and call.b is not None
 

@@ -70,6 +70,8 @@ class Route:
     target: str | None = None  # number to dial
     params: dict[str, Any] = field(default_factory=dict)
     answer_url: str | None = None
+    #: a registered party of a PIN session, let through without a PIN (AuthorizedCaller)
+    authorized_caller: bool = False
 
 
 def other(role: Role) -> Role:
@@ -146,7 +148,60 @@ class CallLog:
             target = row.last_peer
             if target is None:
                 return Route("reject", 480, "Temporarily Unavailable")
+        route = self._make(row, "bridge", role, target)
+        route.authorized_caller = bool(params.get("is_pin_authentication_required"))
+        return route
+
+    def session_by_pin(self, virtual_number: str, pin: str) -> Route | None:
+        """The live session on ``virtual_number`` whose first or second party PIN is
+        ``pin``, as a bridge from that party to the other one (calls.md §1.2)."""
+        if not pin:
+            return None
+        now = self.db.clock.now()
+        with self.db.read() as conn:
+            number = conn.execute(NUMBER_BY_E164, {"number": virtual_number}).first()
+            if number is None:
+                return None
+            row = conn.execute(
+                SESSION_BY_KEY, {"number_id": number.id, "now": now, "key": f"pin:{pin}"}
+            ).first()
+        if row is None:
+            return None
+        params = json.loads(row.params)
+        if params.get("first_party_pin") == pin:
+            role: Role = "first"
+        elif params.get("second_party_pin") == pin:
+            role = "second"
+        else:
+            return None
+        target = row.second_party if role == "first" else row.first_party
+        if target is None:
+            return None
         return self._make(row, "bridge", role, target)
+
+    def pin_status(
+        self,
+        ref: CallRef,
+        leg_id: str | None,
+        status: str,
+        counter: int,
+        from_number: str,
+        to_number: str,
+        at: datetime,
+    ) -> None:
+        """``SessionPinAuthenticationStatus`` (success | failed | AuthorizedCaller)."""
+        call_uuid = ref.legs[leg_id][1] if leg_id in ref.legs else None
+        with self.db.write() as conn:
+            self._emit(
+                conn,
+                ref,
+                ["SessionPinAuthenticationStatus"],
+                at,
+                from_number=from_number,
+                to_number=to_number,
+                call_uuid=call_uuid,
+                extra={"PinAuthenticationStatus": status, "PinRetryCounter": counter},
+            )
 
     def _route_to_single(self, row: Any, caller: str, now: datetime) -> Route:
         """Any caller reaches the registered party; remember them for the call back."""
@@ -423,7 +478,7 @@ class RecordingLog:
 
     def recording_started(self, ref: CallRef, rec: RecordingRef, leg_id: str | None) -> None:
         """A Recording row (in-progress), linked to the interaction; Initiated event."""
-        call_row = ref.legs.get(leg_id)[0] if leg_id in ref.legs else None
+        call_row = ref.legs[leg_id][0] if leg_id in ref.legs else None
         with self.db.write() as conn:
             rec.row_id = conn.execute(
                 recordings.insert().values(
