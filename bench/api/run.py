@@ -205,7 +205,7 @@ def seed(store: Store, account_id: int, n_numbers: int, n_sessions: int) -> None
         with store.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
     else:
-        with store.engine.connect() as conn:
+        with store.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
 
 

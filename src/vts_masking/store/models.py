@@ -96,7 +96,9 @@ sessions = Table(
     Index("ix_sessions_account_created", "account_id", "created_time"),
     Index("ix_sessions_sub_created", "subaccount_id", "created_time"),
     Index("ix_sessions_due", "status", "expiry_time"),
-    Index("ix_sessions_number", "number_id", "status"),
+    # Routing's "newest active session on this number": all three columns usable, so
+    # no planner (SQLite without statistics included) prefers ix_sessions_due for it.
+    Index("ix_sessions_number_live", "number_id", "status", "expiry_time"),
     Index("ix_sessions_first", "first_party"),
     Index("ix_sessions_second", "second_party"),
 )
