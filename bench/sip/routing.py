@@ -50,7 +50,8 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, tuple[float, float]
     account = store.accounts.create("bench")
     main = store.accounts.by_auth_id(account.auth_id)
     console.print(
-        f"seeding {args.numbers:,} numbers, {args.sessions:,} sessions ({store.engine.dialect.name})"
+        f"seeding {args.numbers:,} numbers, {args.sessions:,} sessions"
+        f" ({store.engine.dialect.name})"
     )
     seed(store, main.id, args.numbers, args.sessions)
     with store.db.read() as conn:
