@@ -9,6 +9,7 @@ port allocator are checked against the capture itself, decoded here.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import socket
@@ -51,8 +52,8 @@ class Edge:
         return self.live.app.state.calls
 
 
-@pytest.fixture
-def edge(tmp_path: Path) -> Iterator[Edge]:
+@contextlib.contextmanager
+def running_edge(tmp_path: Path, **settings: object) -> Iterator[Edge]:
     sip_port, trunk_port = free_port(), free_port()
     (tmp_path / "pcap").symlink_to(PCAPS)
     with LiveService(
@@ -62,11 +63,18 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         sip_listen=f"127.0.0.1:{sip_port}",
         sip_trunk=f"127.0.0.1:{trunk_port}",
         prompts_allow_private=True,
+        **settings,
     ) as live:
         t = make_tenant(live)
         t.add_numbers(t.vn(1))
         yield Edge(t, live, sip_port, trunk_port, tmp_path)
         t.http.close()
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    with running_edge(tmp_path) as e:
+        yield e
 
 
 # --------------------------------------------------------------------------- tools
@@ -364,6 +372,59 @@ async def test_recording_holds_what_the_caller_said_and_is_downloadable(edge: Ed
     assert int(done["RecordingDuration"]) == round(duration)
     assert done["RecordingStartTime"] and done["RecordingEndTime"]
     assert wait_for(lambda: ports_released(edge), 10)
+
+
+@requires_pcaps
+@pytest.mark.asyncio
+async def test_mp3_recording_holds_the_speech(edge: Edge) -> None:
+    import soundfile
+
+    t = edge.t
+    t.session(first_party=A, second_party=B, record=True)  # record_file_format: mp3
+    sink = RtpSink()
+    try:
+        caller, callee = await speech_call(edge, sink)
+    finally:
+        sink.close()
+    ok(caller)
+    ok(callee)
+
+    def completed() -> dict | None:
+        rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+        return rows[0] if rows and rows[0]["recording_status"] == "completed" else None
+
+    rec = wait_for(completed)
+    assert rec and rec["recording_format"] == "mp3"
+    media = t.http.get(rec["recording_url"])
+    assert media.status_code == 200 and media.headers["content-type"] == "audio/mpeg"
+    decoded, rate = soundfile.read(io.BytesIO(media.content), dtype="int16")
+    assert rate == 8000
+    spoken = decode_stream(pcap_rtp(PCAPS / "g711a.pcap"))
+    assert len(spoken) / 8000 <= len(decoded) / 8000 < len(spoken) / 8000 + 1.5
+    env_rec, env_spk = envelope(decoded), envelope(spoken)
+    best = max(
+        np.corrcoef(env_rec[k : k + len(env_spk)], env_spk)[0, 1]
+        for k in range(len(env_rec) - len(env_spk) + 1)
+    )
+    assert best > 0.9, best
+
+
+@pytest.mark.asyncio
+async def test_a_call_without_media_in_either_direction_is_ended(tmp_path: Path) -> None:
+    with running_edge(tmp_path, media_inactivity_timeout=1.0) as edge:
+        edge.t.session(first_party=A, second_party=B)
+        caller_sink, callee_sink = RtpSink(), RtpSink()
+        try:
+            # neither phone sends anything: the service hangs up both sides
+            caller, callee = await listening_call(
+                edge, caller_sink, callee_sink, caller=A, scenario="media_caller_wait_bye.xml"
+            )
+        finally:
+            caller_sink.close()
+            callee_sink.close()
+        ok(caller)
+        ok(callee)
+        assert wait_for(lambda: ports_released(edge), 10)
 
 
 # --------------------------------------------------------------------------- prompts

@@ -223,9 +223,7 @@ class CallEngine:
         if stream is None:
             return None
         try:
-            media = CallMedia(
-                self.ports, inactivity_timeout=self.settings.media_inactivity_timeout
-            )
+            media = self._new_media(call)
         except (NoPortsAvailable, OSError) as e:
             log.warning("no media relay for call %s (%s)", call.id, e)
             return None
@@ -509,20 +507,39 @@ class CallEngine:
             if leg.call.ended:
                 return
             try:
-                ctx.media = CallMedia(
-                    self.ports, inactivity_timeout=self.settings.media_inactivity_timeout
-                )
+                ctx.media = self._new_media(leg.call)
             except (NoPortsAvailable, OSError) as e:
                 log.warning("no media relay for call %s (%s): direct media", leg.call.id, e)
                 ctx.no_media = True
                 return
         ctx.media.rewrite(leg.side, sd)
 
+    def _new_media(self, call: Call) -> CallMedia:
+        assert self.ports is not None
+        timeout = self.settings.media_inactivity_timeout
+        media: CallMedia
+
+        def inactive(_leg: str) -> None:
+            # only when nothing at all has come from either phone for the whole timeout
+            # (a phone that never sends, or one on hold, alone does not end the call)
+            relay = media.relay
+            now = asyncio.get_running_loop().time()
+            if relay.closed or call.ended:
+                return
+            if all(now - lg.last_rx > timeout for lg in (relay.a, relay.b)):
+                log.info("call %s: no media for %.0f s; ending it", call.id, timeout)
+                self.b2bua.hangup(call, "RECOVERY_ON_TIMER_EXPIRE")
+
+        media = CallMedia(self.ports, inactivity_timeout=timeout, on_inactive=inactive)
+        return media
+
     def _both_answered(self, call: Call, ctx: CallContext, at: datetime) -> None:
         media = ctx.media
         if media is None or media.relay.closed:
             return
         media.relay.bridge()
+        for name in ("A", "B"):
+            media.relay.arm_inactivity(name)  # silence from here on counts
         if ctx.params.get("record") and ctx.recording is None:
             fmt = "wav" if ctx.params.get("record_file_format") == "wav" else "mp3"
             rec_uuid = str(uuid.uuid4())
