@@ -650,3 +650,28 @@ async def test_a_wrong_pin_by_sip_info_is_refused_after_the_retries(
     ))
     assert statuses == [("failed", "1"), ("failed", "2")]
     assert wait_for(lambda: ports_released(edge), 10)
+
+
+@pytest.mark.asyncio
+async def test_a_registered_party_of_a_pin_session_is_let_through_as_authorized_caller(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    t = edge.t
+    s = t.session(
+        first_party=A,
+        second_party=B,
+        is_pin_authentication_required=True,
+        first_party_pin="1234",
+        second_party_pin="9876",
+        pin_prompt_play=prompts.url("pin.wav"),
+    )
+    caller_sink, callee_sink = RtpSink(), RtpSink()
+    try:
+        caller, callee = await listening_call(edge, caller_sink, callee_sink, caller=A, pause_ms=300)
+    finally:
+        caller_sink.close()
+        callee_sink.close()
+    ok(caller)
+    ok(callee)
+    assert f"INVITE sip:{B}@" in callee.received()
+    assert wait_for(lambda: pin_statuses(t, s["session_uuid"])) == [("AuthorizedCaller", "0")]
