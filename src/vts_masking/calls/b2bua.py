@@ -271,6 +271,7 @@ class Call:
     a: Leg | None = None
     b: Leg | None = None
     second: Bridge | None = None  # originate: who to dial after the first party answers
+    script: Callable[[Call], Awaitable[None]] | None = None  # answered originate: run on answer
     ended: bool = False
     ended_at: datetime | None = None
     _timers: list[asyncio.TimerHandle] = field(default_factory=list)
@@ -607,9 +608,36 @@ class B2BUA:
         self.observer.on_leg_answered(call, leg, leg.answered_at)
         if decision.call_time_limit:
             self._later(call, decision.call_time_limit, self._time_limit, call)
-        task = asyncio.get_running_loop().create_task(self._run_script(call, decision.script))
+        self._start_script(call, decision.script)
+
+    def _start_script(self, call: Call, script: Callable[[Call], Awaitable[None]]) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_script(call, script))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def originate_answered(
+        self,
+        first: Bridge,
+        sdp: Callable[[Call], bytes],
+        script: Callable[[Call], Awaitable[None]],
+        context: Any = None,
+    ) -> Call:
+        """Call ``first`` with our own offer ``sdp(call)``; once answered, run ``script``
+        (answered mode: it may play a prompt, then :meth:`dial` the second party).
+
+        ``first.call_time_limit`` counts from the first party's answer. Must be called on
+        the running loop; returns at once.
+        """
+        call = Call(
+            id=str(uuid.uuid4()),
+            kind="answered",
+            context=context if context is not None else first.context,
+            bridge=first,
+            script=script,
+        )
+        self.calls[call.id] = call
+        self._dial(call, "a", first, sdp(call))
+        return call
 
     async def _run_script(self, call: Call, script: Callable[[Call], Awaitable[None]]) -> None:
         try:
@@ -841,6 +869,11 @@ class B2BUA:
             return
         self._send_ack(leg, b"")
         if call.kind == "answered":
+            if leg.side == "a" and call.script is not None:
+                # originate_answered: the first party is up; the script takes over
+                if call.bridge.call_time_limit:
+                    self._later(call, call.bridge.call_time_limit, self._time_limit, call)
+                self._start_script(call, call.script)
             return
         if call.kind == "originate":
             a = call.a
@@ -872,7 +905,10 @@ class B2BUA:
         call = leg.call
         other = call.other(leg)
         if call.kind == "answered":
-            return  # the caller stays up: the script decides (another prompt, hang up)
+            # the caller stays up: the script decides (another prompt, hang up); a failed
+            # first party of originate_answered ends the call here
+            self._maybe_finish(call)
+            return
         if call.kind == "inbound":
             a = call.a
             if a is not None and not a.finished and leg.side == "b":
