@@ -635,8 +635,9 @@ class B2BUA:
             bridge=first,
             script=script,
         )
+        body = sdp(call)  # may raise: nothing is registered yet
         self.calls[call.id] = call
-        self._dial(call, "a", first, sdp(call))
+        self._dial(call, "a", first, body)
         return call
 
     async def _run_script(self, call: Call, script: Callable[[Call], Awaitable[None]]) -> None:
