@@ -9,6 +9,7 @@ port allocator are checked against the capture itself, decoded here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.server
 import io
@@ -675,3 +676,49 @@ async def test_a_registered_party_of_a_pin_session_is_let_through_as_authorized_
     ok(callee)
     assert f"INVITE sip:{B}@" in callee.received()
     assert wait_for(lambda: pin_statuses(t, s["session_uuid"])) == [("AuthorizedCaller", "0")]
+
+
+@pytest.mark.asyncio
+async def test_initiated_call_plays_the_first_party_prompt_before_dialling_the_second(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    t = edge.t
+    sink = RtpSink()  # both parties' phones send their media here (one trunk SIPp)
+    try:
+        trunk = Sipp(
+            edge.workdir,
+            "trunk",
+            port=edge.trunk_port,
+            scenario="media_callee.xml",
+            subs={"RTPHOST": "127.0.0.1", "RTPPORT": str(sink.port), "FORMATS": "0 101"},
+            extra=["-m", "2"],
+        )
+        await trunk.start()
+        await asyncio.sleep(0.3)
+        t.session(
+            first_party=A,
+            second_party=B,
+            initiate_call_to_first_party=True,
+            call_time_limit=3,
+            first_party_play_url=prompts.url("caller.wav"),
+            second_party_play_url=prompts.url("callee.wav"),
+        )
+        result = await trunk.finish(timeout=40)
+        time.sleep(0.2)
+    finally:
+        sink.close()
+    ok(result)
+    seen = result.received()
+    assert seen.index(f"INVITE sip:{A}@") < seen.index(f"INVITE sip:{B}@")
+    streams: dict[bytes, list[tuple[float, bytes]]] = {}
+    for at, p in sink.arrivals:
+        if p[1] & 0x7F in (0, 8):
+            streams.setdefault(p[8:12], []).append((at, p))
+    assert len(streams) == 2  # one prompt per party, each from its own relay leg
+    first, second = sorted(streams.values(), key=lambda s: s[0][0])
+    heard_first = decode_stream([p for _t, p in first])
+    heard_second = decode_stream([p for _t, p in second])
+    assert abs(dominant_hz(heard_first) - 1000) < 20 and abs(len(heard_first) / 8000 - 1.0) < 0.05
+    assert abs(dominant_hz(heard_second) - 600) < 20
+    assert first[-1][0] < second[0][0]
+    assert wait_for(lambda: ports_released(edge), 10)

@@ -206,7 +206,28 @@ class CallEngine:
                 context=context,
             )
 
+        if self.ports is not None and (
+            params.get("first_party_play_url") or params.get("second_party_play_url")
+        ):
+            # the first party hears its prompt before the second party is dialled
+            second = leg(row.second_party)
+            try:
+                self.b2bua.originate_answered(
+                    leg(row.first_party),
+                    lambda call: self._offer_sdp(call, context),
+                    lambda call: self._connect(call, context, second),
+                    context,
+                )
+                return
+            except (NoPortsAvailable, OSError) as e:
+                log.warning("no media relay for session %s (%s): no prompts", row.uuid, e)
         self.b2bua.originate(leg(row.first_party), leg(row.second_party), context)
+
+    def _offer_sdp(self, call: Call, ctx: CallContext) -> bytes:
+        """Our offer to the first party of an originated call (relay leg A)."""
+        ctx.media = self._new_media(call)
+        host, port = ctx.media.relay.a.local_address
+        return offer_sdp(host, port).to_bytes()
 
     # -- answered mode: prompts, PIN entry, unknown caller ------------------------------
 
@@ -269,6 +290,12 @@ class CallEngine:
 
     async def _connect(self, call: Call, ctx: CallContext, target: Bridge) -> None:
         """Caller's prompt, dial the other party, their prompt once answered, bridge."""
+        a = call.a
+        # originate_answered: the first party answered our offer
+        outbound = a is not None and a.direction == "outbound"
+        if outbound and not self._set_remote(ctx, "A", a.remote_sdp if a else None):
+            self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
+            return
         await self._play(call, "A", ctx.params.get(_play_url(ctx.roles["a"])))
         media = ctx.media
         if call.ended or media is None or media.relay.closed:
@@ -284,23 +311,30 @@ class CallEngine:
         if not answered:
             self.b2bua.hangup(call, "NORMAL_CLEARING")
             return
-        stream = None
-        if leg.remote_sdp:
-            try:
-                stream = audio_stream(parse_sdp(leg.remote_sdp))
-            except SdpError:
-                stream = None
-        if stream is None:
-            log.warning("call %s: the answer has no G.711 audio; ending", call.id)
+        if not self._set_remote(ctx, "B", leg.remote_sdp):
             self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return
-        media.relay.b.set_remote(
-            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
-        )
         await self._play(call, "B", ctx.params.get(_play_url(ctx.roles["b"])))
         if call.ended:
             return
         self._both_answered(call, ctx, self.clock.now())
+
+    @staticmethod
+    def _set_remote(ctx: CallContext, relay_leg: str, sdp: bytes | None) -> bool:
+        """Point relay leg at the phone that answered our offer with ``sdp``."""
+        stream = None
+        if sdp:
+            try:
+                stream = audio_stream(parse_sdp(sdp))
+            except SdpError:
+                stream = None
+        if stream is None or ctx.media is None:
+            log.warning("an answer without usable G.711 audio; ending the call")
+            return False
+        ctx.media.relay.leg(relay_leg).set_remote(
+            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
+        )
+        return True
 
     async def _pin_entry(
         self, call: Call, ctx: CallContext, route: Route, caller: str, virtual: str
