@@ -722,3 +722,74 @@ async def test_initiated_call_plays_the_first_party_prompt_before_dialling_the_s
     assert abs(dominant_hz(heard_second) - 600) < 20
     assert first[-1][0] < second[0][0]
     assert wait_for(lambda: ports_released(edge), 10)
+
+
+@pytest.mark.asyncio
+async def test_a_busy_callee_after_the_prompt_ends_the_answered_caller(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    t = edge.t
+    s = t.session(first_party=A, second_party=B, first_party_play_url=prompts.url("pin.wav"))
+    callee = Sipp(
+        edge.workdir, "callee", port=edge.trunk_port, scenario="callee_fail.xml",
+        subs={"STATUS": "486"},
+    )
+    await callee.start()
+    sink = RtpSink()
+    try:
+        phone = Sipp(
+            edge.workdir,
+            "caller",
+            scenario=caller_scenario(
+                edge.workdir,
+                "media_caller_wait_bye.xml",
+                A,
+                {"RTPHOST": "127.0.0.1", "RTPPORT": str(sink.port)},
+            ),
+            remote=("127.0.0.1", edge.sip_port),
+            service=t.vn(1),
+        )
+        await phone.start()
+        caller_result = await phone.finish(timeout=40)
+        callee_result = await callee.finish(timeout=20)
+    finally:
+        sink.close()
+    ok(caller_result)  # answered, heard the prompt, then our BYE
+    ok(callee_result)
+    view = wait_for(
+        lambda: (
+            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])
+            ["interaction"]
+            and v["interaction"][0]["end_time"]
+            and v
+        )
+    )
+    assert view["interaction"][0]["second_party_status"] == "busy"
+    assert view["status"] == "active"
+    assert wait_for(lambda: ports_released(edge), 10)
+
+
+@pytest.mark.asyncio
+async def test_a_caller_hanging_up_during_the_prompt_releases_everything(
+    edge: Edge, prompts: PromptServer
+) -> None:
+    t = edge.t
+    s = t.session(first_party=A, second_party=B, first_party_play_url=prompts.url("caller.wav"))
+    sink = RtpSink()
+    try:
+        caller, _ = await listening_call(edge, sink, None, caller=A, pause_ms=300)
+    finally:
+        sink.close()
+    ok(caller)
+    assert wait_for(lambda: ports_released(edge), 10)
+    view = wait_for(
+        lambda: (
+            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])
+            ["interaction"]
+            and v["interaction"][0]["end_time"]
+            and v
+        )
+    )
+    # the other party was never dialled
+    assert view["interaction"][0]["second_party_resource_url"] is None
+    assert view["status"] == "active"
