@@ -4,6 +4,12 @@ It answers the B2BUA's routing question from the session store (calls.md §1), a
 the B2BUA's leg events into Call records, the session's interaction, its totals and its
 events. Store writes run on worker threads, one call's writes strictly in order (a chain
 of tasks per call), so the SIP loop never waits on the database.
+
+It also puts every call's media through an RTP relay (``calls/media.py``; docs/media.md):
+plain bridges are relayed through the B2BUA's SDP hook; calls that need prompts, a PIN or
+the unknown-caller message are answered by the B2BUA itself (its ``Answer`` decision and
+``originate_answered``) and driven by the scripts here (``_connect``, ``_pin_entry``,
+``_unknown_caller``). Recording starts when the parties are bridged.
 """
 
 from __future__ import annotations
