@@ -88,3 +88,23 @@ async def test_offer_and_answer_set_both_relay_legs_and_point_each_side_at_its_o
         media.close()
     assert ports.in_use == 0
     await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_a_reinvite_to_a_new_address_moves_the_relay_leg() -> None:
+    ports = PortAllocator("127.0.0.1", 41100, 41199)
+    media = CallMedia(ports)
+    try:
+        media.rewrite("b", parse_sdp(OFFER))
+        media.rewrite(
+            "a",
+            parse_sdp("v=0\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\n"),
+        )
+        # the caller moves (re-INVITE with a new address), the callee answers as before
+        moved = parse_sdp(OFFER.replace("10.0.0.1", "10.0.0.3").replace("4000", "4100"))
+        media.rewrite("b", moved)
+        assert media.relay.a.remote == ("10.0.0.3", 4100)
+        assert media.relay.a.latched is None
+        assert moved.media[0].port == media.relay.b.local_port
+    finally:
+        media.close()
