@@ -101,6 +101,11 @@ class CallEngine:
 
     async def start(self) -> None:
         await self.b2bua.start()
+        if self.ports is not None and self.ports.advertise in ("0.0.0.0", "::"):
+            # bound to every address and nothing said: SDP names the SIP edge's address
+            # (0.0.0.0 in SDP would mean "on hold")
+            self.ports.advertise = self.b2bua.host
+            log.info("RTP relay advertised as %s (set VTS_RTP_ADVERTISE)", self.ports.advertise)
         log.info("SIP edge listening on %s, trunk %s", self.b2bua.transport, self.b2bua.trunk)
 
     async def stop(self) -> None:
