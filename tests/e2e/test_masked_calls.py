@@ -278,3 +278,38 @@ async def test_initiate_call_to_first_party_calls_both_from_the_virtual_number(
     assert view["total_call_count"] == 2
     names = event_names(t, s["session_uuid"])
     assert "SessionFirstPartyAnswer" in names and "SessionSecondPartyAnswer" in names
+
+
+@pytest.mark.asyncio
+async def test_session_is_in_progress_while_a_call_is_up_and_time_limit_ends_it(
+    edge, tmp_path
+) -> None:
+    t, sip_port, trunk_port = edge
+    s = t.session(first_party=A, second_party=B, call_time_limit=3)
+    running = asyncio.create_task(
+        call(
+            tmp_path,
+            sip_port,
+            trunk_port,
+            caller=A,
+            dialled=t.vn(1),
+            caller_scenario="caller_wait_bye.xml",
+        )
+    )
+    seen = await asyncio.to_thread(
+        wait_for, lambda: session_view(t, s["session_uuid"])["status"] == "in-progress"
+    )
+    assert seen, "the session never read in-progress during the call"
+    listed = t.http.get(t.base + "Masking/Session/", params={"status": "in-progress"}).json()
+    assert [o["session_uuid"] for o in listed["response"]["objects"]] == [s["session_uuid"]]
+    caller, callee = await running
+    ok(caller)
+    ok(callee)
+    view = await asyncio.to_thread(
+        wait_for,
+        lambda: (v := session_view(t, s["session_uuid"]))["status"] == "active" and v,
+    )
+    leg = t.http.get(view["interaction"][0]["first_party_resource_url"]).json()["response"]
+    assert leg["hangup_cause_name"] == "ALLOTTED_TIMEOUT"
+    assert 2 <= leg["call_duration"] <= 5
+    assert leg["bill_duration"] == 60
