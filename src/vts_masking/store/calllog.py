@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from ..domain.billing import RateTable
 from ..domain.views import account_path
@@ -29,18 +29,21 @@ Role = Literal["first", "second"]
 NUMBER_BY_E164 = select(numbers.c.id, numbers.c.answer_url, numbers.c.state).where(
     numbers.c.number == bindparam("number"), numbers.c.state != "removed"
 )
-_LIVE = and_(
+# The binding is found by its unique (number, key) index first, then its session by
+# primary key: two point lookups whatever the planner thinks of the join.
+_BOUND_SESSION = (
+    select(bindings.c.session_id)
+    .where(
+        bindings.c.number_id == bindparam("number_id"),
+        bindings.c.key == bindparam("key"),
+        bindings.c.blocked_until > bindparam("now"),
+    )
+    .scalar_subquery()
+)
+SESSION_BY_KEY = select(sessions).where(
+    sessions.c.id == _BOUND_SESSION,
     sessions.c.status == "active",
     sessions.c.expiry_time > bindparam("now"),
-    bindings.c.blocked_until > bindparam("now"),
-)
-SESSION_BY_KEY = (
-    select(sessions)
-    .join(bindings, bindings.c.session_id == sessions.c.id)
-    .where(
-        bindings.c.number_id == bindparam("number_id"), bindings.c.key == bindparam("key"), _LIVE
-    )
-    .limit(1)
 )
 LATEST_ACTIVE = (
     select(sessions)
@@ -49,7 +52,9 @@ LATEST_ACTIVE = (
         sessions.c.status == "active",
         sessions.c.expiry_time > bindparam("now"),
     )
-    .order_by(sessions.c.created_time.desc(), sessions.c.id.desc())
+    # Newest by id (ids grow with creation time): ix_sessions_number_live finds the
+    # few live sessions of the number; no scan of every active session of the store.
+    .order_by(sessions.c.id.desc())
     .limit(1)
 )
 SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
