@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_options import DatabaseUrl, DataDir, JsonOut
 from .config import Settings
 from .events.cli import events_app, worker_command
 from .store import Store
@@ -25,21 +26,6 @@ app.add_typer(events_app, name="events")
 app.command("worker")(worker_command)
 console = Console()
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="VTS_DATABASE_URL",
-        help="SQLAlchemy URL (default SQLite in the data dir).",
-    ),
-]
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        "--data-dir", envvar="VTS_DATA_DIR", help="Folder for SQLite, recordings, caches."
-    ),
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _store(database_url: str | None, data_dir: Path) -> Store:

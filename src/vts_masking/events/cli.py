@@ -2,8 +2,7 @@
 
 ``events_app`` is mounted as ``vts-masking events``; ``worker_command`` is ``vts-masking
 worker``, the delivery worker alone (any number of them may run against one PostgreSQL).
-The option types repeat those of ``vts_masking.cli`` (same names and environment
-variables) rather than import them, so that module can import this one.
+The option types come from ``vts_masking.cli_options``, shared with ``vts_masking.cli``.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..cli_options import DatabaseUrl, DataDir, JsonOut
 from ..config import Settings
 from ..store import Store
 from .outbox_repo import OutboxRepo
@@ -27,21 +27,6 @@ from .outbox_repo import OutboxRepo
 events_app = typer.Typer(help="Event deliveries (the outbox).", no_args_is_help=True)
 console = Console()
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="VTS_DATABASE_URL",
-        help="SQLAlchemy URL (default SQLite in the data dir).",
-    ),
-]
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        "--data-dir", envvar="VTS_DATA_DIR", help="Folder for SQLite, recordings, caches."
-    ),
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _store(database_url: str | None, data_dir: Path, pool_size: int = 2) -> Store:
