@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # the service's public base URL, put before the paths in RecordingURL etc.
     public_url: str = ""
 
+    # Requests per second per account (0: no limit) and the burst allowed above it.
+    rate_limit: float = 0.0
+    rate_limit_burst: int = 100
     allow_private_callbacks: bool = False
     worker_enabled: bool = True
 

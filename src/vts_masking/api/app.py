@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..clock import Clock
 from ..config import Settings
+from ..domain.ratelimit import TokenBuckets
 from ..store import Store
 from . import errors
 from .routers import accounts, calls, numbers, sessions
@@ -93,6 +94,11 @@ def create_app(
     )
     app.state.store = store
     app.state.settings = settings
+    app.state.rate_limits = (
+        TokenBuckets(settings.rate_limit, settings.rate_limit_burst)
+        if settings.rate_limit > 0
+        else None
+    )
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     errors.install(app)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from ..domain.errors import Unauthorized
+from ..domain.errors import RateLimited, Unauthorized
+from ..domain.ratelimit import retry_after_header
 from ..store import Principal, Store
 
 T = TypeVar("T")
@@ -59,6 +61,11 @@ async def principal(request: Request, auth_id: str) -> Principal:
             raise Unauthorized("Authentication failed.")
         return store.accounts.principal(caller, auth_id, writing=request.method in WRITE_METHODS)
 
+    limits = request.app.state.rate_limits
+    if limits is not None:
+        wait = limits.take(user, time.monotonic())
+        if wait > 0:
+            raise RateLimited(retry_after_header(wait))
     # Runs on the event loop: accounts are cached in-process (a miss costs one indexed
     # lookup every few seconds per account), so a thread hop per request would cost more.
     return check()

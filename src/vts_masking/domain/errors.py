@@ -35,6 +35,14 @@ class Forbidden(ApiError):
     status = 403
 
 
+class RateLimited(ApiError):
+    status = 429
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__("Too many requests. Retry after the time in Retry-After.")
+        self.retry_after = retry_after
+
+
 def out_of_range(name: str) -> InvalidParameter:
     return InvalidParameter(f"Invalid parameter. {name} is outside the allowed range.")
 
