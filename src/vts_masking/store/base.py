@@ -23,12 +23,18 @@ class Database:
         # SQLite admits one writer; queueing writers of this process on a fair lock
         # beats SQLite's busy-wait back-off (which sleeps up to 100 ms per try).
         self._write_lock = threading.Lock() if not self.postgres else None
+        self._read_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else engine
+        )
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        """A connection for reads. On PostgreSQL it runs in autocommit: no BEGIN and
+        ROLLBACK round trips around each lookup (the routing path makes one per call)."""
+        with self._read_engine.connect() as conn:
             yield conn
-            conn.rollback()
+            if not self.postgres:
+                conn.rollback()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
