@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..clock import Clock
 from ..config import Settings
+from ..domain.appxml import Dial, Hangup, Play, Verb, Wait
 from ..domain.phone import normalize_lenient
 from ..media.dtmf import PinCollector, digit_from_sip_info
 from ..media.prompt import PromptFetcher
@@ -36,6 +37,7 @@ from ..sip.message import Request
 from ..sip.sdp import SdpError, SessionDescription, parse_sdp
 from ..store import Store
 from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
+from .application import fetch_application
 from .b2bua import B2BUA, Answer, Bridge, Call, Decision, InboundCall, Leg, Reject
 from .media import CallMedia, answer_sdp, audio_stream, offer_sdp
 
@@ -133,9 +135,11 @@ class CallEngine:
         if decision.kind == "reject":
             return Reject(decision.status, decision.reason)
         media = self.ports is not None and inbound.sdp is not None
-        if decision.kind != "bridge" and not (media and decision.kind != "application"):
-            # the number's own application (and, without the media path, PIN entry and
-            # the unknown-caller prompt) are not run: such calls are refused cleanly
+        if decision.kind == "application":
+            return await self._application(decision.answer_url or "", caller, virtual, media)
+        if decision.kind != "bridge" and not media:
+            # without the media path, PIN entry and the unknown-caller prompt cannot run:
+            # such calls are refused cleanly
             log.info("call to %s needs %s, refused", virtual, decision.kind)
             return Reject(403 if decision.kind != "application" else 480, "Forbidden")
         assert decision.session_id is not None
@@ -287,6 +291,59 @@ class CallEngine:
         if prompt is None or relay.closed or call.ended or codec is None:
             return
         await relay.play(leg, prompt.frames(codec))
+
+    async def _application(
+        self, answer_url: str, caller: str, virtual: str, media: bool
+    ) -> Decision:
+        """calls.md §5: a call matching no session runs the number's own application.
+
+        A leading ``<Dial>`` is a plain bridge (no session: no records, no events); a
+        leading ``<Hangup>`` declines; ``<Play>``/``<Wait>`` answer the call and run in
+        order. A document that cannot be fetched or is not of the subset is refused (480).
+        """
+        verbs = await fetch_application(
+            answer_url,
+            call_uuid=str(uuid.uuid4()),
+            from_number=caller,
+            to_number=virtual,
+            allow_private=self.settings.allow_private_callbacks,
+        )
+        if not verbs:
+            return Reject(480, "Temporarily Unavailable")
+        first = verbs[0]
+        if isinstance(first, Dial):
+            return Bridge(
+                number=first.numbers[0],
+                caller_id=first.caller_id or virtual,
+                ring_timeout=first.timeout,
+                call_time_limit=first.time_limit,
+            )
+        if isinstance(first, Hangup) or not media:
+            return Reject(603, "Decline") if isinstance(first, Hangup) else Reject(480)
+        return Answer(self._answer_sdp, lambda call: self._run_application(call, verbs))
+
+    async def _run_application(self, call: Call, verbs: list[Verb]) -> None:
+        try:
+            for verb in verbs:
+                if call.ended:
+                    return
+                if isinstance(verb, Play):
+                    for _ in range(verb.loop):
+                        await self._play(call, "A", verb.url)
+                elif isinstance(verb, Wait):
+                    await asyncio.sleep(verb.length)
+                elif isinstance(verb, Dial):
+                    # Dialling out of an answered application call is not built yet.
+                    log.info("application: <Dial> after <Play>/<Wait> is not supported")
+                    break
+                else:
+                    break  # <Hangup>
+        finally:
+            media = self._media_of(call)
+            if media is not None:
+                media.close()
+            if not call.ended:
+                self.b2bua.hangup(call, "NORMAL_CLEARING")
 
     async def _unknown_caller(self, call: Call, url: str | None) -> None:
         """calls.md §1.4: answer, play ``unknown_caller_play``, hang up."""
