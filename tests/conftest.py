@@ -56,7 +56,9 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     yield from database_url(request.param, tmp_path_factory)
 
 
@@ -113,9 +115,7 @@ _blocks = itertools.count()
 
 def make_tenant(live: LiveService) -> Tenant:
     account = live.store.accounts.create("tenant-" + secrets.token_hex(3))
-    http = httpx.Client(
-        base_url=live.url, auth=(account.auth_id, account.auth_token), timeout=30
-    )
+    http = httpx.Client(base_url=live.url, auth=(account.auth_id, account.auth_token), timeout=30)
     return Tenant(live, account.auth_id, account.auth_token, http, next(_blocks) % 800)
 
 

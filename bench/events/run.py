@@ -61,16 +61,28 @@ async def receiver_app(scope, receive, send):  # type: ignore[no-untyped-def]
     while more:  # read the whole body, as a real receiver would
         message = await receive()
         more = message.get("more_body", False)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"ok"})
 
 
 def serve_receiver(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(receiver_app, host="127.0.0.1", port=port, log_level="warning",
-                access_log=False, http="httptools", loop="uvloop")
+    uvicorn.run(
+        receiver_app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+    )
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -87,27 +99,60 @@ def seed(store: Store, url: str, n: int) -> None:
     for i in range(n):
         u = str(uuid.uuid4())
         uuids.append(u)
-        session_rows.append({
-            "uuid": u, "account_id": account.id, "number_id": number_id,
-            "virtual_number": "+12203009999", "first_party": f"+1415555{i % 10000:04d}",
-            "second_party": "+14155550000", "status": "active", "active_calls": 0,
-            "created_time": now, "modified_time": now, "expiry_time": now + timedelta(hours=1),
-            "duration": 3600, "params": json.dumps({"callback_url": url}),
-            "amount": Decimal(0), "total_call_count": 0, "total_call_amount": Decimal(0),
-            "total_call_billed_duration": 0, "event_seq": 1,
-        })
+        session_rows.append(
+            {
+                "uuid": u,
+                "account_id": account.id,
+                "number_id": number_id,
+                "virtual_number": "+12203009999",
+                "first_party": f"+1415555{i % 10000:04d}",
+                "second_party": "+14155550000",
+                "status": "active",
+                "active_calls": 0,
+                "created_time": now,
+                "modified_time": now,
+                "expiry_time": now + timedelta(hours=1),
+                "duration": 3600,
+                "params": json.dumps({"callback_url": url}),
+                "amount": Decimal(0),
+                "total_call_count": 0,
+                "total_call_amount": Decimal(0),
+                "total_call_billed_duration": 0,
+                "event_seq": 1,
+            }
+        )
     with store.db.write() as conn:
         conn.execute(insert(sessions), session_rows)
         ids = dict(conn.execute(select(sessions.c.uuid, sessions.c.id)).all())
-        conn.execute(insert(outbox), [{
-            "account_id": account.id, "session_id": ids[u], "seq": 1,
-            "event_name": "SessionCreated", "url": url, "method": "POST",
-            "params": json.dumps(base_params(
-                event_name="SessionCreated", timestamp=now, session_uuid=u,
-                virtual_number="+12203009999", first_party="+14155550001",
-                second_party="+14155550000", sequence=1)),
-            "status": "pending", "attempts": 0, "next_attempt_at": now, "created_time": now,
-        } for u in uuids])
+        conn.execute(
+            insert(outbox),
+            [
+                {
+                    "account_id": account.id,
+                    "session_id": ids[u],
+                    "seq": 1,
+                    "event_name": "SessionCreated",
+                    "url": url,
+                    "method": "POST",
+                    "params": json.dumps(
+                        base_params(
+                            event_name="SessionCreated",
+                            timestamp=now,
+                            session_uuid=u,
+                            virtual_number="+12203009999",
+                            first_party="+14155550001",
+                            second_party="+14155550000",
+                            sequence=1,
+                        )
+                    ),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_time": now,
+                }
+                for u in uuids
+            ],
+        )
     if store.db.postgres:
         # What autovacuum does after a burst like this; without it the planner guesses a
         # handful of rows and sorts the whole backlog on every claim (docs/events.md).
@@ -139,16 +184,27 @@ async def direct(url: str, n: int) -> float:
 
     clients = ClientPool(allow_private=True, concurrency=CONCURRENCY)
     now = store_clock_now()
-    bodies = [base_params(event_name="SessionCreated", timestamp=now,
-                          session_uuid=str(uuid.uuid4()), virtual_number="+12203009999",
-                          first_party="+14155550001", second_party="+14155550000",
-                          sequence=1) for _ in range(n)]
+    bodies = [
+        base_params(
+            event_name="SessionCreated",
+            timestamp=now,
+            session_uuid=str(uuid.uuid4()),
+            virtual_number="+12203009999",
+            first_party="+14155550001",
+            second_party="+14155550000",
+            sequence=1,
+        )
+        for _ in range(n)
+    ]
 
     async def one(params: dict[str, str]) -> None:
         async with clients.slot() as client:
             nonce = generate_nonce()
-            headers = {"Content-Type": "application/x-www-form-urlencoded", NONCE_HEADER: nonce,
-                       SIGNATURE_HEADER: compute_v3_signature("POST", url, params, nonce, "t")}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                NONCE_HEADER: nonce,
+                SIGNATURE_HEADER: compute_v3_signature("POST", url, params, nonce, "t"),
+            }
             r = await client.post(url, content=urlencode(params).encode(), headers=headers)
             assert r.status_code == 200
 
@@ -170,9 +226,19 @@ def with_workers(db_url: str, store: Store, url: str, n: int, workers: int) -> f
     env = {**os.environ, "VTS_EVENTS_POLL": "0.02", "PYTHONPATH": str(ROOT / "src")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "vts_masking.events", "worker", "--database-url", db_url,
-             "--allow-private-callbacks", "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "vts_masking.events",
+                "worker",
+                "--database-url",
+                db_url,
+                "--allow-private-callbacks",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
         )
         for _ in range(workers)
     ]
@@ -209,9 +275,11 @@ def bench_database(name: str, db_url: str, url: str, n: int, repeat: int) -> dic
         results["2 workers"].append(with_workers(db_url, store, url, n, 2))
     store.close()
     medians = {k: statistics.median(v) for k, v in results.items()}
-    print(f"\n{name}: deliveries/s, median of {repeat} (runs: "
-          + "; ".join(f"{k} " + ", ".join(f"{x:.0f}" for x in v) for k, v in results.items())
-          + ")")
+    print(
+        f"\n{name}: deliveries/s, median of {repeat} (runs: "
+        + "; ".join(f"{k} " + ", ".join(f"{x:.0f}" for x in v) for k, v in results.items())
+        + ")"
+    )
     for k, v in medians.items():
         print(f"  {k:<10} {v:8.0f}/s")
     d, w1, w2 = medians["direct"], medians["1 worker"], medians["2 workers"]
@@ -225,8 +293,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=4000, help="events per run")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--database-url", default=os.environ.get("VTS_TEST_DATABASE_URL"),
-                        help="PostgreSQL to bench as well (a scratch schema is used)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("VTS_TEST_DATABASE_URL"),
+        help="PostgreSQL to bench as well (a scratch schema is used)",
+    )
     parser.add_argument("--serve-receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_receiver:
@@ -238,11 +309,14 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/events"
     try:
         wait_healthy(f"http://127.0.0.1:{port}")
-        print(f"bench/events: {args.events} events per run, concurrency {CONCURRENCY}, "
-              f"{os.cpu_count()} CPUs, receiver uvicorn+httptools on loopback")
+        print(
+            f"bench/events: {args.events} events per run, concurrency {CONCURRENCY}, "
+            f"{os.cpu_count()} CPUs, receiver uvicorn+httptools on loopback"
+        )
         with tempfile.TemporaryDirectory() as folder:
-            bench_database("SQLite", f"sqlite:///{folder}/bench.sqlite3", url, args.events,
-                           args.repeat)
+            bench_database(
+                "SQLite", f"sqlite:///{folder}/bench.sqlite3", url, args.events, args.repeat
+            )
         if args.database_url:
             pg_url, schema = pg_schema_url(args.database_url)
             try:

@@ -123,10 +123,22 @@ class VtsRelay:
     def __init__(self, calls: int, phone_a, phone_b, loop: str, record: bool) -> None:
         self.record_dir = tempfile.mkdtemp(prefix="vts-bench-rec-") if record else ""
         cmd = [
-            sys.executable, HERE, "--role", "relay", "--calls", str(calls),
-            "--phone-a", f"{phone_a[0]}:{phone_a[1]}", "--phone-b", f"{phone_b[0]}:{phone_b[1]}",
-            "--port-min", str(free_port_base(4 * calls + 400)), "--loop", loop,
-            "--record-dir", self.record_dir,
+            sys.executable,
+            HERE,
+            "--role",
+            "relay",
+            "--calls",
+            str(calls),
+            "--phone-a",
+            f"{phone_a[0]}:{phone_a[1]}",
+            "--phone-b",
+            f"{phone_b[0]}:{phone_b[1]}",
+            "--port-min",
+            str(free_port_base(4 * calls + 400)),
+            "--loop",
+            loop,
+            "--record-dir",
+            self.record_dir,
         ]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
@@ -207,9 +219,17 @@ class RtpEngine:
         ng.close()
         base = free_port_base(4 * calls + 400)
         cmd = [
-            exe, "--table=-1", "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{ng_port}",
-            f"--port-min={base}", f"--port-max={base + 4 * calls + 400}", "--foreground",
-            "--log-stderr", "--log-level=3", "--no-log-timestamps", "--delete-delay=0",
+            exe,
+            "--table=-1",
+            "--interface=127.0.0.1",
+            f"--listen-ng=127.0.0.1:{ng_port}",
+            f"--port-min={base}",
+            f"--port-max={base + 4 * calls + 400}",
+            "--foreground",
+            "--log-stderr",
+            "--log-level=3",
+            "--no-log-timestamps",
+            "--delete-delay=0",
             f"--pidfile={tempfile.gettempdir()}/vts-bench-rtpengine-{os.getpid()}.pid",
         ]
         if threads:
@@ -224,13 +244,22 @@ class RtpEngine:
         for i in range(calls):
             cid, ftag, ttag = f"bench-{i}", f"f{i}", f"t{i}"
             offer = self._cmd(
-                {"command": "offer", "call-id": cid, "from-tag": ftag,
-                 "sdp": sdp_for(phone_a[0], phone_a[1], i)}
+                {
+                    "command": "offer",
+                    "call-id": cid,
+                    "from-tag": ftag,
+                    "sdp": sdp_for(phone_a[0], phone_a[1], i),
+                }
             )
             port_for_b = int(re.search(rb"m=audio (\d+)", offer["sdp"]).group(1))
             answer = self._cmd(
-                {"command": "answer", "call-id": cid, "from-tag": ftag, "to-tag": ttag,
-                 "sdp": sdp_for(phone_b[0], phone_b[1], i)}
+                {
+                    "command": "answer",
+                    "call-id": cid,
+                    "from-tag": ftag,
+                    "to-tag": ttag,
+                    "sdp": sdp_for(phone_b[0], phone_b[1], i),
+                }
             )
             port_for_a = int(re.search(rb"m=audio (\d+)", answer["sdp"]).group(1))
             self.ports.append((port_for_a, port_for_b))
@@ -454,10 +483,14 @@ def main() -> None:
         print("# rtpengine not installed: skipped (apt-get install rtpengine-daemon)")
         systems.remove("rtpengine")
     levels = [int(x) for x in args.levels.split(",")]
-    print(f"# {os.cpu_count()} CPUs, python {sys.version.split()[0]}, loop={args.loop}, "
-          f"{args.seconds:g} s per level after {args.warmup:g} s warm-up")
-    header = (f"{'system':10} {'calls':>5} {'loss%':>7} {'jitter':>7} {'added':>7} "
-              f"{'p99ms':>7} {'cpu%':>6} {'cpu%/call':>9}  verdict")
+    print(
+        f"# {os.cpu_count()} CPUs, python {sys.version.split()[0]}, loop={args.loop}, "
+        f"{args.seconds:g} s per level after {args.warmup:g} s warm-up"
+    )
+    header = (
+        f"{'system':10} {'calls':>5} {'loss%':>7} {'jitter':>7} {'added':>7} "
+        f"{'p99ms':>7} {'cpu%':>6} {'cpu%/call':>9}  verdict"
+    )
     print(header)
     results = []
     direct_jitter: dict[int, float] = {}
@@ -484,10 +517,16 @@ def main() -> None:
                 f"{'' if cpu is None else f'{cpu:6.1f}':>6} "
                 f"{'' if cpc is None else f'{cpc:9.3f}':>9}  "
                 f"{'ok' if ok else 'FAIL'}"
-                + (f" (generator late {r['generator_late_ticks']})"
-                   if r["generator_late_ticks"] else "")
-                + (f" (generator send failures {r['generator_send_failures']})"
-                   if r["generator_send_failures"] else "")
+                + (
+                    f" (generator late {r['generator_late_ticks']})"
+                    if r["generator_late_ticks"]
+                    else ""
+                )
+                + (
+                    f" (generator send failures {r['generator_send_failures']})"
+                    if r["generator_send_failures"]
+                    else ""
+                )
                 + (f" recorded {r['recorded_seconds']} s" if "recorded_seconds" in r else ""),
                 flush=True,
             )
@@ -507,11 +546,16 @@ def main() -> None:
     rte = [r for r in results if r["system"] == "rtpengine" and "cpu_pct_per_call" in r]
     if vts and rte:
         by_n = {r["calls"]: r for r in rte}
-        ratios = [v["cpu_pct_per_call"] / by_n[v["calls"]]["cpu_pct_per_call"]
-                  for v in vts if v["calls"] in by_n and by_n[v["calls"]]["cpu_pct_per_call"]]
+        ratios = [
+            v["cpu_pct_per_call"] / by_n[v["calls"]]["cpu_pct_per_call"]
+            for v in vts
+            if v["calls"] in by_n and by_n[v["calls"]]["cpu_pct_per_call"]
+        ]
         if ratios:
-            print(f"# CPU per call, vts / rtpengine (userspace): "
-                  f"{', '.join(f'{x:.2f}' for x in ratios)} (by level)")
+            print(
+                f"# CPU per call, vts / rtpengine (userspace): "
+                f"{', '.join(f'{x:.2f}' for x in ratios)} (by level)"
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -27,7 +27,6 @@ app.command("worker")(worker_command)
 console = Console()
 
 
-
 def _store(database_url: str | None, data_dir: Path) -> Store:
     settings = Settings(database_url=database_url, data_dir=data_dir)
     store = Store(settings.resolved_database_url(), pool_size=2)
@@ -93,9 +92,7 @@ def serve(
     # re-scanning it on every full collection (long GC pauses show as SIP latency).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app_, host=host, port=port, log_level=log_level.lower(), access_log=False
-    )
+    uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), access_log=False)
 
 
 @account_app.command("create")

@@ -229,7 +229,9 @@ def wait_for(fn, timeout: float = 15.0):
         time.sleep(0.05)
 
 
-def caller_scenario(workdir: Path, name: str, caller: str, subs: dict[str, str] | None = None) -> str:
+def caller_scenario(
+    workdir: Path, name: str, caller: str, subs: dict[str, str] | None = None
+) -> str:
     text = (SCENARIOS / name).read_text().replace("+14445556666", caller)
     for key, value in (subs or {}).items():
         text = text.replace(f"@{key}@", value)
@@ -238,7 +240,9 @@ def caller_scenario(workdir: Path, name: str, caller: str, subs: dict[str, str] 
     return str(path)
 
 
-async def speech_call(edge: Edge, sink: RtpSink, *, caller: str = A) -> tuple[SippResult, SippResult]:
+async def speech_call(
+    edge: Edge, sink: RtpSink, *, caller: str = A
+) -> tuple[SippResult, SippResult]:
     callee = Sipp(
         edge.workdir,
         "callee",
@@ -543,9 +547,7 @@ async def test_a_prompt_that_cannot_be_decoded_is_skipped_and_the_call_goes_on(
 async def test_unknown_caller_hears_the_prompt_and_is_hung_up_on(
     edge: Edge, prompts: PromptServer
 ) -> None:
-    edge.t.session(
-        first_party=A, second_party=B, unknown_caller_play=prompts.url("unknown.wav")
-    )
+    edge.t.session(first_party=A, second_party=B, unknown_caller_play=prompts.url("unknown.wav"))
     sink = RtpSink()
     try:
         caller, _ = await listening_call(
@@ -616,8 +618,9 @@ async def test_a_caller_keying_the_first_party_pin_reaches_the_second_party(
     assert wait_for(lambda: pin_statuses(t, s["session_uuid"])) == [("success", "1")]
     view = wait_for(
         lambda: (
-            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])
-            ["interaction"]
+            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])[
+                "interaction"
+            ]
             and v["interaction"][0]["end_time"]
             and v
         )
@@ -652,9 +655,9 @@ async def test_a_wrong_pin_by_sip_info_is_refused_after_the_retries(
     await phone.start()
     result = await phone.finish(timeout=40)
     ok(result)  # the caller was hung up on (it waits for our BYE)
-    statuses = wait_for(lambda: len(pin_statuses(t, s["session_uuid"])) >= 2 and pin_statuses(
-        t, s["session_uuid"]
-    ))
+    statuses = wait_for(
+        lambda: len(pin_statuses(t, s["session_uuid"])) >= 2 and pin_statuses(t, s["session_uuid"])
+    )
     assert statuses == [("failed", "1"), ("failed", "2")]
     assert wait_for(lambda: ports_released(edge), 10)
 
@@ -674,7 +677,9 @@ async def test_a_registered_party_of_a_pin_session_is_let_through_as_authorized_
     )
     caller_sink, callee_sink = RtpSink(), RtpSink()
     try:
-        caller, callee = await listening_call(edge, caller_sink, callee_sink, caller=A, pause_ms=300)
+        caller, callee = await listening_call(
+            edge, caller_sink, callee_sink, caller=A, pause_ms=300
+        )
     finally:
         caller_sink.close()
         callee_sink.close()
@@ -737,7 +742,10 @@ async def test_a_busy_callee_after_the_prompt_ends_the_answered_caller(
     t = edge.t
     s = t.session(first_party=A, second_party=B, first_party_play_url=prompts.url("pin.wav"))
     callee = Sipp(
-        edge.workdir, "callee", port=edge.trunk_port, scenario="callee_fail.xml",
+        edge.workdir,
+        "callee",
+        port=edge.trunk_port,
+        scenario="callee_fail.xml",
         subs={"STATUS": "486"},
     )
     await callee.start()
@@ -764,8 +772,9 @@ async def test_a_busy_callee_after_the_prompt_ends_the_answered_caller(
     ok(callee_result)
     view = wait_for(
         lambda: (
-            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])
-            ["interaction"]
+            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])[
+                "interaction"
+            ]
             and v["interaction"][0]["end_time"]
             and v
         )
@@ -790,8 +799,9 @@ async def test_a_caller_hanging_up_during_the_prompt_releases_everything(
     assert wait_for(lambda: ports_released(edge), 10)
     view = wait_for(
         lambda: (
-            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])
-            ["interaction"]
+            (v := t.http.get(t.base + f"Masking/Session/{s['session_uuid']}/").json()["response"])[
+                "interaction"
+            ]
             and v["interaction"][0]["end_time"]
             and v
         )

@@ -60,7 +60,10 @@ class LiveService:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = Settings(
-            database_url=database_url, data_dir=data_dir, port=self.port, sip_enabled=sip,
+            database_url=database_url,
+            data_dir=data_dir,
+            port=self.port,
+            sip_enabled=sip,
             **settings,
         )
         self.clock = clock
@@ -98,9 +101,20 @@ class ServiceProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [
-            sys.executable, "-m", "vts_masking.cli", "serve", "--no-sip",
-            "--port", str(self.port), "--database-url", database_url,
-            "--data-dir", str(data_dir), "--log-level", "warning", *extra,
+            sys.executable,
+            "-m",
+            "vts_masking.cli",
+            "serve",
+            "--no-sip",
+            "--port",
+            str(self.port),
+            "--database-url",
+            database_url,
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+            *extra,
         ]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None

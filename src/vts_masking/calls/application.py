@@ -34,12 +34,15 @@ async def fetch_application(
         return None
     form = {"CallUUID": call_uuid, "From": from_number, "To": to_number, "Direction": "inbound"}
     try:
-        async with make_client(
-            allow_private=allow_private,
-            concurrency=1,
-            connect_timeout=timeout,
-            read_timeout=timeout,
-        ) as client, client.stream("POST", url, data=form) as response:
+        async with (
+            make_client(
+                allow_private=allow_private,
+                concurrency=1,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+            ) as client,
+            client.stream("POST", url, data=form) as response,
+        ):
             if response.status_code // 100 != 2:
                 log.warning("answer_url %s answered %s", url, response.status_code)
                 return None

@@ -484,7 +484,14 @@ class CallEngine:
         frm, to = ctx.numbers["a"]
         a_id = call.a.id if call.a is not None else None
         self._submit(
-            call, self.log.pin_status, ctx.ref, a_id, "success", attempt, frm, to,
+            call,
+            self.log.pin_status,
+            ctx.ref,
+            a_id,
+            "success",
+            attempt,
+            frm,
+            to,
             self.clock.now(),
         )
 
@@ -493,7 +500,14 @@ class CallEngine:
         # (a later attempt may name another session)
         frm, to = ctx.numbers["a"]
         self._submit(
-            call, self.log.pin_status, ctx.ref, None, "failed", attempt, frm, to,
+            call,
+            self.log.pin_status,
+            ctx.ref,
+            None,
+            "failed",
+            attempt,
+            frm,
+            to,
             self.clock.now(),
         )
 

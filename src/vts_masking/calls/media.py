@@ -107,7 +107,10 @@ class CallMedia:
             own = relay.leg(_RELAY_LEG[side])
             if own.remote is not None:
                 own.set_remote(
-                    own.remote[0], own.remote[1], stream.payload_type, stream.event_pt,
+                    own.remote[0],
+                    own.remote[1],
+                    stream.payload_type,
+                    stream.event_pt,
                     stream.codec,
                 )
         host, port = relay.leg(_RELAY_LEG[side]).local_address

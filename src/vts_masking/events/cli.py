@@ -28,7 +28,6 @@ events_app = typer.Typer(help="Event deliveries (the outbox).", no_args_is_help=
 console = Console()
 
 
-
 def _store(database_url: str | None, data_dir: Path, pool_size: int = 2) -> Store:
     settings = Settings(database_url=database_url, data_dir=data_dir)
     store = Store(settings.resolved_database_url(), pool_size=pool_size)

@@ -212,9 +212,7 @@ class Leg:
         "tx_packets",
     )
 
-    def __init__(
-        self, name: LegName, pair: PortPair, relatch_after: float, advertise: str
-    ) -> None:
+    def __init__(self, name: LegName, pair: PortPair, relatch_after: float, advertise: str) -> None:
         self.name: LegName = name
         self.pair = pair
         self.advertise = advertise
@@ -357,9 +355,12 @@ class Playback:
             self._start += now - target
         payload = self._frames[self._i]
         b1 = (0x80 if self._i == 0 else 0) | self._pt
-        header = bytes((0x80, b1)) + leg._play_seq.to_bytes(2, "big") + leg._play_ts.to_bytes(
-            4, "big"
-        ) + leg._play_ssrc.to_bytes(4, "big")
+        header = (
+            bytes((0x80, b1))
+            + leg._play_seq.to_bytes(2, "big")
+            + leg._play_ts.to_bytes(4, "big")
+            + leg._play_ssrc.to_bytes(4, "big")
+        )
         leg.send(header + payload)
         self.sent += 1
         leg._play_seq = (leg._play_seq + 1) & 0xFFFF
@@ -507,8 +508,11 @@ class RelayedCall:
             col.future.set_exception(CallClosed())
             return col.future
         self._collecting[name] = col
-        col.future.add_done_callback(lambda _f: self._collecting.pop(name, None)
-                                     if self._collecting.get(name) is col else None)
+        col.future.add_done_callback(
+            lambda _f: (
+                self._collecting.pop(name, None) if self._collecting.get(name) is col else None
+            )
+        )
         col.start()
         return col.future
 
@@ -670,7 +674,8 @@ class RelayedCall:
         except RtpParseError:
             return
         digit = leg.detector.feed(
-            int.from_bytes(data[8:12], "big"), int.from_bytes(data[4:8], "big"),
+            int.from_bytes(data[8:12], "big"),
+            int.from_bytes(data[4:8], "big"),
             data[off : payload_end(data)],
         )
         if digit is not None:

@@ -50,8 +50,9 @@ class RtpPacket:
             b0 |= 0x10
         b1 = (0x80 if self.marker else 0) | self.payload_type
         parts = [
-            _HDR.pack(b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
-                      self.ssrc & 0xFFFFFFFF)
+            _HDR.pack(
+                b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF, self.ssrc & 0xFFFFFFFF
+            )
         ]
         parts.extend(struct.pack("!I", c & 0xFFFFFFFF) for c in self.csrc)
         if self.extension is not None:
@@ -144,7 +145,10 @@ def parse_telephone_event(payload: bytes | bytearray | memoryview) -> TelephoneE
         raise RtpParseError("telephone-event payload shorter than 4 octets")
     event, b1, duration = _EVENT.unpack_from(bytes(payload[:4]))
     return TelephoneEvent(
-        event=event, end=bool(b1 & 0x80), volume=b1 & 0x3F, duration=duration,
+        event=event,
+        end=bool(b1 & 0x80),
+        volume=b1 & 0x3F,
+        duration=duration,
         reserved=bool(b1 & 0x40),
     )
 

@@ -38,7 +38,51 @@ def test_create_applies_every_default(pool: Tenant) -> None:
 
 
 def test_session_object_carries_every_documented_field(pool: Tenant) -> None:
-    fields = ["session_uuid", "status", "first_party", "second_party", "virtual_number", "initiate_call_to_first_party", "record", "record_file_format", "recording_callback_url", "recording_callback_method", "callback_url", "callback_method", "session_expiry", "call_time_limit", "ring_timeout", "first_party_play_url", "second_party_play_url", "geomatch", "subaccount", "create_session_with_single_party", "virtual_number_cooloff_period", "is_pin_authentication_required", "force_pin_authentication", "generate_pin", "generate_pin_length", "first_party_pin", "second_party_pin", "pin_prompt_play", "pin_retry", "pin_retry_wait", "incorrect_pin_play", "unknown_caller_play", "created_time", "modified_time", "expiry_time", "duration", "last_interaction_time", "amount", "total_call_count", "total_call_amount", "total_call_billed_duration", "total_session_amount", "interaction"]
+    fields = [
+        "session_uuid",
+        "status",
+        "first_party",
+        "second_party",
+        "virtual_number",
+        "initiate_call_to_first_party",
+        "record",
+        "record_file_format",
+        "recording_callback_url",
+        "recording_callback_method",
+        "callback_url",
+        "callback_method",
+        "session_expiry",
+        "call_time_limit",
+        "ring_timeout",
+        "first_party_play_url",
+        "second_party_play_url",
+        "geomatch",
+        "subaccount",
+        "create_session_with_single_party",
+        "virtual_number_cooloff_period",
+        "is_pin_authentication_required",
+        "force_pin_authentication",
+        "generate_pin",
+        "generate_pin_length",
+        "first_party_pin",
+        "second_party_pin",
+        "pin_prompt_play",
+        "pin_retry",
+        "pin_retry_wait",
+        "incorrect_pin_play",
+        "unknown_caller_play",
+        "created_time",
+        "modified_time",
+        "expiry_time",
+        "duration",
+        "last_interaction_time",
+        "amount",
+        "total_call_count",
+        "total_call_amount",
+        "total_call_billed_duration",
+        "total_session_amount",
+        "interaction",
+    ]
     s = pool.session(first_party=us(1), second_party=us(2))
     assert set(fields) <= set(s)
 

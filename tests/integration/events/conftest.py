@@ -59,8 +59,14 @@ def emit(store: Store, session: Any, *names: str, **extra: Any) -> None:
         row = conn.execute(select(sessions).where(sessions.c.id == session.id)).one()
         for name in names:
             outbox_ops.emit(
-                conn, row, name, store.clock.now(), from_number=us(1), to_number=us(2),
-                call_uuid="c0ffee00-0000-4000-8000-000000000001", extra=extra or None,
+                conn,
+                row,
+                name,
+                store.clock.now(),
+                from_number=us(1),
+                to_number=us(2),
+                call_uuid="c0ffee00-0000-4000-8000-000000000001",
+                extra=extra or None,
             )
 
 

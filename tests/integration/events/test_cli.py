@@ -38,7 +38,8 @@ def test_list_shows_events_newest_first_and_filters(
     assert [e["id"] for e in listed] == sorted((r.id for r in rows(store)), reverse=True)
     code, out = cli(db_url, "events", "list", "--session", a.uuid, "--json")
     assert [(e["event_name"], e["sequence_number"]) for e in json.loads(out)] == [
-        ("SessionTimeout", 2), ("SessionCreated", 1)
+        ("SessionTimeout", 2),
+        ("SessionCreated", 1),
     ]
     code, out = cli(db_url, "events", "list", "--failed", "--json")
     [failed] = json.loads(out)

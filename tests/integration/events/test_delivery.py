@@ -167,7 +167,10 @@ async def test_receiver_failing_twice_gets_the_event_exactly_when_the_backoff_sa
     assert [r.status for r in rx.got()] == [500, 500, 200]
     [row] = rows(store)
     assert (row.status, row.attempts, row.last_status, row.last_error) == (
-        "delivered", 3, 200, None,
+        "delivered",
+        3,
+        200,
+        None,
     )
     assert row.delivered_time == second_retry
 
@@ -252,9 +255,7 @@ async def test_a_receiver_that_does_not_answer_in_time_is_retried(
 
 
 @pytest.mark.asyncio
-async def test_a_large_response_body_is_not_read_to_the_end(
-    store: Store, account: Account
-) -> None:
+async def test_a_large_response_body_is_not_read_to_the_end(store: Store, account: Account) -> None:
     config = WorkerConfig(lease=30.0, deadline=5.0, max_body=1024)
     with Receiver(body=b"x" * 5_000_000) as rx:
         new_session(store, account, callback_url=rx.url)
@@ -302,9 +303,7 @@ async def test_an_event_whose_lease_ran_out_is_delivered_by_another_worker(
     assert len(rx.got()) == 1
 
 
-def test_events_without_a_url_are_skipped_and_never_claimed(
-    store: Store, account: Account
-) -> None:
+def test_events_without_a_url_are_skipped_and_never_claimed(store: Store, account: Account) -> None:
     new_session(store, account)
     assert rows(store)[0].status == "skipped"
     assert repo(store).claim(10, lease=30.0) == []

@@ -104,7 +104,9 @@ def test_two_workers_never_send_the_same_event_at_the_same_time(
     with Receiver(hold=0.01) as rx:
         sessions = [new_session(store, account, callback_url=rx.url) for _ in range(30)]
         for s in sessions:
-            emit(store, s, "SessionFirstPartyInitiated", "SessionFirstPartyAnswer", "SessionTimeout")
+            emit(
+                store, s, "SessionFirstPartyInitiated", "SessionFirstPartyAnswer", "SessionTimeout"
+            )
         total = len(rows(store))
         stop = threading.Event()
         threads = [_run_worker_thread(db_url, clock, stop) for _ in range(2)]

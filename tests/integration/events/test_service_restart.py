@@ -87,8 +87,12 @@ def test_worker_hooks_deliver_sessions_created_over_the_api_and_count_them(
         for i in range(3):
             r = http.post(
                 f"/v1/Account/{auth_id}/Masking/Session/",
-                json={"first_party": us(10 + i), "second_party": us(20 + i),
-                      "callback_url": rx.url + "/cb", "callback_method": "GET"},
+                json={
+                    "first_party": us(10 + i),
+                    "second_party": us(20 + i),
+                    "callback_url": rx.url + "/cb",
+                    "callback_method": "GET",
+                },
             )
             assert r.status_code == 201, r.text
             uuids.append(r.json()["session_uuid"])
@@ -118,9 +122,10 @@ def test_worker_hooks_deliver_sessions_created_over_the_api_and_count_them(
 def test_worker_disabled_in_settings_sends_nothing(db_url: str, tmp_path: Path) -> None:
     store = Store(db_url)
     store.migrate()
-    with Receiver() as rx, AppWithWorker(
-        store, tmp_path, allow_private_callbacks=True, worker_enabled=False
-    ) as live:
+    with (
+        Receiver() as rx,
+        AppWithWorker(store, tmp_path, allow_private_callbacks=True, worker_enabled=False) as live,
+    ):
         http, auth_id, _ = tenant_client(store, live.url, 1)
         r = http.post(
             f"/v1/Account/{auth_id}/Masking/Session/",
@@ -146,7 +151,11 @@ def create_sessions(http: httpx.Client, auth_id: str, callback: str, n: int) -> 
     for i in range(n):
         r = http.post(
             f"/v1/Account/{auth_id}/Masking/Session/",
-            json={"first_party": us(100 + i), "second_party": us(200 + i), "callback_url": callback},
+            json={
+                "first_party": us(100 + i),
+                "second_party": us(200 + i),
+                "callback_url": callback,
+            },
         )
         assert r.status_code == 201, r.text
 
@@ -209,5 +218,7 @@ def test_sigkill_mid_delivery_redelivers_only_what_was_in_flight(
     assert len(keys) == 8
     duplicated = {k for k, n in keys.items() if n > 1}
     assert duplicated <= in_flight_at_kill
-    print(json.dumps({"in_flight": len(in_flight_at_kill), "duplicated": len(duplicated)}),
-          file=sys.stderr)
+    print(
+        json.dumps({"in_flight": len(in_flight_at_kill), "duplicated": len(duplicated)}),
+        file=sys.stderr,
+    )

@@ -367,8 +367,9 @@ async def test_fetched_prompt_is_heard_by_its_leg_only_before_bridging(site):
     assert len(got) == len(prompt.frames("PCMA")) and {p.payload_type for p in got} == {8}
     heard = g711.decode("PCMA", b"".join(p.payload for p in got))
     assert abs(dominant_freq(heard[800:3000]) - 440) < 10
-    assert np.array_equal(heard[: len(prompt.samples)],
-                          g711.decode("PCMA", g711.encode("PCMA", prompt.samples)))
+    assert np.array_equal(
+        heard[: len(prompt.samples)], g711.decode("PCMA", g711.encode("PCMA", prompt.samples))
+    )
     assert callee.received == []  # not bridged: the other party hears nothing
     caller.transport.close()
     callee.transport.close()

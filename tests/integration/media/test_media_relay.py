@@ -200,9 +200,7 @@ async def test_pcma_to_pcmu_transcoding_other_direction(allocator):
     call.b.set_remote(*pb.addr, 8)
     call.bridge()
     alaw = bytes(range(96, 256))
-    pb.send(
-        RtpPacket(8, 7, 1120, 5, alaw, marker=True).build(), call.b.local_address
-    )
+    pb.send(RtpPacket(8, 7, 1120, 5, alaw, marker=True).build(), call.b.local_address)
     await pa.wait_for(1)
     (p,) = pa.packets()
     assert (p.payload_type, p.marker, p.sequence, p.timestamp, p.ssrc) == (0, True, 7, 1120, 5)
@@ -413,8 +411,9 @@ async def test_recording_through_the_relay_holds_both_voices(allocator, tmp_path
     for i in range(n):
         pa.send(audio_packet(i, ua[i * 160 : (i + 1) * 160], pt=0), call.a.local_address)
         if i != 4:  # one B packet lost
-            pb.send(audio_packet(i, ab[i * 160 : (i + 1) * 160], pt=8, ssrc=2),
-                    call.b.local_address)
+            pb.send(
+                audio_packet(i, ab[i * 160 : (i + 1) * 160], pt=8, ssrc=2), call.b.local_address
+            )
         await asyncio.sleep(0.02)
     await settle()
     result = await call.stop_recording()
@@ -515,8 +514,7 @@ async def test_garbage_and_malformed_packets_are_dropped_without_harm(allocator)
     pa.send(b"hello", call.a.local_address)
     pa.send(b"\x00" * 40, call.a.local_address)  # RTP version 0
     # extension header claims more words than the packet holds
-    pa.send(bytes([0x90, 0]) + bytes(10) + b"\x00\x00\xff\xff" + b"\xff" * 8,
-            call.a.local_address)
+    pa.send(bytes([0x90, 0]) + bytes(10) + b"\x00\x00\xff\xff" + b"\xff" * 8, call.a.local_address)
     pa.send(audio_packet(1, b"\xff" * 160), call.a.local_address)
     await pb.wait_for(1)
     await settle()

@@ -99,8 +99,9 @@ async def test_real_speech_is_relayed_transcoded_and_recorded_sample_exact(tmp_p
     sent = [rtp.parse(d) for _, d in speech]
     got = [rtp.parse(d) for d in callee.received]
     assert len(got) == len(sent) - 1
-    expected_ulaw = [g711.transcode("PCMA", "PCMU", p.payload) for j, p in enumerate(sent)
-                     if j != lost]
+    expected_ulaw = [
+        g711.transcode("PCMA", "PCMU", p.payload) for j, p in enumerate(sent) if j != lost
+    ]
     assert [p.payload for p in got] == expected_ulaw
     assert {p.payload_type for p in got} == {0}
 

@@ -22,7 +22,12 @@ def test_audio_stream_picks_the_first_g711_format_and_telephone_event() -> None:
     s = audio_stream(parse_sdp(OFFER))
     assert s is not None
     assert (s.index, s.host, s.port, s.payload_type, s.codec, s.event_pt) == (
-        0, "10.0.0.1", 4000, 8, "PCMA", 101,
+        0,
+        "10.0.0.1",
+        4000,
+        8,
+        "PCMA",
+        101,
     )
 
 

@@ -38,14 +38,21 @@ def test_full_jitter_draws_between_the_floor_and_the_ceiling() -> None:
 
 @pytest.mark.parametrize("code", [200, 201, 204, 299])
 def test_any_2xx_is_delivered(code: int) -> None:
-    d = decide(Attempt(status_code=code), attempts=1, created=T0, now=T0, policy=POLICY, rng=Fixed(1))
+    d = decide(
+        Attempt(status_code=code), attempts=1, created=T0, now=T0, policy=POLICY, rng=Fixed(1)
+    )
     assert d.kind == "delivered"
 
 
 @pytest.mark.parametrize(
     "attempt",
-    [Attempt(status_code=500), Attempt(status_code=302), Attempt(status_code=404),
-     Attempt(error="timeout"), Attempt(error="ConnectError")],
+    [
+        Attempt(status_code=500),
+        Attempt(status_code=302),
+        Attempt(status_code=404),
+        Attempt(error="timeout"),
+        Attempt(error="ConnectError"),
+    ],
 )
 def test_non_2xx_time_out_and_connection_errors_are_retried(attempt: Attempt) -> None:
     now = T0 + timedelta(seconds=30)
@@ -61,8 +68,14 @@ def test_a_failure_just_before_24_hours_is_still_retried_and_at_24_hours_fails()
 
 
 def test_a_refused_target_fails_at_once() -> None:
-    d = decide(Attempt(error="refused: x", refused=True), attempts=1, created=T0, now=T0,
-               policy=POLICY, rng=Fixed(1))
+    d = decide(
+        Attempt(error="refused: x", refused=True),
+        attempts=1,
+        created=T0,
+        now=T0,
+        policy=POLICY,
+        rng=Fixed(1),
+    )
     assert d.kind == "failed"
 
 

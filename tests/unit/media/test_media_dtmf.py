@@ -13,10 +13,9 @@ from vts_masking.media.rtp import TelephoneEvent
 
 def _event_packets(event: int, ts: int) -> list[bytes]:
     # start, two updates, three end copies — as phones send them
-    return (
-        [TelephoneEvent(event, duration=d).build() for d in (160, 320, 480)]
-        + [TelephoneEvent(event, end=True, duration=640).build()] * 3
-    )
+    return [TelephoneEvent(event, duration=d).build() for d in (160, 320, 480)] + [
+        TelephoneEvent(event, end=True, duration=640).build()
+    ] * 3
 
 
 def test_one_digit_per_event_despite_repeats_and_end_copies():

@@ -12,8 +12,14 @@ from vts_masking.media.rtp import RtpPacket, RtpParseError, TelephoneEvent
 
 def test_build_then_parse_roundtrips_all_fields():
     pkt = RtpPacket(
-        payload_type=8, sequence=65535, timestamp=0xFFFFFFF0, ssrc=0xDEADBEEF,
-        payload=b"\x01" * 160, marker=True, csrc=(1, 2, 3), extension=(0xBEDE, b"\x10\xaa\0\0"),
+        payload_type=8,
+        sequence=65535,
+        timestamp=0xFFFFFFF0,
+        ssrc=0xDEADBEEF,
+        payload=b"\x01" * 160,
+        marker=True,
+        csrc=(1, 2, 3),
+        extension=(0xBEDE, b"\x10\xaa\0\0"),
         padding=4,
     )
     data = pkt.build()
@@ -59,8 +65,12 @@ def test_arbitrary_event_payload_raises_nothing_but_rtp_parse_error(data):
 
 
 @given(
-    pt=st.integers(0, 127), seq=st.integers(0, 0xFFFF), ts=st.integers(0, 0xFFFFFFFF),
-    ssrc=st.integers(0, 0xFFFFFFFF), payload=st.binary(max_size=64), marker=st.booleans(),
+    pt=st.integers(0, 127),
+    seq=st.integers(0, 0xFFFF),
+    ts=st.integers(0, 0xFFFFFFFF),
+    ssrc=st.integers(0, 0xFFFFFFFF),
+    payload=st.binary(max_size=64),
+    marker=st.booleans(),
     csrc=st.lists(st.integers(0, 0xFFFFFFFF), max_size=15),
     padding=st.integers(0, 255),
 )
