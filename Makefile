@@ -21,7 +21,7 @@ test: install system-packages
 	$(PYTHON) -m pytest
 
 lint:
-	ruff check src tests bench
+	$(PYTHON) -m ruff check src tests bench
 
 bench: install
 	$(PYTHON) bench/api/run.py
