@@ -92,16 +92,16 @@ def start_uas(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def run_uac(workdir: Path, target: int, rate: int, seconds: int) -> Step:
+def run_uac(workdir: Path, target: int, rate: int, seconds: int, scenario: Path = SCENARIO) -> Step:
     calls = rate * seconds
     tag = f"uac_{target}_{rate}"
     stat_file = workdir / f"{tag}_stat.csv"
     cmd = [
         "sipp",
         "-sf",
-        str(SCENARIO),
+        str(scenario),
         "-s",
-        "+15550001",
+        "+12205550001",
         f"127.0.0.1:{target}",
         "-i",
         "127.0.0.1",
@@ -161,7 +161,11 @@ def report(name: str, step: Step) -> None:
 
 
 def ladder(
-    targets: dict[str, int], rates: list[int], seconds: int, workdir: Path
+    targets: dict[str, int],
+    rates: list[int],
+    seconds: int,
+    workdir: Path,
+    scenario: Path = SCENARIO,
 ) -> dict[str, list[Step]]:
     """Each rate on every path back to back (same machine conditions for the baseline),
     dropping a path from the ladder once it fails more than 0.1% of its calls."""
@@ -171,7 +175,7 @@ def ladder(
         if not live:
             break
         for name in live:
-            step = run_uac(workdir, targets[name], rate, seconds)
+            step = run_uac(workdir, targets[name], rate, seconds, scenario)
             steps[name].append(step)
             report(name, step)
             time.sleep(1.0)  # let the previous calls' transactions drain
@@ -188,6 +192,11 @@ def main() -> int:
     ap.add_argument("--rates", default="50,100,200,300,400,500,600,800,1000")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
+    ap.add_argument(
+        "--service",
+        action="store_true",
+        help="run the real call engine on a SQLite store (routing, records, events per call)",
+    )
     args = ap.parse_args()
     if shutil.which("sipp") is None:
         print("sipp not found (Debian package sip-tester)", file=sys.stderr)
@@ -208,6 +217,7 @@ def main() -> int:
                 f"127.0.0.1:{uas_port}",
                 "--loop",
                 args.loop,
+                *(["--service"] if args.service else []),
             ],
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -219,7 +229,13 @@ def main() -> int:
                 f"SIP benchmark: {args.seconds} s per step, loop={args.loop}, {os.cpu_count()} CPUs"
             )
             print("direct = SIPp uac → SIPp uas (baseline); b2bua = SIPp uac → B2BUA → SIPp uas")
-            steps = ladder({"direct": uas_port, "b2bua": b2bua_port}, rates, args.seconds, workdir)
+            scenario = SCENARIO
+            if args.service:  # calls come from the session's first party
+                scenario = workdir / "uac_party.xml"
+                scenario.write_text(SCENARIO.read_text().replace("sip:sipp@", "sip:+14155550001@"))
+            steps = ladder(
+                {"direct": uas_port, "b2bua": b2bua_port}, rates, args.seconds, workdir, scenario
+            )
             base, through = steps["direct"], steps["b2bua"]
         finally:
             server.terminate()

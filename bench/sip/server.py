@@ -15,16 +15,50 @@ import signal
 from vts_masking.calls.b2bua import B2BUA, Bridge, InboundCall, Reject
 from vts_masking.sip.transport import parse_hostport
 
+# --service: the whole call engine on a SQLite store holding one session (CALLER, CALLEE)
+# on VIRTUAL — routing from the store, Call records, interactions and events per call.
+VIRTUAL, CALLER, CALLEE = "+12205550001", "+14155550001", "+12125550002"
 
-async def main(listen: tuple[str, int], trunk: tuple[str, int]) -> None:
+
+async def start_service(listen: tuple[str, int], trunk: tuple[str, int]) -> B2BUA:
+    import tempfile
+
+    from vts_masking.calls.engine import CallEngine
+    from vts_masking.config import Settings
+    from vts_masking.domain.session_params import parse_create
+    from vts_masking.store import Principal, Store
+
+    settings = Settings(
+        data_dir=tempfile.mkdtemp(prefix="bench-sip-store-"),
+        sip_listen=f"{listen[0]}:{listen[1]}",
+        sip_trunk=f"{trunk[0]}:{trunk[1]}",
+        media_enabled=False,
+    )
+    store = Store(settings.resolved_database_url())
+    store.migrate()
+    account = store.accounts.create("bench")
+    main = store.accounts.by_auth_id(account.auth_id)
+    assert main is not None
+    store.numbers.add(main, [VIRTUAL])
+    params = parse_create({"first_party": CALLER, "second_party": CALLEE, "session_expiry": 86400})
+    store.sessions.create(Principal(main, main, None), params, lambda view: view)
+    engine = CallEngine(store, settings)
+    await engine.start()
+    return engine.b2bua
+
+
+async def main(listen: tuple[str, int], trunk: tuple[str, int], service: bool = False) -> None:
     routes: dict[str, Bridge] = {}
     default = Bridge(number="+15550002", caller_id="+15550001")
 
     async def router(call: InboundCall) -> Bridge | Reject:
         return routes.get(call.to_user or "", default)
 
-    b2bua = B2BUA(router, trunk=trunk, listen=listen)
-    await b2bua.start()
+    if service:
+        b2bua = await start_service(listen, trunk)
+    else:
+        b2bua = B2BUA(router, trunk=trunk, listen=listen)
+        await b2bua.start()
     # Start-up objects never die: keep them out of every future full collection.
     gc.collect()
     gc.freeze()
@@ -43,6 +77,7 @@ if __name__ == "__main__":
     ap.add_argument("--listen", default="127.0.0.1:5070")
     ap.add_argument("--trunk", default="127.0.0.1:5080")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
+    ap.add_argument("--service", action="store_true", help="the real call engine and store")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     runner = None
@@ -53,4 +88,6 @@ if __name__ == "__main__":
             runner = uvloop.run
         except ImportError:
             runner = None
-    (runner or asyncio.run)(main(parse_hostport(args.listen), parse_hostport(args.trunk)))
+    (runner or asyncio.run)(
+        main(parse_hostport(args.listen), parse_hostport(args.trunk), args.service)
+    )
