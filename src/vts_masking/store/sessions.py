@@ -82,6 +82,17 @@ def _lost_race(exc: IntegrityError) -> bool:
     return any(name in text for name in RACE_CONSTRAINTS) or "idempotency_keys" in text
 
 
+class Created(tuple):
+    """``(status, body)`` of a create; ``replayed`` when an Idempotency-Key repeated it."""
+
+    replayed: bool
+
+    def __new__(cls, status: int, body: dict[str, Any], replayed: bool = False) -> Created:
+        result = super().__new__(cls, (status, body))
+        result.replayed = replayed
+        return result
+
+
 @dataclasses.dataclass(frozen=True)
 class Idempotency:
     key: str
@@ -155,7 +166,7 @@ class SessionRepo:
         params: CreateParams,
         render: Callable[[dict[str, Any]], dict[str, Any]],
         idempotency: Idempotency | None = None,
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> Created:
         """Create a session; returns (HTTP status, response body made by ``render``).
 
         Everything — session, bindings, ``SessionCreated`` event, idempotency record —
@@ -191,7 +202,7 @@ class SessionRepo:
 
     def _replay(
         self, conn: Connection, account_id: int, idem: Idempotency
-    ) -> tuple[int, dict[str, Any]] | None:
+    ) -> Created | None:
         row = conn.execute(
             select(idempotency_keys).where(
                 idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == idem.key
@@ -201,7 +212,7 @@ class SessionRepo:
             return None
         if row.request_hash != idem.request_hash:
             raise errors.Conflict("Idempotency-Key was already used with a different request body.")
-        return row.status_code, json.loads(row.body)
+        return Created(row.status_code, json.loads(row.body), replayed=True)
 
     def _create_once(
         self,
@@ -213,7 +224,7 @@ class SessionRepo:
         params: CreateParams,
         render: Callable[[dict[str, Any]], dict[str, Any]],
         idempotency: Idempotency | None,
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> Created:
         now = self.db.clock.now()
         if params.is_pin_authentication_required and params.generate_pin:
             length = params.generate_pin_length
@@ -291,7 +302,7 @@ class SessionRepo:
                     created_time=now,
                 )
             )
-        return 201, body
+        return Created(201, body)
 
     # -- read -----------------------------------------------------------------------
 

@@ -59,3 +59,27 @@ def test_a_refused_create_is_not_remembered(tenant: Tenant) -> None:
     assert r.status_code == 400  # no numbers yet
     tenant.add_numbers(tenant.vn(0))
     assert _create(tenant, "k-4", first_party=us(1), second_party=us(2)).status_code == 201
+
+
+class _Originations:
+    """Stands in for the SIP edge: records which sessions it was asked to call."""
+
+    def __init__(self) -> None:
+        self.sessions: list[str] = []
+
+    async def initiate_session_call(self, session_uuid: str) -> None:
+        self.sessions.append(session_uuid)
+
+
+def test_a_repeated_create_does_not_call_the_parties_again(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    calls = _Originations()
+    tenant.live.app.state.calls = calls
+    try:
+        body = {"first_party": us(1), "second_party": us(2), "initiate_call_to_first_party": True}
+        first = _create(tenant, "k-5", **body)
+        again = _create(tenant, "k-5", **body)
+    finally:
+        tenant.live.app.state.calls = None
+    assert first.json()["session_uuid"] == again.json()["session_uuid"]
+    assert calls.sessions == [first.json()["session_uuid"]]

@@ -40,9 +40,12 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
         }
 
     store = get_store(request)
-    status, body = await run_in_threadpool(store.sessions.create, who, params, render, idem)
+    created = await run_in_threadpool(store.sessions.create, who, params, render, idem)
+    status, body = created
     calls = getattr(request.app.state, "calls", None)
-    if status == 201 and calls is not None and body["session"].get("initiate_call_to_first_party"):
+    # A create repeated under its Idempotency-Key must not call the parties again.
+    wants_call = body["session"].get("initiate_call_to_first_party") and not created.replayed
+    if status == 201 and calls is not None and wants_call:
         await calls.initiate_session_call(body["session_uuid"])
     return JSONResponse(body, status_code=status)
 
