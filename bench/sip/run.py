@@ -18,7 +18,6 @@ import contextlib
 import csv
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,23 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from tests.support.live import free_port  # noqa: E402
+
 SCENARIO = HERE / "uac_latency.xml"
-
-
-def free_port() -> int:
-    while True:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
 
 
 @dataclass

@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.live import free_port
+
 SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent / "sipp"
 
 requires_sipp = pytest.mark.skipif(SIPP is None, reason="sipp not installed (sip-tester)")
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now."""
-    while True:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
 
 
 @dataclass

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from ..domain.errors import RateLimited, Unauthorized
 from ..domain.ratelimit import retry_after_header
@@ -24,15 +23,8 @@ def get_store(request: Request) -> Store:
 
 
 async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run a read-only store operation.
-
-    On SQLite a read is a local, sub-millisecond lookup that never waits for a writer
-    (WAL), cheaper than the hop to a worker thread, so it runs inline; on PostgreSQL
-    it goes to the thread pool so network round trips never stall the event loop.
-    """
-    if get_store(request).db.postgres:
-        return await run_in_threadpool(fn, *args)
-    return fn(*args)
+    """Run a read-only store operation (see :meth:`Database.run_read`)."""
+    return await get_store(request).db.run_read(fn, *args)
 
 
 def _credentials(request: Request) -> tuple[str, str]:

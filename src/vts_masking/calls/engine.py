@@ -117,18 +117,13 @@ class CallEngine:
             await asyncio.wait(pending, timeout=5)
         await self.prompts.aclose()
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self.store.db.postgres:
-            return await run_in_threadpool(fn, *args)
-        return fn(*args)  # SQLite reads are local and sub-millisecond
-
     # -- routing --------------------------------------------------------------------
 
     async def route(self, inbound: InboundCall) -> Decision:
         virtual = normalize_lenient(inbound.to_user or "")
         caller = normalize_lenient(inbound.from_user or "")
         try:
-            decision = await self._run(self.log.route, virtual, caller)
+            decision = await self.store.db.run_read(self.log.route, virtual, caller)
         except Exception:
             log.exception("routing failed for a call to %s", virtual)
             return Reject(500, "Server Internal Error")
@@ -197,7 +192,7 @@ class CallEngine:
 
     async def initiate_session_call(self, session_uuid: str) -> None:
         """``initiate_call_to_first_party``: call the first party, then the second."""
-        row = await self._run(self.log.session_for_call, session_uuid)
+        row = await self.store.db.run_read(self.log.session_for_call, session_uuid)
         if row is None or not row.first_party or not row.second_party:
             return
         params = json.loads(row.params)
@@ -440,7 +435,7 @@ class CallEngine:
             if call.ended:
                 return
             found = (
-                await self._run(self.log.session_by_pin, virtual, result.digits)
+                await self.store.db.run_read(self.log.session_by_pin, virtual, result.digits)
                 if result.digits
                 else None
             )

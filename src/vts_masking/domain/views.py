@@ -133,3 +133,25 @@ def account_path(auth_id: str) -> str:
 
 def compact(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in items if v is not None}
+
+
+def event_view(row: Any, *, with_params: bool = False) -> dict[str, Any]:
+    """One outbox row as operators (CLI) and customers (the session's event log) see it."""
+    view: dict[str, Any] = {
+        "id": row.id,
+        "session_uuid": getattr(row, "session_uuid", None),
+        "sequence_number": row.seq,
+        "event_name": row.event_name,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+        "method": row.method,
+        "url": row.url,
+        "created_time": fmt_time(row.created_time),
+        "next_attempt_time": fmt_time(row.next_attempt_at),
+        "delivered_time": fmt_time(row.delivered_time),
+    }
+    if with_params:
+        view["params"] = json.loads(row.params)
+    return view

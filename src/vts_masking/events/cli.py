@@ -21,6 +21,7 @@ from rich.table import Table
 
 from ..cli_options import DatabaseUrl, DataDir, JsonOut
 from ..config import Settings
+from ..domain.views import event_view
 from ..store import Store
 from .outbox_repo import OutboxRepo
 
@@ -33,28 +34,6 @@ def _store(database_url: str | None, data_dir: Path, pool_size: int = 2) -> Stor
     store = Store(settings.resolved_database_url(), pool_size=pool_size)
     store.migrate()
     return store
-
-
-def _time(value: Any) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
-
-
-def event_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "session_uuid": getattr(row, "session_uuid", None),
-        "sequence_number": row.seq,
-        "event_name": row.event_name,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_status": row.last_status,
-        "last_error": row.last_error,
-        "method": row.method,
-        "url": row.url,
-        "created_time": _time(row.created_time),
-        "next_attempt_time": _time(row.next_attempt_at),
-        "delivered_time": _time(row.delivered_time),
-    }
 
 
 @events_app.command("list")

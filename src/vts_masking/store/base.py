@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import Connection, Engine
 
 from ..clock import Clock
 from .db import is_postgres
+
+T = TypeVar("T")
 
 
 class Database:
@@ -47,6 +51,17 @@ class Database:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only store operation from async code (the API, the SIP edge).
+
+        On SQLite a read is a local, sub-millisecond lookup that never waits for a writer
+        (WAL), cheaper than the hop to a worker thread, so it runs inline; on PostgreSQL
+        it goes to a worker thread so network round trips never stall the event loop.
+        """
+        if self.postgres:
+            return await anyio.to_thread.run_sync(fn, *args)
+        return fn(*args)
 
     def lock(self, conn: Connection, *names: str) -> None:
         """Serialise writers that touch the same names (PostgreSQL advisory locks).

@@ -200,9 +200,7 @@ class SessionRepo:
                 continue
         raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
 
-    def _replay(
-        self, conn: Connection, account_id: int, idem: Idempotency
-    ) -> Created | None:
+    def _replay(self, conn: Connection, account_id: int, idem: Idempotency) -> Created | None:
         row = conn.execute(
             select(idempotency_keys).where(
                 idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == idem.key

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...domain import session_params
 from ...domain.list_filters import parse_session_filters
+from ...domain.views import event_view
 from ...store import Idempotency, Principal
 from ..deps import get_store, principal, read
 from ..parsing import body_params, query_params, request_hash
@@ -105,23 +105,5 @@ async def session_events(
 ) -> JSONResponse:
     store = get_store(request)
     rows = await run_in_threadpool(store.sessions.events, who, session_uuid)
-    objects = [
-        {
-            "sequence_number": r.seq,
-            "event_name": r.event_name,
-            "status": r.status,
-            "attempts": r.attempts,
-            "last_status": r.last_status,
-            "last_error": r.last_error,
-            "created_time": r.created_time.strftime("%Y-%m-%d %H:%M:%S"),
-            "delivered_time": (
-                r.delivered_time.strftime("%Y-%m-%d %H:%M:%S") if r.delivered_time else None
-            ),
-            "next_attempt_time": r.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S"),
-            "url": r.url,
-            "method": r.method,
-            "params": json.loads(r.params),
-        }
-        for r in rows
-    ]
+    objects = [event_view(r, with_params=True) for r in rows]
     return ok({"response": {"objects": objects}})
