@@ -96,7 +96,7 @@ class AsyncMaskingSessions(_Resource):
         """
         body = collect(locals())
         return await self._client._request(
-            "POST", _SESSIONS, body=body, create=True, parse=MaskingSessionCreateResponse
+            "POST", _SESSIONS, body=body, parse=MaskingSessionCreateResponse
         )
 
     async def get_masking_session(self, session_uuid: str) -> MaskingSessionResponse:
@@ -216,15 +216,12 @@ class AsyncNumbers(_Resource):
     ) -> NumberAddResponse:
         """Add one number or several (a list, or a comma-separated string) to the pool.
 
-        Sends an ``Idempotency-Key``, but is only retried when the request cannot have
-        been acted on (connection refused, 429): the service does not replay number adds.
+        Safe to retry: the call carries an ``Idempotency-Key`` reused by its retries.
         """
         if not isinstance(numbers, str):
             numbers = ",".join(numbers)
         body = collect(locals())
-        return await self._client._request(
-            "POST", "Number/", body=body, idempotency_key=True, parse=NumberAddResponse
-        )
+        return await self._client._request("POST", "Number/", body=body, parse=NumberAddResponse)
 
     async def get(self, number: str) -> NumberResponse:
         """One number of the pool (``.response``)."""
@@ -293,12 +290,12 @@ class AsyncSubaccounts(_Resource):
     async def create(self, name: str, *, enabled: bool | None = None) -> SubaccountCreateResponse:
         """Create a subaccount; its ``auth_token`` is in this answer only.
 
-        Sends an ``Idempotency-Key``, but is only retried when the request cannot have
-        been acted on (connection refused, 429): the service does not replay this create.
+        Safe to retry: the call carries an ``Idempotency-Key`` reused by its retries, and
+        the service keeps the first answer with the subaccount it made.
         """
         body = collect(locals())
         return await self._client._request(
-            "POST", "Subaccount/", body=body, idempotency_key=True, parse=SubaccountCreateResponse
+            "POST", "Subaccount/", body=body, parse=SubaccountCreateResponse
         )
 
     async def get(self, auth_id: str) -> SubaccountResponse:

@@ -186,22 +186,17 @@ def build_call(
     *,
     params: Mapping[str, Any] | None = None,
     body: Mapping[str, Any] | None = None,
-    create: bool = False,
-    idempotency_key: bool = False,
 ) -> Call:
     """Shape a call.
 
-    ``create=True`` marks a POST that makes a resource and that the server replays by its
-    ``Idempotency-Key``: it gets a key (one per call, reused by every retry) and is retried
-    like a GET. ``idempotency_key=True`` only sends the key (for creates the server does
-    not replay yet; those are retried only when they cannot have been acted on).
+    Every call may be retried. A POST or DELETE carries an ``Idempotency-Key`` (one per
+    call, reused by every retry): the service answers a retry with the first attempt's
+    answer instead of acting twice (a second session, or "Session already expired." for
+    a DELETE whose first answer was lost).
     """
     method = method.upper()
     headers: dict[str, str] = {}
-    if create or idempotency_key or method == "DELETE":
-        # The key lets the server answer a retry with the first attempt's answer instead
-        # of acting twice (a second session, or "Session already expired." for a DELETE
-        # whose first answer was lost).
+    if method != "GET":
         headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
     return Call(
         method=method,
@@ -210,7 +205,7 @@ def build_call(
         json={k: _json_value(v) for k, v in body.items() if v is not None}
         if body is not None
         else None,
-        retryable=method in ("GET", "DELETE") or create,
+        retryable=True,
         headers=headers,
     )
 

@@ -150,8 +150,8 @@ class RestClient(_ClientBase):
     ...     session_uuid="...", call_time_limit=3600, record=True)
 
     Credentials fall back to ``VTS_AUTH_ID``/``VTS_AUTH_TOKEN`` and the URL to
-    ``VTS_API_URL`` (default ``http://127.0.0.1:8080``). GET and DELETE, and creates
-    (which carry an ``Idempotency-Key``), are retried up to ``max_retries`` times on
+    ``VTS_API_URL`` (default ``http://127.0.0.1:8080``). Every call (POSTs and DELETEs
+    carry an ``Idempotency-Key`` the service replays) is retried up to ``max_retries`` times on
     connection errors, 429 and 5xx, with exponential back-off and jitter, honouring
     ``Retry-After``. ``proxies`` is a proxy URL or a mapping of URL patterns to proxy URLs.
     ``http_client`` lets you bring your own ``httpx.Client`` (you then close it).
@@ -210,8 +210,6 @@ class RestClient(_ClientBase):
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
-        create: bool = False,
-        idempotency_key: bool = False,
         parse: Callable[[dict[str, Any]], T],
     ) -> T:
         call = build_call(
@@ -220,8 +218,6 @@ class RestClient(_ClientBase):
             path,
             params=params,
             body=body,
-            create=create,
-            idempotency_key=idempotency_key,
         )
         return result(self._send(call), parse)
 
@@ -366,8 +362,6 @@ class AsyncRestClient(_ClientBase):
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
-        create: bool = False,
-        idempotency_key: bool = False,
         parse: Callable[[dict[str, Any]], T],
     ) -> T:
         call = build_call(
@@ -376,8 +370,6 @@ class AsyncRestClient(_ClientBase):
             path,
             params=params,
             body=body,
-            create=create,
-            idempotency_key=idempotency_key,
         )
         return result(await self._send(call), parse)
 

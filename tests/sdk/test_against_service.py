@@ -490,7 +490,6 @@ def test_idempotency_key_reused_with_another_body_raises_invalid_request_error(c
         "POST",
         "Masking/Session/",
         body={"first_party": party(), "second_party": party()},
-        create=True,
     )
     result(client._send(first), dict)
     second = build_call(
@@ -498,7 +497,6 @@ def test_idempotency_key_reused_with_another_body_raises_invalid_request_error(c
         "POST",
         "Masking/Session/",
         body={"first_party": party(), "second_party": party()},
-        create=True,
     )
     second.headers["Idempotency-Key"] = first.headers["Idempotency-Key"]
     with pytest.raises(vts.InvalidRequestError) as info:
@@ -519,10 +517,11 @@ def test_client_side_auth_errors_before_any_request(live, monkeypatch):
 
 
 class AnswerLosingProxy:
-    """Forwards HTTP to the service; for the first ``lose`` session creates, lets the
-    service act and then drops the connection instead of passing the answer back."""
+    """Forwards HTTP to the service; for the first ``lose`` POSTs to a path ending in
+    ``creates`` (session creates by default), lets the service act and then drops the
+    connection instead of passing the answer back."""
 
-    def __init__(self, upstream: str, lose: int) -> None:
+    def __init__(self, upstream: str, lose: int, creates: str = "/Masking/Session/") -> None:
         self.lose = lose
         self.keys: list[str | None] = []
         proxy = self
@@ -540,7 +539,7 @@ class AnswerLosingProxy:
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
                 answer = http.request(self.command, self.path, content=body, headers=headers)
-                creating = self.command == "POST" and self.path.endswith("/Masking/Session/")
+                creating = self.command == "POST" and self.path.endswith(creates)
                 if creating:
                     proxy.keys.append(self.headers.get("Idempotency-Key"))
                     if proxy.lose > 0:
@@ -595,6 +594,20 @@ def test_retried_create_whose_answers_were_lost_yields_one_session(live, client)
     sessions = client.masking_sessions.list_masking_session(first_party=first)
     assert sessions.meta.total_count == 1
     assert sessions.objects[0].session_uuid == created.session_uuid
+
+
+def test_retried_subaccount_create_whose_answer_was_lost_yields_one_subaccount(live, client):
+    before = client.subaccounts.list(limit=20).meta.total_count
+    with (
+        AnswerLosingProxy(live.url, lose=1, creates="/Subaccount/") as proxy,
+        vts.RestClient(
+            live.auth_id, live.auth_token, base_url=proxy.url, backoff_factor=0.01
+        ) as via_proxy,
+    ):
+        created = via_proxy.subaccounts.create("lost-answer")
+    assert len(proxy.keys) == 2 and len(set(proxy.keys)) == 1
+    assert client.subaccounts.list(limit=20).meta.total_count == before + 1
+    assert client.subaccounts.get(created.auth_id).response.name == "lost-answer"
 
 
 def test_async_retried_create_whose_answer_was_lost_yields_one_session(live, client):

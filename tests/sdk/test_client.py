@@ -91,7 +91,7 @@ def test_requests_carry_basic_auth_json_and_a_trailing_slash(fake):
     }
     assert update.path == f"/v1/Account/{AUTH_ID}/Masking/Session/{created.session_uuid}/"
     assert update.body == {"call_time_limit": 3600, "record": True}
-    assert "Idempotency-Key" not in update.headers
+    assert update.headers["Idempotency-Key"] != post.headers["Idempotency-Key"]
     assert listing.query == {"status": ["active"], "limit": ["5"]}
 
 

@@ -48,6 +48,8 @@ async def sweeper(store: Store, interval: float) -> None:
         try:
             while await run_in_threadpool(store.sessions.sweep) >= 500:
                 pass
+            while await run_in_threadpool(store.idempotency.sweep) >= 5000:
+                pass
         except Exception:  # keep sweeping; the next pass retries the same rows
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)

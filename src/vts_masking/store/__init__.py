@@ -8,8 +8,9 @@ from .accounts import Account, AccountRepo, Principal
 from .base import Database
 from .calls import CallRepo
 from .db import make_engine, migrate
+from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
-from .sessions import Idempotency, SessionRepo
+from .sessions import SessionRepo
 
 
 class Store:
@@ -23,6 +24,7 @@ class Store:
         self.numbers = NumberRepo(self.db)
         self.sessions = SessionRepo(self.db, self.accounts)
         self.calls = CallRepo(self.db)
+        self.idempotency = IdempotencyRepo(self.db)
 
     @property
     def clock(self) -> Clock:
@@ -35,4 +37,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Account", "Idempotency", "Principal", "Store"]
+__all__ = ["Account", "Answer", "Idempotency", "Principal", "Store"]

@@ -7,13 +7,16 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from ..domain import errors
+from . import idempotency
 from .base import Database
+from .idempotency import Idempotency
 from .models import accounts, numbers, sessions
 
 _ALPHABET = string.ascii_uppercase + string.digits
@@ -83,7 +86,17 @@ class AccountRepo:
         self._cache_lock = threading.Lock()
         self._auth_ids: dict[int, str] = {}  # account id -> auth id (never changes)
 
-    def create(self, name: str, parent: Account | None = None, enabled: bool = True) -> Account:
+    def create(
+        self,
+        name: str,
+        parent: Account | None = None,
+        enabled: bool = True,
+        *,
+        idem: Idempotency | None = None,
+        render: Callable[[Account], dict[str, Any]] | None = None,
+    ) -> Account:
+        """A new account; with ``idem``, ``render(account)`` is kept as the answer to
+        its key in the same transaction."""
         now = self.db.clock.now()
         prefix = "SA" if parent else "MA"
         with self.db.write() as conn:
@@ -107,7 +120,10 @@ class AccountRepo:
                     modified_time=now,
                 )
             ).inserted_primary_key[0]
-        return Account(new_id, auth_id, token, name, parent.id if parent else None, enabled)
+            account = Account(new_id, auth_id, token, name, parent.id if parent else None, enabled)
+            if idem is not None and render is not None:
+                idempotency.remember(conn, idem, 201, render(account), now)
+        return account
 
     def by_auth_id(self, auth_id: str) -> Account | None:
         with self.db.read() as conn:

@@ -27,10 +27,11 @@ from ..domain import allocation, errors, phone
 from ..domain.list_filters import SessionFilters
 from ..domain.session_params import CreateParams, UpdateParams
 from ..domain.views import account_path, interaction_view, session_view
-from . import outbox
+from . import idempotency, outbox
 from .accounts import Account, AccountRepo, Principal
 from .base import Database
-from .models import bindings, calls, idempotency_keys, interactions, numbers, recordings, sessions
+from .idempotency import Answer, Idempotency
+from .models import bindings, calls, interactions, numbers, recordings, sessions
 
 MAX_ATTEMPTS = 8
 
@@ -73,30 +74,12 @@ STORED_PARAMS = tuple(
 )
 
 
-RACE_CONSTRAINTS = ("uq_bindings_number_key", "uq_idempotency_account_key", "bindings.number_id")
+RACE_CONSTRAINTS = ("uq_bindings_number_key", "bindings.number_id")
 
 
 def _lost_race(exc: IntegrityError) -> bool:
     """A unique violation on a binding or an idempotency key: another writer won."""
-    text = str(exc.orig)
-    return any(name in text for name in RACE_CONSTRAINTS) or "idempotency_keys" in text
-
-
-class Created(tuple):
-    """``(status, body)`` of a create; ``replayed`` when an Idempotency-Key repeated it."""
-
-    replayed: bool
-
-    def __new__(cls, status: int, body: dict[str, Any], replayed: bool = False) -> Created:
-        result = super().__new__(cls, (status, body))
-        result.replayed = replayed
-        return result
-
-
-@dataclasses.dataclass(frozen=True)
-class Idempotency:
-    key: str
-    request_hash: str
+    return any(name in str(exc.orig) for name in RACE_CONSTRAINTS) or idempotency.lost_key_race(exc)
 
 
 class SessionRepo:
@@ -165,8 +148,8 @@ class SessionRepo:
         principal: Principal,
         params: CreateParams,
         render: Callable[[dict[str, Any]], dict[str, Any]],
-        idempotency: Idempotency | None = None,
-    ) -> Created:
+        idem: Idempotency | None = None,
+    ) -> Answer:
         """Create a session; returns (HTTP status, response body made by ``render``).
 
         Everything — session, bindings, ``SessionCreated`` event, idempotency record —
@@ -185,13 +168,13 @@ class SessionRepo:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    if idempotency is not None:
-                        replay = self._replay(conn, principal.main.id, idempotency)
+                    if idem is not None:
+                        replay = idempotency.replay(conn, idem)
                         if replay is not None:
                             return replay
                     self.db.lock(conn, *params.parties)
                     return self._create_once(
-                        conn, principal, sub, pool_id, country, params, render, idempotency
+                        conn, principal, sub, pool_id, country, params, render, idem
                     )
             except IntegrityError as exc:
                 if not _lost_race(exc):
@@ -199,18 +182,6 @@ class SessionRepo:
                 last_error = exc  # another create took a key first: search again
                 continue
         raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
-
-    def _replay(self, conn: Connection, account_id: int, idem: Idempotency) -> Created | None:
-        row = conn.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == idem.key
-            )
-        ).first()
-        if row is None:
-            return None
-        if row.request_hash != idem.request_hash:
-            raise errors.Conflict("Idempotency-Key was already used with a different request body.")
-        return Created(row.status_code, json.loads(row.body), replayed=True)
 
     def _create_once(
         self,
@@ -221,8 +192,8 @@ class SessionRepo:
         country: str | None,
         params: CreateParams,
         render: Callable[[dict[str, Any]], dict[str, Any]],
-        idempotency: Idempotency | None,
-    ) -> Created:
+        idem: Idempotency | None,
+    ) -> Answer:
         now = self.db.clock.now()
         if params.is_pin_authentication_required and params.generate_pin:
             length = params.generate_pin_length
@@ -289,18 +260,9 @@ class SessionRepo:
         )
         outbox.emit(conn, SimpleNamespace(**row), "SessionCreated", now, seq=1)
         body = render(session_view(row, now))
-        if idempotency is not None:
-            conn.execute(
-                idempotency_keys.insert().values(
-                    account_id=principal.main.id,
-                    key=idempotency.key,
-                    request_hash=idempotency.request_hash,
-                    status_code=201,
-                    body=json.dumps(body),
-                    created_time=now,
-                )
-            )
-        return Created(201, body)
+        if idem is not None:
+            idempotency.remember(conn, idem, 201, body, now)
+        return Answer(201, body)
 
     # -- read -----------------------------------------------------------------------
 

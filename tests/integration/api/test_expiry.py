@@ -147,3 +147,19 @@ def test_sweeper_removes_a_drained_number_after_its_last_session(
     clock.advance(61)
     timed.live.store.sessions.sweep()
     assert timed.http.get(timed.base + f"Number/{timed.vn(0)}").status_code == 404
+
+
+def test_idempotency_keys_older_than_a_day_are_swept(timed: Tenant, clock: FrozenClock) -> None:
+    timed.add_numbers(timed.vn(1))
+    body = {"first_party": us(1), "second_party": us(2)}
+    headers = {"Idempotency-Key": "day-old"}
+    first = timed.http.post(timed.base + "Masking/Session/", json=body, headers=headers)
+    store = timed.live.store
+    clock.advance(23 * 3600)
+    assert store.idempotency.sweep() == 0
+    clock.advance(2 * 3600)
+    assert store.idempotency.sweep() == 1
+    # the key is free again: the same request now makes a new session
+    again = timed.http.post(timed.base + "Masking/Session/", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json()["session_uuid"] != first.json()["session_uuid"]

@@ -83,3 +83,84 @@ def test_a_repeated_create_does_not_call_the_parties_again(tenant: Tenant) -> No
         tenant.live.app.state.calls = None
     assert first.json()["session_uuid"] == again.json()["session_uuid"]
     assert calls.sessions == [first.json()["session_uuid"]]
+
+
+# -- beyond session create: every POST and DELETE that acts honours the key -------------
+
+
+def test_a_repeated_subaccount_create_makes_one_subaccount(tenant: Tenant) -> None:
+    headers = {"Idempotency-Key": "sub-1"}
+    first = tenant.http.post(tenant.base + "Subaccount/", json={"name": "x"}, headers=headers)
+    again = tenant.http.post(tenant.base + "Subaccount/", json={"name": "x"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    listed = tenant.http.get(tenant.base + "Subaccount/").json()["response"]["meta"]["total_count"]
+    assert listed == 1
+
+
+def test_concurrent_subaccount_creates_under_one_key_make_one(tenant: Tenant) -> None:
+    def create(_: int):
+        return tenant.http.post(
+            tenant.base + "Subaccount/", json={"name": "y"}, headers={"Idempotency-Key": "sub-2"}
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create, range(6)))
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["auth_id"] for a in answers}) == 1
+    assert (
+        tenant.http.get(tenant.base + "Subaccount/").json()["response"]["meta"]["total_count"] == 1
+    )
+
+
+def test_a_repeated_session_delete_gets_the_first_answer(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    uuid = tenant.session(first_party=us(1), second_party=us(2))["session_uuid"]
+    url = f"{tenant.base}Masking/Session/{uuid}/"
+    first = tenant.http.delete(url, headers={"Idempotency-Key": "del-1"})
+    again = tenant.http.delete(url, headers={"Idempotency-Key": "del-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+
+
+def test_a_session_delete_without_a_key_says_already_expired(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    uuid = tenant.session(first_party=us(1), second_party=us(2))["session_uuid"]
+    url = f"{tenant.base}Masking/Session/{uuid}/"
+    assert tenant.http.delete(url).status_code == 200
+    again = tenant.http.delete(url)
+    assert again.status_code == 400
+    assert again.json()["error"] == "Session already expired."
+
+
+def test_a_delete_key_reused_on_another_session_is_409(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0), tenant.vn(1))
+    one = tenant.session(first_party=us(1), second_party=us(2))["session_uuid"]
+    two = tenant.session(first_party=us(3), second_party=us(4))["session_uuid"]
+    headers = {"Idempotency-Key": "del-2"}
+    assert tenant.http.delete(f"{tenant.base}Masking/Session/{one}/", headers=headers).is_success
+    r = tenant.http.delete(f"{tenant.base}Masking/Session/{two}/", headers=headers)
+    assert r.status_code == 409
+    got = tenant.http.get(f"{tenant.base}Masking/Session/{two}/").json()
+    assert got["response"]["status"] == "active"
+
+
+def test_a_repeated_number_remove_gets_the_first_answer(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    url = f"{tenant.base}Number/{tenant.vn(0)}/"
+    first = tenant.http.delete(url, headers={"Idempotency-Key": "num-1"})
+    again = tenant.http.delete(url, headers={"Idempotency-Key": "num-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert first.json()["state"] == "removed"
+
+
+def test_a_repeated_subaccount_delete_gets_the_first_answer(tenant: Tenant) -> None:
+    sub = tenant.http.post(tenant.base + "Subaccount/", json={"name": "z"}).json()["auth_id"]
+    url = f"{tenant.base}Subaccount/{sub}/"
+    first = tenant.http.delete(url, headers={"Idempotency-Key": "sd-1"})
+    again = tenant.http.delete(url, headers={"Idempotency-Key": "sd-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert tenant.http.delete(url).status_code == 404  # without the key: it is gone

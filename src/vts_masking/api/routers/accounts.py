@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from ...domain import coerce, errors
 from ...domain.list_filters import parse_paging
 from ...domain.views import fmt_time
-from ...store import Principal
+from ...store import Account, Principal
 from ..deps import get_store, principal
+from ..idempotency import answer_once, idempotency_of
 from ..parsing import body_params, query_params
 from ..render import meta, ok
 
@@ -56,13 +58,28 @@ async def create_subaccount(request: Request, who: Principal = Depends(principal
         raise errors.missing("name")
     enabled = coerce.boolean("enabled", raw.get("enabled"))
     store = get_store(request)
-    sub = await run_in_threadpool(
-        lambda: store.accounts.create(name, parent=who.main, enabled=enabled is not False)
-    )
-    return ok(
-        {"message": "Subaccount created", "auth_id": sub.auth_id, "auth_token": sub.auth_token},
-        status=201,
-    )
+    idem = idempotency_of(request, who, raw)
+
+    api_id = str(uuid.uuid4())  # the kept answer and this one must be the same
+
+    def render(sub: Account) -> dict[str, Any]:
+        return {
+            "api_id": api_id,
+            "message": "Subaccount created",
+            "auth_id": sub.auth_id,
+            "auth_token": sub.auth_token,
+        }
+
+    async def create() -> JSONResponse:
+        sub = await run_in_threadpool(
+            lambda: store.accounts.create(
+                name, parent=who.main, enabled=enabled is not False, idem=idem, render=render
+            )
+        )
+        return JSONResponse(render(sub), status_code=201)
+
+    # Kept in the create's own transaction: a retried create never makes a second one.
+    return await answer_once(request, idem, create, keep=False)
 
 
 @router.get(BASE + "/Subaccount", summary="List subaccounts")
@@ -113,8 +130,12 @@ async def update_subaccount(
         store.accounts.update_subaccount(sub, name=name, enabled=enabled)
         return store.accounts.row(sub.id)
 
-    row = await run_in_threadpool(work)
-    return ok({"message": "Subaccount updated", "response": account_view(row, who.main.auth_id)})
+    async def update() -> JSONResponse:
+        row = await run_in_threadpool(work)
+        view = account_view(row, who.main.auth_id)
+        return ok({"message": "Subaccount updated", "response": view})
+
+    return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
 
 
 @router.delete(BASE + "/Subaccount/{sub_auth_id}", summary="Delete a subaccount")
@@ -128,5 +149,8 @@ async def delete_subaccount(
         sub = store.accounts.subaccount_of(who.main, sub_auth_id)
         store.accounts.delete_subaccount(sub)
 
-    await run_in_threadpool(work)
-    return ok({"message": "Subaccount deleted"})
+    async def remove() -> JSONResponse:
+        await run_in_threadpool(work)
+        return ok({"message": "Subaccount deleted"})
+
+    return await answer_once(request, idempotency_of(request, who), remove, keep=True)

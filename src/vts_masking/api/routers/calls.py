@@ -15,6 +15,7 @@ from ...domain.list_filters import parse_paging
 from ...domain.views import account_path, fmt_money, fmt_time
 from ...store import Principal
 from ..deps import get_store, principal
+from ..idempotency import answer_once, idempotency_of
 from ..parsing import query_params
 from ..render import meta, ok
 
@@ -125,7 +126,11 @@ async def delete_recording(
     recording_id: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
     store = get_store(request)
-    path = await run_in_threadpool(store.calls.delete_recording, who, recording_id)
-    with contextlib.suppress(OSError):
-        Path(path).unlink()
-    return ok({"message": "Recording deleted"})
+
+    async def remove() -> JSONResponse:
+        path = await run_in_threadpool(store.calls.delete_recording, who, recording_id)
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+        return ok({"message": "Recording deleted"})
+
+    return await answer_once(request, idempotency_of(request, who), remove, keep=True)

@@ -15,6 +15,7 @@ from ...domain.views import fmt_time
 from ...store import Principal
 from ...store.numbers import NumberFilters
 from ..deps import get_store, principal
+from ..idempotency import answer_once, idempotency_of
 from ..parsing import body_params, query_params
 from ..render import meta, ok
 
@@ -95,8 +96,13 @@ async def add_numbers(request: Request, who: Principal = Depends(principal)) -> 
         fields = _number_fields(raw)
         return store.numbers.add(who.main, items, pool=pool, **fields)
 
-    added = await run_in_threadpool(work)
-    return ok({"message": "Numbers added", "numbers": added}, status=201)
+    async def add() -> JSONResponse:
+        added = await run_in_threadpool(work)
+        return ok({"message": "Numbers added", "numbers": added}, status=201)
+
+    # Adding the same numbers again changes nothing, so keeping the answer after the
+    # add (rather than in its transaction) is enough.
+    return await answer_once(request, idempotency_of(request, who, raw), add, keep=True)
 
 
 @router.get(BASE, summary="List the pool")
@@ -169,9 +175,12 @@ async def update_number(
             values["pool_id"] = (pool or who.main).id
         return store.numbers.update(who.main, who.subaccount, number, values), _sub_ids(store, who)
 
-    row, subs = await run_in_threadpool(work)
-    view = number_view(row, _number_path(request), subs)
-    return ok({"message": "Number updated", "response": view})
+    async def update() -> JSONResponse:
+        row, subs = await run_in_threadpool(work)
+        view = number_view(row, _number_path(request), subs)
+        return ok({"message": "Number updated", "response": view})
+
+    return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
 
 
 @router.delete(BASE + "/{number}", summary="Remove a number (or drain it)")
@@ -183,8 +192,12 @@ async def delete_number(
         raw.update(await body_params(request))
     drain = coerce.boolean("drain", raw.get("drain")) or False
     store = get_store(request)
-    state = await run_in_threadpool(
-        lambda: store.numbers.remove(who.main, who.subaccount, number, drain=drain)
-    )
-    message = "Number removed" if state == "removed" else "Number draining"
-    return ok({"message": message, "state": state})
+
+    async def remove() -> JSONResponse:
+        state = await run_in_threadpool(
+            lambda: store.numbers.remove(who.main, who.subaccount, number, drain=drain)
+        )
+        message = "Number removed" if state == "removed" else "Number draining"
+        return ok({"message": message, "state": state})
+
+    return await answer_once(request, idempotency_of(request, who, raw), remove, keep=True)

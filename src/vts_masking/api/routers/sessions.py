@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from ...domain import session_params
 from ...domain.list_filters import parse_session_filters
 from ...domain.views import event_view
-from ...store import Idempotency, Principal
+from ...store import Principal
 from ..deps import get_store, principal, read
-from ..parsing import body_params, query_params, request_hash
+from ..idempotency import answer_once, idempotency_of, replayed
+from ..parsing import body_params, query_params
 from ..render import meta, ok
 
 router = APIRouter(tags=["Masking sessions"])
@@ -25,10 +26,7 @@ BASE = "/v1/Account/{auth_id}/Masking/Session"
 async def create_session(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     raw = await body_params(request)
     params = session_params.parse_create(raw)
-    key = request.headers.get("idempotency-key")
-    idem = None
-    if key:
-        idem = Idempotency(key[:255], request_hash("POST", request.url.path, raw))
+    idem = idempotency_of(request, who, raw)
 
     def render(view: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -39,15 +37,20 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
             "session": view,
         }
 
-    store = get_store(request)
-    created = await run_in_threadpool(store.sessions.create, who, params, render, idem)
-    status, body = created
-    calls = getattr(request.app.state, "calls", None)
-    # A create repeated under its Idempotency-Key must not call the parties again.
-    wants_call = body["session"].get("initiate_call_to_first_party") and not created.replayed
-    if status == 201 and calls is not None and wants_call:
-        await calls.initiate_session_call(body["session_uuid"])
-    return JSONResponse(body, status_code=status)
+    async def create() -> JSONResponse:
+        store = get_store(request)
+        created = await run_in_threadpool(store.sessions.create, who, params, render, idem)
+        status, body = created
+        if created.replayed:  # a twin with the same key created it: it called the parties
+            return replayed(status, body)
+        calls = getattr(request.app.state, "calls", None)
+        if calls is not None and body["session"].get("initiate_call_to_first_party"):
+            await calls.initiate_session_call(body["session_uuid"])
+        return JSONResponse(body, status_code=status)
+
+    # The answer is kept in the create's own transaction (keep=False), and a create
+    # repeated under its key never calls the parties again.
+    return await answer_once(request, idem, create, keep=False)
 
 
 @router.get(BASE, summary="List masking sessions")
@@ -86,8 +89,12 @@ async def update_session(
     raw = await body_params(request)
     change = session_params.parse_update(raw)
     store = get_store(request)
-    view = await run_in_threadpool(store.sessions.update, who, session_uuid, change)
-    return ok({**view, "message": "Session updated", "session": view})
+
+    async def update() -> JSONResponse:
+        view = await run_in_threadpool(store.sessions.update, who, session_uuid, change)
+        return ok({**view, "message": "Session updated", "session": view})
+
+    return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
 
 
 @router.delete(BASE + "/{session_uuid}", summary="Expire (delete) a masking session")
@@ -95,8 +102,14 @@ async def delete_session(
     session_uuid: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
     store = get_store(request)
-    await run_in_threadpool(store.sessions.expire, who, session_uuid)
-    return ok({"message": "Session expired"})
+
+    async def expire() -> JSONResponse:
+        await run_in_threadpool(store.sessions.expire, who, session_uuid)
+        return ok({"message": "Session expired"})
+
+    # Repeated under its key (the first answer was lost), a DELETE gets that answer
+    # again rather than "Session already expired."
+    return await answer_once(request, idempotency_of(request, who), expire, keep=True)
 
 
 @router.get(BASE + "/{session_uuid}/Event", summary="A session's event log (addition)")
