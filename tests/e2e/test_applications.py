@@ -52,10 +52,10 @@ def app_server() -> Iterator[tuple[str, list[dict]]]:
 
 
 @pytest.fixture
-def edge(tmp_path: Path) -> Iterator[tuple[Tenant, int, int]]:
+def edge(db_url: str, tmp_path: Path) -> Iterator[tuple[Tenant, int, int]]:
     sip_port, trunk_port = free_port(), free_port()
     with LiveService(
-        f"sqlite:///{tmp_path / 'vts.sqlite3'}",
+        db_url,
         tmp_path,
         sip=True,
         sip_listen=f"127.0.0.1:{sip_port}",

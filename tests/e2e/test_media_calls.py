@@ -54,11 +54,11 @@ class Edge:
 
 
 @contextlib.contextmanager
-def running_edge(tmp_path: Path, **settings: object) -> Iterator[Edge]:
+def running_edge(tmp_path: Path, db_url: str = "", **settings: object) -> Iterator[Edge]:
     sip_port, trunk_port = free_port(), free_port()
     (tmp_path / "pcap").symlink_to(PCAPS)
     with LiveService(
-        f"sqlite:///{tmp_path / 'vts.sqlite3'}",
+        db_url or f"sqlite:///{tmp_path / 'vts.sqlite3'}",
         tmp_path,
         sip=True,
         sip_listen=f"127.0.0.1:{sip_port}",
@@ -73,8 +73,9 @@ def running_edge(tmp_path: Path, **settings: object) -> Iterator[Edge]:
 
 
 @pytest.fixture
-def edge(tmp_path: Path) -> Iterator[Edge]:
-    with running_edge(tmp_path) as e:
+def edge(db_url: str, tmp_path: Path) -> Iterator[Edge]:
+    """The whole service on each store (SQLite, PostgreSQL), media relay included."""
+    with running_edge(tmp_path, db_url) as e:
         yield e
 
 
