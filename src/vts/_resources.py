@@ -120,7 +120,8 @@ class MaskingSessions(_Resource):
         """Change a session; changes apply to calls that start afterwards.
 
         ``session_expiry`` counts from now. ``first_party``/``second_party`` may only change
-        on a single-party session. Not retried (a retry would move the expiry again).
+        on a single-party session. Safe to retry: the service answers a retry under the
+        call's ``Idempotency-Key`` with the first answer (the expiry is not moved again).
         """
         body = collect(locals(), "session_uuid")
         path = f"{_SESSIONS}{segment(session_uuid, 'session_uuid')}/"

@@ -332,8 +332,16 @@ class SessionRepo:
     # -- update / expire --------------------------------------------------------------
 
     def update(
-        self, principal: Principal, session_uuid: str, change: UpdateParams
+        self,
+        principal: Principal,
+        session_uuid: str,
+        change: UpdateParams,
+        idem: Idempotency | None = None,
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """Change a session; returns its view. With ``idem``, ``render(view)`` is kept
+        as the answer to its key in the same transaction (a repeat must not count
+        ``session_expiry`` from a later now)."""
         if principal.read_only:
             raise errors.Forbidden(
                 "Forbidden. A main account may only read a subaccount's resources."
@@ -341,7 +349,10 @@ class SessionRepo:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    return self._update_once(conn, principal, session_uuid, change)
+                    view = self._update_once(conn, principal, session_uuid, change)
+                    if idem is not None and render is not None:
+                        idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())
+                    return view
             except IntegrityError as exc:
                 if not _lost_race(exc):
                     raise

@@ -163,3 +163,17 @@ def test_idempotency_keys_older_than_a_day_are_swept(timed: Tenant, clock: Froze
     again = timed.http.post(timed.base + "Masking/Session/", json=body, headers=headers)
     assert again.status_code == 201
     assert again.json()["session_uuid"] != first.json()["session_uuid"]
+
+
+def test_an_update_repeated_under_its_key_does_not_move_the_expiry_again(
+    timed: Tenant, clock: FrozenClock
+) -> None:
+    s = timed.session(first_party=us(1), second_party=us(2), session_expiry=60)
+    url = timed.base + f"Masking/Session/{s['session_uuid']}/"
+    headers = {"Idempotency-Key": "extend"}
+    first = timed.http.post(url, json={"session_expiry": 600}, headers=headers)
+    clock.advance(30)
+    again = timed.http.post(url, json={"session_expiry": 600}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert _get(timed, s["session_uuid"])["expiry_time"] == first.json()["expiry_time"]

@@ -89,12 +89,20 @@ async def update_session(
     raw = await body_params(request)
     change = session_params.parse_update(raw)
     store = get_store(request)
+    idem = idempotency_of(request, who, raw)
+    api_id = str(uuid.uuid4())  # the kept answer and this one must be the same
+
+    def render(view: dict[str, Any]) -> dict[str, Any]:
+        return {"api_id": api_id, **view, "message": "Session updated", "session": view}
 
     async def update() -> JSONResponse:
-        view = await run_in_threadpool(store.sessions.update, who, session_uuid, change)
-        return ok({**view, "message": "Session updated", "session": view})
+        view = await run_in_threadpool(
+            store.sessions.update, who, session_uuid, change, idem, render
+        )
+        return JSONResponse(render(view))
 
-    return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
+    # Kept in the update's own transaction: a repeat must not move the expiry again.
+    return await answer_once(request, idem, update, keep=False)
 
 
 @router.delete(BASE + "/{session_uuid}", summary="Expire (delete) a masking session")
