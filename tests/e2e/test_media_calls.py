@@ -155,6 +155,8 @@ class PromptServer:
     """Serves prompt files over HTTP on loopback (``url(name)``)."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 body = files.get(self.path.lstrip("/"))
@@ -166,6 +168,11 @@ class PromptServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # a number's answer_url is fetched with POST
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                self.do_GET()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -857,3 +864,129 @@ async def test_with_prompts_the_recording_starts_at_the_bridge_and_holds_no_prom
     assert match > 0.99, (lag, match)
     assert lag > 0.5 * 8000  # the start of the speech (during the prompts) is not in it
     assert wait_for(lambda: ports_released(edge), 10)
+
+
+# --------------------------------------------------------------------------- applications
+
+
+def rtp_packet(seq: int, payload: bytes, pt: int = 8, ssrc: int = 0x5EED) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt, seq, seq * 160, ssrc) + payload
+
+
+def bridged_application_call(edge: Edge) -> tuple[str, int] | None:
+    """The relay address facing the dialled party of an answered, bridged application
+    call (the test plays that party's phone from its media socket)."""
+    from vts_masking.calls.engine import AppCall
+
+    for call in list(edge.engine.b2bua.calls.values()):
+        app = call.context
+        if isinstance(app, AppCall) and app.media is not None and call.b and call.b.is_up:
+            return app.media.relay.b.local_address
+    return None
+
+
+@pytest.mark.asyncio
+async def test_an_application_plays_its_prompt_then_dials_and_bridges_through_the_relay(
+    tmp_path: Path, prompts: PromptServer
+) -> None:
+    desk = "+14155550100"
+    prompts.files["app.xml"] = (
+        f"<Response><Play>{prompts.url('caller.wav')}</Play>"
+        f"<Dial timeout='10'><Number>{desk}</Number></Dial></Response>"
+    ).encode()
+    with running_edge(tmp_path, allow_private_callbacks=True) as edge:
+        number = edge.t.vn(1)
+        r = edge.t.http.post(
+            f"{edge.t.base}Number/{number}/", json={"answer_url": prompts.url("app.xml")}
+        )
+        assert r.status_code == 200, r.text
+        caller_sink, callee_sink = RtpSink(), RtpSink()
+        tone = 0.4 * 32767 * np.sin(2 * np.pi * 500 * np.arange(160 * 25) / 8000)
+        spoken = g711.encode("PCMA", tone)  # the desk answers PCMA; the caller hears PCMU
+        stop = threading.Event()
+
+        def desk_phone_speaks() -> None:
+            relay = wait_for(lambda: bridged_application_call(edge), 10)
+            if relay is None:
+                return
+            for i in range(25):  # half a second of 500 Hz from the dialled party
+                callee_sink.sock.sendto(rtp_packet(i, spoken[i * 160 : (i + 1) * 160]), relay)
+                if stop.wait(0.02):
+                    return
+
+        speaker = threading.Thread(target=desk_phone_speaks, daemon=True)
+        speaker.start()
+        try:
+            caller, callee = await listening_call(
+                edge, caller_sink, callee_sink, caller=STRANGER, pause_ms=3000
+            )
+            ok(caller)
+            ok(callee)
+            stop.set()
+            speaker.join(2)
+            audio = [(t, p) for t, p in caller_sink.arrivals if p[1] & 0x7F in (0, 8)]
+        finally:
+            caller_sink.close()
+            callee_sink.close()
+        # the desk was dialled from the virtual number, never from the caller
+        received = callee.received()
+        assert f"INVITE sip:{desk}@" in received
+        assert f"sip:{number}@" in received.split("From:")[1].split("\n")[0]
+        assert STRANGER not in received
+        # the caller heard the 1 kHz prompt, then the desk's 500 Hz through the relay
+        heard = [g711.decode("PCMU" if p[1] & 0x7F == 0 else "PCMA", p[12:]) for _t, p in audio]
+        prompt, desk_audio = np.concatenate(heard[:50]), np.concatenate(heard[50:] or [[0]])
+        assert abs(dominant_hz(prompt) - 1000) < 20
+        assert len(desk_audio) >= 160 * 20
+        assert abs(dominant_hz(desk_audio) - 500) < 20
+        assert wait_for(lambda: ports_released(edge), 10)
+
+
+@pytest.mark.asyncio
+async def test_an_application_dial_nobody_answers_goes_on_to_the_next_verbs(
+    tmp_path: Path, prompts: PromptServer
+) -> None:
+    # (a leading <Dial> would be a plain bridge: the <Wait> makes the service answer)
+    prompts.files["busy.xml"] = (
+        "<Response><Wait length='1'/><Dial><Number>+14155550100</Number></Dial>"
+        f"<Play>{prompts.url('wrong.wav')}</Play></Response>"
+    ).encode()
+    with running_edge(tmp_path, allow_private_callbacks=True) as edge:
+        number = edge.t.vn(1)
+        r = edge.t.http.post(
+            f"{edge.t.base}Number/{number}/", json={"answer_url": prompts.url("busy.xml")}
+        )
+        assert r.status_code == 200, r.text
+        callee = Sipp(
+            edge.workdir,
+            "callee",
+            port=edge.trunk_port,
+            scenario="callee_fail.xml",
+            subs={"STATUS": "486"},
+        )
+        await callee.start()
+        sink = RtpSink()
+        try:
+            phone = Sipp(
+                edge.workdir,
+                "caller",
+                scenario=caller_scenario(
+                    edge.workdir,
+                    "media_caller_wait_bye.xml",
+                    STRANGER,
+                    {"RTPHOST": "127.0.0.1", "RTPPORT": str(sink.port)},
+                ),
+                remote=("127.0.0.1", edge.sip_port),
+                service=number,
+            )
+            await phone.start()
+            caller_result = await phone.finish(timeout=40)
+            callee_result = await callee.finish(timeout=20)
+            heard, _t0, _t1 = audio_of(sink)
+        finally:
+            sink.close()
+        ok(caller_result)  # answered, heard "sorry" after the busy desk, then our BYE
+        ok(callee_result)
+        assert abs(dominant_hz(heard) - 400) < 20
+        assert abs(len(heard) / 8000 - 0.4) < 0.05
+        assert wait_for(lambda: ports_released(edge), 10)

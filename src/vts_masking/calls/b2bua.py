@@ -660,6 +660,10 @@ class B2BUA:
             return None
         return self._dial(call, "b", target, sdp)
 
+    def limit(self, call: Call, seconds: float) -> None:
+        """Answered mode: end ``call`` (BYE to both legs) ``seconds`` from now."""
+        self._later(call, seconds, self._time_limit, call)
+
     # ---------------------------------------------------------------- outbound legs
     def _dial(
         self, call: Call, side: Side, target: Bridge, body: bytes, max_forwards: int = 70

@@ -74,6 +74,23 @@ class CallContext:
     authorized: bool = False  # a registered party let through a PIN session
 
 
+@dataclass
+class AppCall:
+    """What an answered application call carries (calls.md §5). It belongs to no
+    session: no records, no events; just its relay and the outcome of a ``<Dial>``."""
+
+    virtual: str  # the number called: a <Dial> presents it unless callerId says otherwise
+    media: CallMedia | None = None
+    b_outcome: asyncio.Future[bool] | None = None
+
+
+def _resolve_outcome(call: Call, answered: bool) -> None:
+    """Tell a script waiting on the dialled leg (``b_outcome``) how it went."""
+    future = getattr(call.context, "b_outcome", None)
+    if future is not None and not future.done():
+        future.set_result(answered)
+
+
 class CallEngine:
     def __init__(self, store: Store, settings: Settings, clock: Clock | None = None) -> None:
         self.store = store
@@ -258,9 +275,8 @@ class CallEngine:
         except (NoPortsAvailable, OSError) as e:
             log.warning("no media relay for call %s (%s)", call.id, e)
             return None
-        ctx = self._ctx(call)
-        if ctx is not None:
-            ctx.media = media
+        if isinstance(call.context, CallContext | AppCall):
+            call.context.media = media
         else:
             call.context = media  # unknown caller: no records, the script owns the relay
         media.relay.a.set_remote(
@@ -273,7 +289,7 @@ class CallEngine:
     def _media_of(call: Call) -> CallMedia | None:
         if isinstance(call.context, CallMedia):
             return call.context
-        return call.context.media if isinstance(call.context, CallContext) else None
+        return call.context.media if isinstance(call.context, CallContext | AppCall) else None
 
     async def _play(self, call: Call, leg: str, url: str | None) -> None:
         """Play ``url`` into relay leg ``leg`` to its end; skipped (logged) if unusable."""
@@ -315,9 +331,17 @@ class CallEngine:
             )
         if isinstance(first, Hangup) or not media:
             return Reject(603, "Decline") if isinstance(first, Hangup) else Reject(480)
-        return Answer(self._answer_sdp, lambda call: self._run_application(call, verbs))
+        return Answer(
+            self._answer_sdp,
+            lambda call: self._run_application(call, verbs),
+            context=AppCall(virtual),
+        )
 
     async def _run_application(self, call: Call, verbs: list[Verb]) -> None:
+        """Run the verbs in order on the answered caller. A ``<Dial>`` that connects
+        ends the document (the call ends when either side hangs up, as a bridge does);
+        one that is not answered lets the next verbs run (``<Play>`` sorry …)."""
+        bridged = False
         try:
             for verb in verbs:
                 if call.ended:
@@ -328,17 +352,49 @@ class CallEngine:
                 elif isinstance(verb, Wait):
                     await asyncio.sleep(verb.length)
                 elif isinstance(verb, Dial):
-                    # Dialling out of an answered application call is not built yet.
-                    log.info("application: <Dial> after <Play>/<Wait> is not supported")
-                    break
+                    bridged = await self._application_dial(call, verb)
+                    if bridged or call.ended:
+                        return
                 else:
                     break  # <Hangup>
         finally:
-            media = self._media_of(call)
-            if media is not None:
-                media.close()
-            if not call.ended:
-                self.b2bua.hangup(call, "NORMAL_CLEARING")
+            if not bridged:
+                media = self._media_of(call)
+                if media is not None:
+                    media.close()
+                if not call.ended:
+                    self.b2bua.hangup(call, "NORMAL_CLEARING")
+
+    async def _application_dial(self, call: Call, verb: Dial) -> bool:
+        """``<Dial>`` from an answered application call: dial the first ``<Number>``
+        through the relay's B leg and bridge once it answers. True: bridged."""
+        app = call.context
+        media = self._media_of(call)
+        if not isinstance(app, AppCall) or media is None or media.relay.closed:
+            return False
+        app.b_outcome = asyncio.get_running_loop().create_future()
+        host, port = media.relay.b.local_address
+        target = Bridge(
+            number=verb.numbers[0],
+            caller_id=verb.caller_id or app.virtual,
+            ring_timeout=verb.timeout,
+            call_time_limit=verb.time_limit,
+        )
+        leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())
+        if leg is None:
+            return False
+        answered = await app.b_outcome
+        if not answered or call.ended:
+            return False
+        if not self._set_remote(media, "B", leg.remote_sdp):
+            self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
+            return False
+        media.relay.bridge()
+        for name in ("A", "B"):
+            media.relay.arm_inactivity(name)
+        if verb.time_limit:
+            self.b2bua.limit(call, verb.time_limit)
+        return True
 
     async def _unknown_caller(self, call: Call, url: str | None) -> None:
         """calls.md §1.4: answer, play ``unknown_caller_play``, hang up."""
@@ -356,7 +412,7 @@ class CallEngine:
         a = call.a
         # originate_answered: the first party answered our offer
         outbound = a is not None and a.direction == "outbound"
-        if outbound and not self._set_remote(ctx, "A", a.remote_sdp if a else None):
+        if outbound and not self._set_remote(ctx.media, "A", a.remote_sdp if a else None):
             self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return
         await self._play(call, "A", ctx.params.get(_play_url(ctx.roles["a"])))
@@ -374,7 +430,7 @@ class CallEngine:
         if not answered:
             self.b2bua.hangup(call, "NORMAL_CLEARING")
             return
-        if not self._set_remote(ctx, "B", leg.remote_sdp):
+        if not self._set_remote(ctx.media, "B", leg.remote_sdp):
             self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return
         await self._play(call, "B", ctx.params.get(_play_url(ctx.roles["b"])))
@@ -383,7 +439,7 @@ class CallEngine:
         self._both_answered(call, ctx, self.clock.now())
 
     @staticmethod
-    def _set_remote(ctx: CallContext, relay_leg: str, sdp: bytes | None) -> bool:
+    def _set_remote(media: CallMedia | None, relay_leg: str, sdp: bytes | None) -> bool:
         """Point relay leg at the phone that answered our offer with ``sdp``."""
         stream = None
         if sdp:
@@ -391,10 +447,10 @@ class CallEngine:
                 stream = audio_stream(parse_sdp(sdp))
             except SdpError:
                 stream = None
-        if stream is None or ctx.media is None:
+        if stream is None or media is None:
             log.warning("an answer without usable G.711 audio; ending the call")
             return False
-        ctx.media.relay.leg(relay_leg).set_remote(
+        media.relay.leg(relay_leg).set_remote(
             stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
         )
         return True
@@ -592,11 +648,11 @@ class CallEngine:
         self._submit(call, self.log.leg_ringing, ctx.ref, leg.id, frm, to, at)
 
     def on_leg_answered(self, call: Call, leg: Leg, at: datetime) -> None:
+        if leg.side == "b":
+            _resolve_outcome(call, True)
         ctx = self._ctx(call)
         if ctx is None:
             return
-        if leg.side == "b" and ctx.b_outcome is not None and not ctx.b_outcome.done():
-            ctx.b_outcome.set_result(True)
         if self._held(ctx, self.on_leg_answered, call, leg, at):
             return
         frm, to = ctx.numbers[leg.side]
@@ -609,11 +665,16 @@ class CallEngine:
 
     def _rewrite_sdp(self, leg: Leg, sd: SessionDescription) -> None:
         """The B2BUA's hook: every SDP on its way to a leg goes through the call's relay."""
+        if leg.call.kind == "answered" and leg.state == "new":
+            return  # our own offer to the party dialled after answering: already ours
+        if isinstance(leg.call.context, AppCall):
+            # an application call: its relay was made at answer; re-INVITEs go through it
+            if leg.call.context.media is not None:
+                leg.call.context.media.rewrite(leg.side, sd)
+            return
         ctx = self._ctx(leg.call)
         if ctx is None or ctx.no_media or self.ports is None:
             return
-        if leg.call.kind == "answered" and leg.state == "new":
-            return  # our own offer to the party dialled after answering: already ours
         if ctx.media is None:
             if leg.call.ended:
                 return
@@ -688,11 +749,11 @@ class CallEngine:
         )
 
     def _finished(self, call: Call, leg: Leg, at: datetime) -> None:
+        if leg.side == "b":
+            _resolve_outcome(call, False)
         ctx = self._ctx(call)
         if ctx is None:
             return
-        if leg.side == "b" and ctx.b_outcome is not None and not ctx.b_outcome.done():
-            ctx.b_outcome.set_result(False)
         if self._held(ctx, self._finished, call, leg, at):
             return
         frm, to = ctx.numbers[leg.side]
@@ -717,11 +778,12 @@ class CallEngine:
     on_leg_ended = _finished
 
     def on_call_ended(self, call: Call, at: datetime) -> None:
+        _resolve_outcome(call, False)
+        if isinstance(call.context, AppCall) and call.context.media is not None:
+            call.context.media.close()  # a bridged application call: its ports go now
         ctx = self._ctx(call)
         if ctx is None:
             return
-        if ctx.b_outcome is not None and not ctx.b_outcome.done():
-            ctx.b_outcome.set_result(False)
         if ctx.media is not None:
             ctx.media.close()  # every port released now; a recording stays in memory
             if ctx.recording is not None:
