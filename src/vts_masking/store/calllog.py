@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal, select, union_all, update
 
 from ..domain.billing import RateTable
 from ..domain.views import account_path
@@ -45,19 +45,41 @@ SESSION_BY_KEY = select(sessions).where(
     sessions.c.status == "active",
     sessions.c.expiry_time > bindparam("now"),
 )
-LATEST_ACTIVE = (
-    select(sessions)
-    .where(
-        sessions.c.number_id == bindparam("number_id"),
-        sessions.c.status == "active",
-        sessions.c.expiry_time > bindparam("now"),
-    )
-    # Newest by id (ids grow with creation time): ix_sessions_number_live finds the
-    # few live sessions of the number; no scan of every active session of the store.
-    .order_by(sessions.c.id.desc())
-    .limit(1)
-)
 SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
+
+
+def _route_candidates() -> Any:
+    """Every session a call to ``:number`` from ``:caller`` may belong to, in one round
+    trip: the caller's own (``via`` = the caller), the single-party one (``via`` = ``*``)
+    and the newest live one (``via`` = ``latest``, for a stranger's PIN or prompt).
+    No row at all: the number has no live session (or does not exist)."""
+    number_id = (
+        select(numbers.c.id)
+        .where(numbers.c.number == bindparam("number"), numbers.c.state != "removed")
+        .scalar_subquery()
+    )
+    live = (sessions.c.status == "active", sessions.c.expiry_time > bindparam("now"))
+    keyed = (
+        select(bindings.c.key.label("via"), *sessions.c)
+        .join(sessions, sessions.c.id == bindings.c.session_id)
+        .where(
+            bindings.c.number_id == number_id,
+            bindings.c.key.in_([bindparam("caller"), "*"]),
+            bindings.c.blocked_until > bindparam("now"),
+            *live,
+        )
+    )
+    newest = (
+        select(sessions)
+        .where(sessions.c.number_id == number_id, *live)
+        .order_by(sessions.c.id.desc())
+        .limit(1)
+        .subquery()
+    )
+    return union_all(keyed, select(literal("latest").label("via"), *newest.c))
+
+
+ROUTE_CANDIDATES = _route_candidates()
 
 
 @dataclass
@@ -105,20 +127,30 @@ class CallLog:
     # -- routing --------------------------------------------------------------------
 
     def route(self, virtual_number: str, caller: str) -> Route:
+        """calls.md §1. One round trip when the number has a live session (a party's
+        call, or a stranger's), two when it has none (404, application or 480)."""
         now = self.db.clock.now()
+        # Only a number can be a party: a From user such as "*" or "anonymous" must
+        # never match a binding key (NULL matches nothing).
+        party_key = caller if caller.startswith("+") else None
         with self.db.read() as conn:
-            number = conn.execute(NUMBER_BY_E164, {"number": virtual_number}).first()
+            found = {
+                row.via: row
+                for row in conn.execute(
+                    ROUTE_CANDIDATES, {"number": virtual_number, "caller": party_key, "now": now}
+                )
+            }
+            number = None
+            if not found:
+                number = conn.execute(NUMBER_BY_E164, {"number": virtual_number}).first()
+        if party_key is not None and party_key in found:
+            return self._route_party(found[party_key], caller)
+        if "*" in found:
+            return self._route_to_single(found["*"], caller, now)
+        latest = found.get("latest")
+        if latest is None:
             if number is None:
                 return Route("reject", 404, "Not Found")
-            args = {"number_id": number.id, "now": now}
-            row = conn.execute(SESSION_BY_KEY, {**args, "key": caller}).first()
-            if row is not None:
-                return self._route_party(row, caller)
-            single = conn.execute(SESSION_BY_KEY, {**args, "key": "*"}).first()
-            latest = conn.execute(LATEST_ACTIVE, args).first()
-        if single is not None:
-            return self._route_to_single(single, caller, now)
-        if latest is None:
             if number.answer_url:
                 return Route(
                     "application", answer_url=number.answer_url, virtual_number=virtual_number
@@ -212,8 +244,11 @@ class CallLog:
         """Any caller reaches the registered party; remember them for the call back."""
         registered_role: Role = "first" if row.first_party else "second"
         target = row.first_party or row.second_party
-        with self.db.write() as conn:
-            conn.execute(update(sessions).where(sessions.c.id == row.id).values(last_peer=caller))
+        if caller.startswith("+"):  # an anonymous caller gets through but cannot be called back
+            with self.db.write() as conn:
+                conn.execute(
+                    update(sessions).where(sessions.c.id == row.id).values(last_peer=caller)
+                )
         return self._make(row, "bridge", other(registered_role), target)
 
     def session_for_call(self, session_uuid: str) -> Any:
