@@ -256,8 +256,11 @@ def retry_delay(
     if response is None:
         return policy.delay(retry_number, None) if call.retryable or not sent else None
     status = response.status_code
-    # A 429 refuses the request without acting on it, so any call may be sent again.
-    if status != 429 and not (call.retryable and status in RETRYABLE_STATUSES):
+    # A 429 refuses the request without acting on it, so any call may be sent again; a
+    # 409 with Retry-After says a twin of this call (same Idempotency-Key) still runs:
+    # asked again after it, the service gives its answer.
+    in_progress = status == 409 and "Retry-After" in response.headers
+    if status != 429 and not in_progress and not (call.retryable and status in RETRYABLE_STATUSES):
         return None
     return policy.delay(retry_number, parse_retry_after(response.headers.get("Retry-After")))
 

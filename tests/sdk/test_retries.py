@@ -171,6 +171,29 @@ def test_update_is_retried_on_503_under_one_key(fake):
     assert len(sleeps) == 1
 
 
+def test_a_409_with_retry_after_is_retried_a_twin_was_still_running(fake):
+    client, sleeps = make_client(fake.url)
+    fake.fail(
+        "status",
+        "POST",
+        status=409,
+        headers={"Retry-After": "1"},
+        body={"api_id": "t", "error": "A request with this Idempotency-Key is still in progress."},
+    )
+    create(client)
+    assert sleeps == [1.0]
+    first, retry = fake.seen("POST")
+    assert first.headers["Idempotency-Key"] == retry.headers["Idempotency-Key"]
+
+
+def test_a_409_without_retry_after_is_not_retried(fake):
+    client, sleeps = make_client(fake.url)
+    fake.fail("status", "POST", status=409, body={"api_id": "t", "error": "Conflict."})
+    with pytest.raises(vts.InvalidRequestError):
+        create(client)
+    assert sleeps == []
+
+
 def test_update_is_retried_after_429_because_nothing_was_done(fake):
     client, sleeps = make_client(fake.url)
     created = create(client)

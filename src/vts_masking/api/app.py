@@ -48,10 +48,13 @@ async def sweeper(store: Store, interval: float) -> None:
         try:
             while await run_in_threadpool(store.sessions.sweep) >= 500:
                 pass
-            while await run_in_threadpool(store.idempotency.sweep) >= 5000:
-                pass
         except Exception:  # keep sweeping; the next pass retries the same rows
             log.exception("expiry sweep failed")
+        try:
+            while await run_in_threadpool(store.idempotency.sweep) >= 5000:
+                pass
+        except Exception:
+            log.exception("idempotency key sweep failed")
         await asyncio.sleep(interval)
 
 

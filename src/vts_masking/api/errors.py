@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..domain.errors import ApiError, RateLimited
+from ..domain.errors import ApiError
 
 log = logging.getLogger("vts_masking.api")
 
@@ -34,7 +34,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="VTS"'} if exc.status == 401 else None
-        if isinstance(exc, RateLimited):
+        if exc.retry_after is not None:  # 429, or 409 while a twin request still runs
             headers = {"Retry-After": exc.retry_after}
         return error_response(exc.status, exc.message, headers)
 

@@ -2,9 +2,10 @@
 
 A request with the header is answered once: a repeat with the same key and the same
 request gets the first answer again (status and body), one with the same key and another
-request is ``409``. Session and subaccount creates keep their answer in the transaction
-that creates (:mod:`vts_masking.store.idempotency`); DELETEs keep it just after acting,
-since a repeated DELETE could only answer differently, never act twice. Errors are not
+request is ``409``. Session creates, session updates and subaccount creates keep their
+answer in the transaction that acts (:mod:`vts_masking.store.idempotency`); the other
+writes claim the key before acting and keep the answer just after, so a twin sent while
+the first still runs is told ``409`` (retry later) rather than acting too. Errors are not
 kept: a refused request may be corrected and sent again under the same key.
 """
 
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from ..domain.errors import ApiError
+from ..domain import errors
 from ..store import Principal
 from ..store.idempotency import Idempotency, lost_key_race
 from .deps import get_store
@@ -32,12 +33,14 @@ MAX_KEY = 255
 def idempotency_of(
     request: Request, who: Principal, params: dict[str, Any] | None = None
 ) -> Idempotency | None:
-    """The request's key, scoped to its main account, or ``None`` when it sent none."""
+    """The request's key, scoped to the account that sent it, or ``None`` without one."""
     key = request.headers.get(HEADER, "").strip()
     if not key:
         return None
+    if len(key) > MAX_KEY:
+        raise errors.InvalidParameter(f"Idempotency-Key must be at most {MAX_KEY} characters.")
     digest = request_hash(request.method, request.url.path, params or {})
-    return Idempotency(who.main.id, key[:MAX_KEY], digest)
+    return Idempotency(who.caller.id, key, digest)
 
 
 def replayed(status: int, body: dict[str, Any]) -> JSONResponse:
@@ -53,26 +56,37 @@ async def answer_once(
 ) -> JSONResponse:
     """Answer ``act()`` once per key.
 
-    ``keep``: store the answer here after acting (``False`` when ``act`` stores it in
-    its own transaction). If acting fails while a twin request with the same key is in
-    flight, the twin's answer is the one this request gets once it is stored.
+    ``keep=True``: claim the key, act, keep the answer (or let go of the key if acting
+    failed). ``keep=False``: ``act`` keeps the answer in its own transaction; a twin
+    that loses the race there gets the winner's answer.
     """
     if idem is None:
         return await act()
     store = get_store(request)
+    if keep:
+        first = await run_in_threadpool(store.idempotency.claim, idem)
+        if first is not None:
+            return replayed(*first)
+        try:
+            response = await act()
+        except BaseException:
+            await run_in_threadpool(store.idempotency.release, idem)
+            raise
+        if 200 <= response.status_code < 300:
+            body = json.loads(bytes(response.body))
+            await run_in_threadpool(store.idempotency.complete, idem, response.status_code, body)
+        else:
+            await run_in_threadpool(store.idempotency.release, idem)
+        return response
     first = await run_in_threadpool(store.idempotency.replay, idem)
     if first is not None:
         return replayed(*first)
     try:
-        response = await act()
-    except (ApiError, IntegrityError) as exc:
+        return await act()
+    except (errors.ApiError, IntegrityError) as exc:
         if isinstance(exc, IntegrityError) and not lost_key_race(exc):
             raise
         twin = await run_in_threadpool(store.idempotency.replay, idem)
         if twin is not None:
             return replayed(*twin)
         raise
-    if keep and 200 <= response.status_code < 300:
-        body = json.loads(bytes(response.body))
-        await run_in_threadpool(store.idempotency.remember, idem, response.status_code, body)
-    return response

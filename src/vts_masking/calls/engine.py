@@ -43,6 +43,9 @@ from .media import CallMedia, answer_sdp, audio_stream, offer_sdp
 
 log = logging.getLogger("vts_masking.calls")
 
+#: seconds an application's ``<Dial>`` rings without a ``timeout`` (Twilio's and Plivo's)
+DIAL_TIMEOUT = 30
+
 
 def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
@@ -377,7 +380,8 @@ class CallEngine:
         target = Bridge(
             number=verb.numbers[0],
             caller_id=verb.caller_id or app.virtual,
-            ring_timeout=verb.timeout,
+            # the caller is answered (and billed) while this rings: never ring forever
+            ring_timeout=verb.timeout or DIAL_TIMEOUT,
             call_time_limit=verb.time_limit,
         )
         leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())

@@ -7,12 +7,18 @@ class ApiError(Exception):
     """A refusal the API reports as ``{"api_id": ..., "error": message}``."""
 
     status: int = 400
+    #: seconds (as sent in ``Retry-After``) after which the same request may succeed
+    retry_after: str | None = None
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, retry_after: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class InvalidParameter(ApiError):
@@ -39,8 +45,9 @@ class RateLimited(ApiError):
     status = 429
 
     def __init__(self, retry_after: str) -> None:
-        super().__init__("Too many requests. Retry after the time in Retry-After.")
-        self.retry_after = retry_after
+        super().__init__(
+            "Too many requests. Retry after the time in Retry-After.", retry_after=retry_after
+        )
 
 
 def out_of_range(name: str) -> InvalidParameter:

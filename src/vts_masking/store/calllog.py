@@ -244,11 +244,11 @@ class CallLog:
         """Any caller reaches the registered party; remember them for the call back."""
         registered_role: Role = "first" if row.first_party else "second"
         target = row.first_party or row.second_party
-        if caller.startswith("+"):  # an anonymous caller gets through but cannot be called back
-            with self.db.write() as conn:
-                conn.execute(
-                    update(sessions).where(sessions.c.id == row.id).values(last_peer=caller)
-                )
+        # An anonymous caller gets through but cannot be called back (nor can the
+        # stranger before them: the call back goes to the last caller or nobody).
+        peer = caller if caller.startswith("+") else None
+        with self.db.write() as conn:
+            conn.execute(update(sessions).where(sessions.c.id == row.id).values(last_peer=peer))
         return self._make(row, "bridge", other(registered_role), target)
 
     def session_for_call(self, session_uuid: str) -> Any:

@@ -4,8 +4,10 @@ A client that sends ``Idempotency-Key`` on a POST or DELETE may repeat the reque
 connection dropped, the answer was lost) without acting twice: the repeat is answered
 with the stored status and body. Creates store their answer in the same transaction as
 the thing they create, so a crash can never leave one without the other; a replayed key
-with a different request is ``409``. Keys are per main account and kept for
-:data:`KEEP_FOR` (the sweeper drops older ones).
+with a different request is ``409``. Requests whose answer is kept after acting claim
+their key first (a *pending* row), so a twin sent while the first is still running is
+told ``409`` instead of acting too. Keys belong to the account that sends them and are
+kept for :data:`KEEP_FOR` (the sweeper drops older ones).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import errors
@@ -24,6 +26,11 @@ from .models import idempotency_keys
 
 KEEP_FOR = timedelta(hours=24)
 KEY_CONSTRAINT = "uq_idempotency_account_key"
+#: ``status_code`` of a claimed key whose request is still running
+PENDING = 0
+#: a claim older than this was left by a process that died mid-request: it is taken over
+ABANDONED_AFTER = timedelta(minutes=2)
+IN_PROGRESS = "A request with this Idempotency-Key is still in progress. Retry later."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +71,8 @@ def replay(conn: Connection, idem: Idempotency) -> Answer | None:
         return None
     if row.request_hash != idem.request_hash:
         raise errors.Conflict("Idempotency-Key was already used with a different request.")
+    if row.status_code == PENDING:
+        raise errors.Conflict(IN_PROGRESS, retry_after="1")
     return Answer(row.status_code, json.loads(row.body), replayed=True)
 
 
@@ -90,16 +99,57 @@ class IdempotencyRepo:
         with self.db.read() as conn:
             return replay(conn, idem)
 
-    def remember(self, idem: Idempotency, status: int, body: dict[str, Any]) -> None:
-        """Keep an answer in a transaction of its own (for requests whose repeat would
-        not act twice, only answer differently: a DELETE). A concurrent twin that
-        stored first wins; this one is dropped."""
-        try:
-            with self.db.write() as conn:
-                remember(conn, idem, status, body, self.db.clock.now())
-        except IntegrityError as exc:
-            if not lost_key_race(exc):
-                raise
+    def claim(self, idem: Idempotency) -> Answer | None:
+        """Take the key for a request about to act: ``None`` when it is now ours, the
+        stored answer when the key was answered before; ``409`` while a twin runs."""
+        now = self.db.clock.now()
+        for _ in range(2):
+            try:
+                with self.db.write() as conn:
+                    stale = delete(idempotency_keys).where(
+                        idempotency_keys.c.account_id == idem.account_id,
+                        idempotency_keys.c.key == idem.key,
+                        idempotency_keys.c.status_code == PENDING,
+                        idempotency_keys.c.created_time < now - ABANDONED_AFTER,
+                    )
+                    conn.execute(stale)
+                    answered = replay(conn, idem)
+                    if answered is not None:
+                        return answered
+                    remember(conn, idem, PENDING, {}, now)
+                    return None
+            except IntegrityError as exc:  # a twin claimed it between our read and insert
+                if not lost_key_race(exc):
+                    raise
+        with self.db.read() as conn:
+            answered = replay(conn, idem)
+        if answered is None:  # the twin failed and let go of the key meanwhile
+            raise errors.Conflict(IN_PROGRESS, retry_after="1")
+        return answered
+
+    def complete(self, idem: Idempotency, status: int, body: dict[str, Any]) -> None:
+        """Keep the answer of a claimed key."""
+        with self.db.write() as conn:
+            conn.execute(
+                update(idempotency_keys)
+                .where(
+                    idempotency_keys.c.account_id == idem.account_id,
+                    idempotency_keys.c.key == idem.key,
+                    idempotency_keys.c.status_code == PENDING,
+                )
+                .values(status_code=status, body=json.dumps(body))
+            )
+
+    def release(self, idem: Idempotency) -> None:
+        """Let go of a claimed key whose request failed (it may be sent again)."""
+        with self.db.write() as conn:
+            conn.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.account_id == idem.account_id,
+                    idempotency_keys.c.key == idem.key,
+                    idempotency_keys.c.status_code == PENDING,
+                )
+            )
 
     def sweep(self, batch: int = 5000) -> int:
         """Drop keys older than :data:`KEEP_FOR`; returns how many."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..domain import errors, phone
 from .accounts import Account
@@ -49,8 +50,27 @@ class NumberRepo:
             parsed.append((e164, phone.country_of(e164) or "ZZ"))
         if not parsed:
             raise errors.missing("numbers")
+        for attempt in range(2):
+            try:
+                self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url)
+                break
+            except IntegrityError:
+                # a concurrent add inserted one of these numbers first: once more, as an
+                # update of the now existing row (or the "already in use" refusal)
+                if attempt:
+                    raise
+        return [p[0] for p in parsed]
+
+    def _add_once(
+        self,
+        main: Account,
+        parsed: list[tuple[str, str]],
+        pool_id: int,
+        alias: str | None,
+        app_id: str | None,
+        answer_url: str | None,
+    ) -> None:
         now = self.db.clock.now()
-        pool_id = (pool or main).id
         with self.db.write() as conn:
             existing = {
                 r.number: r
@@ -81,7 +101,6 @@ class NumberRepo:
                             number=e164, spread=random.random(), added_time=now, **values
                         )
                     )
-        return [p[0] for p in parsed]
 
     def _scope(self, main: Account, sub: Account | None) -> Any:
         cond = and_(numbers.c.account_id == main.id, numbers.c.state != "removed")

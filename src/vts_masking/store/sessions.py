@@ -338,10 +338,11 @@ class SessionRepo:
         change: UpdateParams,
         idem: Idempotency | None = None,
         render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | Answer:
         """Change a session; returns its view. With ``idem``, ``render(view)`` is kept
         as the answer to its key in the same transaction (a repeat must not count
-        ``session_expiry`` from a later now)."""
+        ``session_expiry`` from a later now), and a twin that committed first under the
+        same key makes this return that :class:`Answer` instead."""
         if principal.read_only:
             raise errors.Forbidden(
                 "Forbidden. A main account may only read a subaccount's resources."
@@ -349,6 +350,11 @@ class SessionRepo:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
+                    if idem is not None:
+                        # a twin under the same key committed first: its answer is ours
+                        replay = idempotency.replay(conn, idem)
+                        if replay is not None:
+                            return replay
                     view = self._update_once(conn, principal, session_uuid, change)
                     if idem is not None and render is not None:
                         idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import httpx
+
 from tests.conftest import Tenant, us
 
 
@@ -164,3 +166,61 @@ def test_a_repeated_subaccount_delete_gets_the_first_answer(tenant: Tenant) -> N
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
     assert tenant.http.delete(url).status_code == 404  # without the key: it is gone
+
+
+def test_twins_of_a_number_add_act_once_and_the_others_wait_or_replay(tenant: Tenant) -> None:
+    number = tenant.vn(7)
+
+    def add(_: int):
+        return tenant.http.post(
+            tenant.base + "Number/", json={"numbers": number}, headers={"Idempotency-Key": "tw"}
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(add, range(6)))
+    assert {a.status_code for a in answers} <= {201, 409}
+    assert [a for a in answers if a.status_code == 201]
+    assert len({a.json()["api_id"] for a in answers if a.status_code == 201}) == 1
+    for busy in (a for a in answers if a.status_code == 409):
+        assert busy.headers["Retry-After"] == "1"
+        assert "in progress" in busy.json()["error"]
+    again = add(0)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_concurrent_adds_of_one_new_number_without_a_key_all_succeed(tenant: Tenant) -> None:
+    number = tenant.vn(8)
+
+    def add(_: int):
+        return tenant.http.post(tenant.base + "Number/", json={"numbers": number})
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(add, range(4)))
+    assert [a.status_code for a in answers] == [201] * 4
+
+
+def test_a_subaccount_has_keys_of_its_own(tenant: Tenant) -> None:
+    headers = {"Idempotency-Key": "shared"}
+    sub = tenant.http.post(tenant.base + "Subaccount/", json={"name": "s"}, headers=headers)
+    creds = sub.json()
+    with httpx.Client(
+        base_url=tenant.live.url, auth=(creds["auth_id"], creds["auth_token"]), timeout=30
+    ) as as_sub:
+        r = as_sub.post(
+            f"/v1/Account/{creds['auth_id']}/Number/",
+            json={"numbers": tenant.vn(9)},
+            headers=headers,
+        )
+    assert r.status_code == 201, r.text
+    assert "Idempotent-Replayed" not in r.headers
+
+
+def test_a_key_longer_than_255_characters_is_refused(tenant: Tenant) -> None:
+    r = tenant.http.post(
+        tenant.base + "Subaccount/", json={"name": "k"}, headers={"Idempotency-Key": "k" * 256}
+    )
+    assert r.status_code == 400
+    assert "255" in r.json()["error"]
+    assert (
+        tenant.http.get(tenant.base + "Subaccount/").json()["response"]["meta"]["total_count"] == 0
+    )

@@ -153,3 +153,11 @@ def test_a_draining_number_still_routes_its_sessions(tenant: Tenant, log: CallLo
     r = tenant.http.delete(f"{tenant.base}Number/{tenant.vn(0)}/", params={"drain": "true"})
     assert r.json()["state"] == "draining"
     assert log.route(s["virtual_number"], us(1)).kind == "bridge"
+
+
+def test_after_an_anonymous_caller_nobody_is_called_back(tenant: Tenant, log: CallLog) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    s = tenant.session(first_party=us(1), create_session_with_single_party=True)
+    log.route(s["virtual_number"], STRANGER)
+    log.route(s["virtual_number"], "anonymous")
+    assert log.route(s["virtual_number"], us(1)).status == 480

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -12,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from ...domain import session_params
 from ...domain.list_filters import parse_session_filters
 from ...domain.views import event_view
-from ...store import Principal
+from ...store import Answer, Principal
 from ..deps import get_store, principal, read
 from ..idempotency import answer_once, idempotency_of, replayed
 from ..parsing import body_params, query_params
 from ..render import meta, ok
 
+log = logging.getLogger("vts_masking.api")
 router = APIRouter(tags=["Masking sessions"])
 BASE = "/v1/Account/{auth_id}/Masking/Session"
 
@@ -45,7 +47,10 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
             return replayed(status, body)
         calls = getattr(request.app.state, "calls", None)
         if calls is not None and body["session"].get("initiate_call_to_first_party"):
-            await calls.initiate_session_call(body["session_uuid"])
+            try:
+                await calls.initiate_session_call(body["session_uuid"])
+            except Exception:  # the session exists: answer 201; the call is logged failed
+                log.exception("calling the parties of session %s failed", body["session_uuid"])
         return JSONResponse(body, status_code=status)
 
     # The answer is kept in the create's own transaction (keep=False), and a create
@@ -99,6 +104,8 @@ async def update_session(
         view = await run_in_threadpool(
             store.sessions.update, who, session_uuid, change, idem, render
         )
+        if isinstance(view, Answer):  # a twin under the same key updated first
+            return replayed(*view)
         return JSONResponse(render(view))
 
     # Kept in the update's own transaction: a repeat must not move the expiry again.
