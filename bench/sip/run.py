@@ -40,6 +40,7 @@ class Step:
     calls: int
     failed: int
     latencies_ms: list[float]
+    cpu_ms_per_call: float | None = None  # the B2BUA/service process's CPU, when known
 
     @property
     def failure_ratio(self) -> float:
@@ -138,11 +139,18 @@ def run_uac(workdir: Path, target: int, rate: int, seconds: int, scenario: Path 
     return Step(rate, calls, failed, latencies)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(name: str, step: Step) -> None:
+    cpu = "" if step.cpu_ms_per_call is None else f", CPU {step.cpu_ms_per_call:.2f} ms/call"
     print(
         f"  {name:6s} {step.rate:5d} cps: {step.calls:6d} calls, {step.failed:5d} failed "
         f"({step.failure_ratio:.3%}), INVITE→180 median {step.median:.0f} ms, "
-        f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms",
+        f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms{cpu}",
         flush=True,
     )
 
@@ -153,19 +161,26 @@ def ladder(
     seconds: int,
     workdir: Path,
     scenario: Path = SCENARIO,
+    cpu_pids: dict[str, int] | None = None,
 ) -> dict[str, list[Step]]:
     """Each rate on every path back to back (same machine conditions for the baseline),
-    dropping a path from the ladder once it fails more than 0.1% of its calls."""
+    dropping a path from the ladder once it fails more than 0.1% of its calls. For a
+    path in ``cpu_pids``, the CPU that process used per call (its trailing store writes
+    included) is reported too: the figure that load on the machine moves least."""
     steps: dict[str, list[Step]] = {name: [] for name in targets}
     for rate in rates:
         live = [n for n in targets if not steps[n] or steps[n][-1].failure_ratio < 0.001]
         if not live:
             break
         for name in live:
+            pid = (cpu_pids or {}).get(name)
+            before = cpu_seconds(pid) if pid else 0.0
             step = run_uac(workdir, targets[name], rate, seconds, scenario)
+            time.sleep(1.0)  # let the previous calls' transactions drain
+            if pid:
+                step.cpu_ms_per_call = 1000 * (cpu_seconds(pid) - before) / step.calls
             steps[name].append(step)
             report(name, step)
-            time.sleep(1.0)  # let the previous calls' transactions drain
     return steps
 
 
@@ -221,7 +236,12 @@ def main() -> int:
                 scenario = workdir / "uac_party.xml"
                 scenario.write_text(SCENARIO.read_text().replace("sip:sipp@", "sip:+14155550001@"))
             steps = ladder(
-                {"direct": uas_port, "b2bua": b2bua_port}, rates, args.seconds, workdir, scenario
+                {"direct": uas_port, "b2bua": b2bua_port},
+                rates,
+                args.seconds,
+                workdir,
+                scenario,
+                cpu_pids={"b2bua": server.pid},
             )
             base, through = steps["direct"], steps["b2bua"]
         finally:

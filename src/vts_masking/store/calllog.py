@@ -47,6 +47,83 @@ SESSION_BY_KEY = select(sessions).where(
 )
 SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
 
+# The record writes, built once: a statement built per call costs more CPU in
+# SQLAlchemy (values(), cache keys) than SQLite takes to run it.
+INSERT_INTERACTION = interactions.insert()
+INSERT_CALL = calls.insert()
+_THIS_INTERACTION = interactions.c.id == bindparam("p_interaction_id")
+_THIS_CALL = calls.c.id == bindparam("p_call_id")
+_THIS_SESSION = sessions.c.id == bindparam("p_session_id")
+SESSION_CALL_STARTS = (
+    update(sessions)
+    .where(_THIS_SESSION)
+    .values(active_calls=sessions.c.active_calls + 1, last_interaction_time=bindparam("p_at"))
+)
+LEG_JOINS_INTERACTION = {
+    role: update(interactions)
+    .where(_THIS_INTERACTION)
+    .values(
+        {
+            f"{role}_party_call_id": bindparam("p_call_id"),
+            f"{role}_party_status": "initiated",
+            "total_call_count": interactions.c.total_call_count + 1,
+        }
+    )
+    for role in ("first", "second")
+}
+LEG_STATUS = {
+    role: update(interactions)
+    .where(_THIS_INTERACTION)
+    .values({f"{role}_party_status": bindparam("p_status")})
+    for role in ("first", "second")
+}
+CALL_ANSWERED = (
+    update(calls).where(_THIS_CALL).values(status="in-progress", answer_time=bindparam("p_at"))
+)
+CALL_FINISHED = (
+    update(calls)
+    .where(_THIS_CALL)
+    .values(
+        status=bindparam("p_status"),
+        end_time=bindparam("p_at"),
+        duration=bindparam("p_duration"),
+        billed_duration=bindparam("p_billed"),
+        amount=bindparam("p_amount"),
+        hangup_cause=bindparam("p_cause"),
+        hangup_cause_code=bindparam("p_cause_code"),
+        sip_status=bindparam("p_sip_status"),
+    )
+)
+LEG_FINISHED = {
+    role: update(interactions)
+    .where(_THIS_INTERACTION)
+    .values(
+        {
+            f"{role}_party_status": bindparam("p_status"),
+            "call_billed_duration": interactions.c.call_billed_duration + bindparam("p_billed"),
+            "total_call_amount": interactions.c.total_call_amount + bindparam("p_amount"),
+        }
+    )
+    for role in ("first", "second")
+}
+INTERACTION_BY_ID = select(interactions).where(_THIS_INTERACTION)
+INTERACTION_ENDS = (
+    update(interactions)
+    .where(_THIS_INTERACTION)
+    .values(end_time=bindparam("p_at"), duration=bindparam("p_duration"))
+)
+SESSION_CALL_ENDS = (
+    update(sessions)
+    .where(_THIS_SESSION)
+    .values(
+        active_calls=sessions.c.active_calls - 1,
+        total_call_count=sessions.c.total_call_count + bindparam("p_count"),
+        total_call_amount=sessions.c.total_call_amount + bindparam("p_amount"),
+        total_call_billed_duration=sessions.c.total_call_billed_duration + bindparam("p_billed"),
+        last_interaction_time=bindparam("p_at"),
+    )
+)
+
 
 def _route_candidates() -> Any:
     """Every session a call to ``:number`` from ``:caller`` may belong to, in one round
@@ -257,34 +334,26 @@ class CallLog:
 
     # -- records --------------------------------------------------------------------
 
-    def _session(self, conn: Connection, ref: CallRef) -> Any:
-        return conn.execute(SESSION_BY_ID, {"session_id": ref.session_id}).one()
-
     def _emit(
         self, conn: Connection, ref: CallRef, names: list[str], at: datetime, **kw: Any
     ) -> None:
-        session = self._session(conn, ref)
-        for name in names:
-            outbox.emit_named(conn, session, name, at, **kw)
+        outbox.emit_for(conn, ref.session_id, names, at, **kw)
 
     def call_started(self, ref: CallRef, at: datetime) -> None:
         """A call begins: an interaction opens and the session reads ``in-progress``."""
         with self.db.write() as conn:
             ref.interaction_id = conn.execute(
-                interactions.insert().values(
-                    session_id=ref.session_id,
-                    start_time=at,
-                    duration=0,
-                    call_billed_duration=0,
-                    total_call_amount=Decimal(0),
-                    total_call_count=0,
-                )
+                INSERT_INTERACTION,
+                {
+                    "session_id": ref.session_id,
+                    "start_time": at,
+                    "duration": 0,
+                    "call_billed_duration": 0,
+                    "total_call_amount": Decimal(0),
+                    "total_call_count": 0,
+                },
             ).inserted_primary_key[0]
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.id == ref.session_id)
-                .values(active_calls=sessions.c.active_calls + 1, last_interaction_time=at)
-            )
+            conn.execute(SESSION_CALL_STARTS, {"p_session_id": ref.session_id, "p_at": at})
 
     def leg_initiated(
         self,
@@ -299,34 +368,27 @@ class CallLog:
         call_uuid = str(uuid.uuid4())
         with self.db.write() as conn:
             row_id = conn.execute(
-                calls.insert().values(
-                    uuid=call_uuid,
-                    account_id=ref.account_id,
-                    session_id=ref.session_id,
-                    interaction_id=ref.interaction_id,
-                    party=role,
-                    direction=direction,
-                    from_number=from_number,
-                    to_number=to_number,
-                    status="ringing" if direction == "outbound" else "in-progress",
-                    initiation_time=at,
-                    duration=0,
-                    billed_duration=0,
-                    amount=Decimal(0),
-                )
+                INSERT_CALL,
+                {
+                    "uuid": call_uuid,
+                    "account_id": ref.account_id,
+                    "session_id": ref.session_id,
+                    "interaction_id": ref.interaction_id,
+                    "party": role,
+                    "direction": direction,
+                    "from_number": from_number,
+                    "to_number": to_number,
+                    "status": "ringing" if direction == "outbound" else "in-progress",
+                    "initiation_time": at,
+                    "duration": 0,
+                    "billed_duration": 0,
+                    "amount": Decimal(0),
+                },
             ).inserted_primary_key[0]
             ref.legs[leg_id] = (row_id, call_uuid, role)
-            column = "first_party_call_id" if role == "first" else "second_party_call_id"
             conn.execute(
-                update(interactions)
-                .where(interactions.c.id == ref.interaction_id)
-                .values(
-                    {
-                        column: row_id,
-                        f"{role}_party_status": "initiated",
-                        "total_call_count": interactions.c.total_call_count + 1,
-                    }
-                )
+                LEG_JOINS_INTERACTION[role],
+                {"p_interaction_id": ref.interaction_id, "p_call_id": row_id},
             )
             self._emit(
                 conn,
@@ -345,9 +407,7 @@ class CallLog:
         _row_id, call_uuid, role = ref.legs[leg_id]
         with self.db.write() as conn:
             conn.execute(
-                update(interactions)
-                .where(interactions.c.id == ref.interaction_id)
-                .values({f"{role}_party_status": "ringing"})
+                LEG_STATUS[role], {"p_interaction_id": ref.interaction_id, "p_status": "ringing"}
             )
             self._emit(
                 conn,
@@ -370,15 +430,9 @@ class CallLog:
     ) -> None:
         row_id, call_uuid, role = ref.legs[leg_id]
         with self.db.write() as conn:
+            conn.execute(CALL_ANSWERED, {"p_call_id": row_id, "p_at": at})
             conn.execute(
-                update(calls)
-                .where(calls.c.id == row_id)
-                .values(status="in-progress", answer_time=at)
-            )
-            conn.execute(
-                update(interactions)
-                .where(interactions.c.id == ref.interaction_id)
-                .values({f"{role}_party_status": "answered"})
+                LEG_STATUS[role], {"p_interaction_id": ref.interaction_id, "p_status": "answered"}
             )
             names = ["SessionVirtualNumberAnswer"] if direction == "inbound" else []
             names.append(_event(role, "Answer"))
@@ -413,29 +467,27 @@ class CallLog:
         extra = {"HangupCause": cause, "HangupCauseCode": cause_code}
         with self.db.write() as conn:
             conn.execute(
-                update(calls)
-                .where(calls.c.id == row_id)
-                .values(
-                    status=status,
-                    end_time=at,
-                    duration=duration,
-                    billed_duration=billed,
-                    amount=amount,
-                    hangup_cause=cause,
-                    hangup_cause_code=cause_code,
-                    sip_status=sip_status,
-                )
+                CALL_FINISHED,
+                {
+                    "p_call_id": row_id,
+                    "p_status": status,
+                    "p_at": at,
+                    "p_duration": duration,
+                    "p_billed": billed,
+                    "p_amount": amount,
+                    "p_cause": cause,
+                    "p_cause_code": cause_code,
+                    "p_sip_status": sip_status,
+                },
             )
             conn.execute(
-                update(interactions)
-                .where(interactions.c.id == ref.interaction_id)
-                .values(
-                    {
-                        f"{role}_party_status": status,
-                        "call_billed_duration": interactions.c.call_billed_duration + billed,
-                        "total_call_amount": interactions.c.total_call_amount + amount,
-                    }
-                )
+                LEG_FINISHED[role],
+                {
+                    "p_interaction_id": ref.interaction_id,
+                    "p_status": status,
+                    "p_billed": billed,
+                    "p_amount": amount,
+                },
             )
             if answered_at:
                 extra.update(Duration=duration, BilledDuration=billed, Amount=f"{amount:.5f}")
@@ -456,26 +508,19 @@ class CallLog:
     def call_ended(self, ref: CallRef, at: datetime, *, both_answered: bool) -> None:
         """Close the interaction, add it to the session's totals, leave ``in-progress``."""
         with self.db.write() as conn:
-            inter = conn.execute(
-                select(interactions).where(interactions.c.id == ref.interaction_id)
-            ).one()
+            this = {"p_interaction_id": ref.interaction_id}
+            inter = conn.execute(INTERACTION_BY_ID, this).one()
             duration = int((at - inter.start_time).total_seconds())
+            conn.execute(INTERACTION_ENDS, {**this, "p_at": at, "p_duration": duration})
             conn.execute(
-                update(interactions)
-                .where(interactions.c.id == ref.interaction_id)
-                .values(end_time=at, duration=duration)
-            )
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.id == ref.session_id)
-                .values(
-                    active_calls=sessions.c.active_calls - 1,
-                    total_call_count=sessions.c.total_call_count + inter.total_call_count,
-                    total_call_amount=sessions.c.total_call_amount + inter.total_call_amount,
-                    total_call_billed_duration=sessions.c.total_call_billed_duration
-                    + inter.call_billed_duration,
-                    last_interaction_time=at,
-                )
+                SESSION_CALL_ENDS,
+                {
+                    "p_session_id": ref.session_id,
+                    "p_count": inter.total_call_count,
+                    "p_amount": inter.total_call_amount,
+                    "p_billed": inter.call_billed_duration,
+                    "p_at": at,
+                },
             )
             if both_answered:
                 self._emit(conn, ref, ["SessionPartiesHangup"], at, extra={"Duration": duration})

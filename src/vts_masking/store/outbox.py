@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,23 @@ BUMP_SEQ = (
     .returning(sessions.c.event_seq)
 )
 INSERT_EVENT = outbox.insert()
+# Takes ``n`` sequence numbers and reads what an event needs of its session, in one
+# statement (the call engine's writes emit one or two events at a time).
+TAKE_SEQS = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_id"))
+    .values(event_seq=sessions.c.event_seq + bindparam("n"))
+    .returning(
+        sessions.c.id,
+        sessions.c.event_seq,
+        sessions.c.uuid,
+        sessions.c.account_id,
+        sessions.c.virtual_number,
+        sessions.c.first_party,
+        sessions.c.second_party,
+        sessions.c.params,
+    )
+)
 
 
 def emit(
@@ -41,7 +59,31 @@ def emit(
     """
     if seq is None:  # callers that just wrote the session pass the number they set
         seq = conn.execute(BUMP_SEQ, {"session_id": session.id}).scalar_one()
+    what = Happened(from_number, to_number, call_uuid, extra)
     params = json.loads(session.params)
+    conn.execute(INSERT_EVENT, _row(session, params, event_name, now, seq, what))
+    return int(seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Happened:
+    """What an event says beyond its session: the call it is about, and extra fields."""
+
+    from_number: str | None = None
+    to_number: str | None = None
+    call_uuid: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+def _row(
+    session: Any,
+    params: dict[str, Any],
+    event_name: str,
+    now: datetime,
+    seq: int,
+    what: Happened,
+) -> dict[str, Any]:
+    """The outbox row of one event."""
     if events.is_recording_event(event_name):
         url, method = params.get("recording_callback_url"), params.get("recording_callback_method")
     else:
@@ -54,34 +96,49 @@ def emit(
         first_party=session.first_party,
         second_party=session.second_party,
         sequence=seq,
-        from_number=from_number,
-        to_number=to_number,
-        call_uuid=call_uuid,
-        extra=extra,
+        from_number=what.from_number,
+        to_number=what.to_number,
+        call_uuid=what.call_uuid,
+        extra=what.extra,
     )
-    conn.execute(
-        INSERT_EVENT,
-        {
-            "account_id": session.account_id,
-            "session_id": session.id,
-            "seq": seq,
-            "event_name": event_name,
-            "url": url,
-            "method": method or "POST",
-            "params": json.dumps(payload),
-            "status": "pending" if url else "skipped",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_time": now,
-        },
-    )
-    return int(seq)
+    return {
+        "account_id": session.account_id,
+        "session_id": session.id,
+        "seq": seq,
+        "event_name": event_name,
+        "url": url,
+        "method": method or "POST",
+        "params": json.dumps(payload),
+        "status": "pending" if url else "skipped",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_time": now,
+    }
 
 
-def emit_named(conn: Connection, session: Any, name: str, now: datetime, **kw: Any) -> None:
-    """Emit ``name``, or both of its names where an older alias exists."""
-    for alias in events.ALIASES.get(name, (name,)):
-        emit(conn, session, alias, now, **kw)
+def emit_for(
+    conn: Connection,
+    session_id: int,
+    names: list[str],
+    now: datetime,
+    *,
+    from_number: str | None = None,
+    to_number: str | None = None,
+    call_uuid: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Emit ``names`` (aliases included) for a session known only by id: its sequence
+    numbers and the columns the events need come from one UPDATE … RETURNING, and the
+    rows go in with one INSERT."""
+    flat = [alias for name in names for alias in events.ALIASES.get(name, (name,))]
+    if not flat:
+        return
+    session = conn.execute(TAKE_SEQS, {"session_id": session_id, "n": len(flat)}).one()
+    params = json.loads(session.params)
+    first = session.event_seq - len(flat) + 1
+    what = Happened(from_number, to_number, call_uuid, extra)
+    rows = [_row(session, params, name, now, first + i, what) for i, name in enumerate(flat)]
+    conn.execute(INSERT_EVENT, rows)
 
 
 def session_events(conn: Connection, session_id: int) -> list[Any]:
