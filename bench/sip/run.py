@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from tests.support.live import free_port  # noqa: E402
+from tests.support.live import free_media_ports, free_port  # noqa: E402
 
 SCENARIO = HERE / "uac_latency.xml"
 
@@ -71,7 +71,7 @@ def start_uas(workdir: Path, port: int) -> subprocess.Popen[bytes]:
             "-p",
             str(port),
             "-mp",
-            str(free_port()),
+            str(free_media_ports()),
             "-nostdin",
         ],
         cwd=workdir,
@@ -96,7 +96,7 @@ def run_uac(workdir: Path, target: int, rate: int, seconds: int, scenario: Path 
         "-p",
         str(free_port()),
         "-mp",
-        str(free_port()),
+        str(free_media_ports()),
         "-r",
         str(rate),
         "-m",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live import free_port
+from tests.support.live import free_media_ports, free_port
 
 SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent / "sipp"
@@ -68,7 +68,7 @@ class Sipp:
             args += ["-s", service]
         if remote:
             args.append(f"{remote[0]}:{remote[1]}")
-        args += ["-i", "127.0.0.1", "-p", str(self.port), "-mp", str(free_port())]
+        args += ["-i", "127.0.0.1", "-p", str(self.port), "-mp", str(free_media_ports())]
         args += ["-nostdin", "-m", "1", "-timeout", "20s", "-timeout_error"]
         args += ["-trace_msg", "-message_file", str(self.log), *(extra or [])]
         self.args = args

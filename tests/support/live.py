@@ -8,6 +8,7 @@ service exactly as an operator starts it (restart and multi-process tests).
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -39,6 +40,31 @@ def free_port() -> int:
         finally:
             t.close()
             u.close()
+
+
+def free_media_ports(count: int = 4) -> int:
+    """The first of ``count`` consecutive UDP ports free on 127.0.0.1 right now, for a
+    SIPp's ``-mp`` (it binds audio RTP/RTCP and video RTP/RTCP: base to base+3).
+
+    Drawn from 10000–19999: outside the kernel's ephemeral range (32768–60999), whose
+    ports any socket bound to port 0 may take at any moment, and outside the service's
+    own RTP range (20000–29999), so no other socket of a test takes one in between.
+    """
+    rng = random.Random()
+    while True:
+        base = rng.randrange(10000, 20000 - count, 2)
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
 
 
 def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
