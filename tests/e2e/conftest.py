@@ -8,13 +8,20 @@ in per test. Every SIPp gets free ports of its own and runs unattended
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
-from tests.support.live import free_media_ports, free_port
+from tests.conftest import Tenant, make_tenant
+from tests.support.live import LiveService, free_media_ports, free_port
+
+T = TypeVar("T")
 
 SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent / "sipp"
@@ -93,3 +100,56 @@ class Sipp:
             out, _ = await self.proc.communicate()
         messages = self.log.read_text(errors="replace") if self.log.exists() else ""
         return SippResult(self.proc.returncode or 0, messages, out.decode(errors="replace")[-3000:])
+
+
+def ok(result: SippResult | None) -> None:
+    """The SIPp ran its scenario to the end (its messages in the failure text if not)."""
+    assert result is not None
+    assert result.returncode == 0, result.output + result.messages[-4000:]
+
+
+def wait_for(fn: Callable[[], T], timeout: float = 15.0) -> T:
+    """``fn()`` once it is truthy, or its last value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+@dataclass
+class Edge:
+    """The whole service with its SIP edge up, a tenant on it, and the trunk's port."""
+
+    t: Tenant
+    live: LiveService
+    sip_port: int
+    trunk_port: int
+    workdir: Path
+
+    @property
+    def engine(self) -> Any:
+        return self.live.app.state.calls
+
+
+@contextlib.contextmanager
+def running_edge(
+    db_url: str, workdir: Path, *, numbers: tuple[int, ...] = (1,), **settings: Any
+) -> Iterator[Edge]:
+    """The service on ``db_url`` listening for SIP on a free port and sending to a trunk
+    on another; a tenant owning its virtual numbers ``numbers`` (``Tenant.vn``)."""
+    sip_port, trunk_port = free_port(), free_port()
+    with LiveService(
+        db_url,
+        workdir,
+        sip=True,
+        sip_listen=f"127.0.0.1:{sip_port}",
+        sip_trunk=f"127.0.0.1:{trunk_port}",
+        **settings,
+    ) as live:
+        t = make_tenant(live)
+        if numbers:
+            t.add_numbers(*(t.vn(n) for n in numbers))
+        yield Edge(t, live, sip_port, trunk_port, workdir)
+        t.http.close()

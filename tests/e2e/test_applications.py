@@ -11,10 +11,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.conftest import Tenant, make_tenant
-from tests.e2e.conftest import free_port, requires_sipp
-from tests.e2e.test_masked_calls import call, ok
-from tests.support.live import LiveService
+from tests.conftest import Tenant
+from tests.e2e.conftest import ok, requires_sipp, running_edge
+from tests.e2e.test_masked_calls import call
 
 pytestmark = [pytest.mark.sipp, requires_sipp, pytest.mark.timeout(90)]
 
@@ -53,18 +52,8 @@ def app_server() -> Iterator[tuple[str, list[dict]]]:
 
 @pytest.fixture
 def edge(db_url: str, tmp_path: Path) -> Iterator[tuple[Tenant, int, int]]:
-    sip_port, trunk_port = free_port(), free_port()
-    with LiveService(
-        db_url,
-        tmp_path,
-        sip=True,
-        sip_listen=f"127.0.0.1:{sip_port}",
-        sip_trunk=f"127.0.0.1:{trunk_port}",
-        allow_private_callbacks=True,
-    ) as live:
-        t = make_tenant(live)
-        yield t, sip_port, trunk_port
-        t.http.close()
+    with running_edge(db_url, tmp_path, numbers=(), allow_private_callbacks=True) as e:
+        yield e.t, e.sip_port, e.trunk_port
 
 
 def _number_with_app(t: Tenant, url: str) -> str:

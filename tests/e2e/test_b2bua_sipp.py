@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Sipp, SippResult, free_port, requires_sipp
+from tests.e2e.conftest import Sipp, SippResult, free_port, ok, requires_sipp
 from vts_masking.calls.b2bua import B2BUA, Bridge, Call, InboundCall, Leg, Reject
 
 pytestmark = [pytest.mark.sipp, requires_sipp, pytest.mark.timeout(60)]
@@ -127,11 +127,6 @@ async def run_call(
     finally:
         await b2bua.stop()
     return caller_result, callee_result, recorder, routed
-
-
-def ok(result: SippResult | None) -> None:
-    assert result is not None
-    assert result.returncode == 0, result.output + result.messages[-4000:]
 
 
 @pytest.mark.asyncio

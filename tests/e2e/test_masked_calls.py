@@ -8,15 +8,21 @@ Call records, the session's interaction and the events in the outbox are all che
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tenant, make_tenant
-from tests.e2e.conftest import SCENARIOS, Sipp, SippResult, free_port, requires_sipp
-from tests.support.live import LiveService
+from tests.conftest import Tenant
+from tests.e2e.conftest import (
+    SCENARIOS,
+    Sipp,
+    SippResult,
+    ok,
+    requires_sipp,
+    running_edge,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.sipp, requires_sipp, pytest.mark.timeout(90)]
 
@@ -28,18 +34,8 @@ STRANGER = "+13125550199"
 @pytest.fixture
 def edge(db_url: str, tmp_path: Path) -> Iterator[tuple[Tenant, int, int]]:
     """The whole service on each store (SQLite, PostgreSQL) with its SIP edge up."""
-    sip_port, trunk_port = free_port(), free_port()
-    with LiveService(
-        db_url,
-        tmp_path,
-        sip=True,
-        sip_listen=f"127.0.0.1:{sip_port}",
-        sip_trunk=f"127.0.0.1:{trunk_port}",
-    ) as live:
-        t = make_tenant(live)
-        t.add_numbers(t.vn(1))
-        yield t, sip_port, trunk_port
-        t.http.close()
+    with running_edge(db_url, tmp_path) as e:
+        yield e.t, e.sip_port, e.trunk_port
 
 
 def scenario(tmp_path: Path, name: str, caller: str, out: str, status: str = "") -> str:
@@ -87,15 +83,6 @@ async def call(
     return caller_result, callee_result
 
 
-def wait_for(fn, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
 def session_view(t: Tenant, uuid: str) -> dict:
     return t.http.get(t.base + f"Masking/Session/{uuid}/").json()["response"]
 
@@ -103,11 +90,6 @@ def session_view(t: Tenant, uuid: str) -> dict:
 def event_names(t: Tenant, uuid: str) -> list[str]:
     r = t.http.get(t.base + f"Masking/Session/{uuid}/Event/")
     return [e["event_name"] for e in r.json()["response"]["objects"]]
-
-
-def ok(result: SippResult | None) -> None:
-    assert result is not None
-    assert result.returncode == 0, result.output + result.messages[-3000:]
 
 
 @pytest.mark.asyncio

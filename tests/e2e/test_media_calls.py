@@ -19,15 +19,14 @@ import threading
 import time
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import Tenant, make_tenant
-from tests.e2e.conftest import SCENARIOS, Sipp, SippResult, free_port, requires_sipp
-from tests.support.live import LiveService
+from tests.conftest import Tenant
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import SCENARIOS, Edge, Sipp, SippResult, ok, requires_sipp, wait_for
 from vts_masking.media import g711
 
 pytestmark = [pytest.mark.sipp, requires_sipp, pytest.mark.timeout(120)]
@@ -40,36 +39,17 @@ requires_pcaps = pytest.mark.skipif(
 )
 
 
-@dataclass
-class Edge:
-    t: Tenant
-    live: LiveService
-    sip_port: int
-    trunk_port: int
-    workdir: Path
-
-    @property
-    def engine(self):
-        return self.live.app.state.calls
-
-
 @contextlib.contextmanager
 def running_edge(tmp_path: Path, db_url: str = "", **settings: object) -> Iterator[Edge]:
-    sip_port, trunk_port = free_port(), free_port()
+    """The service with media: prompts from loopback, sip-tester's captures at hand."""
     (tmp_path / "pcap").symlink_to(PCAPS)
-    with LiveService(
+    with e2e.running_edge(
         db_url or f"sqlite:///{tmp_path / 'vts.sqlite3'}",
         tmp_path,
-        sip=True,
-        sip_listen=f"127.0.0.1:{sip_port}",
-        sip_trunk=f"127.0.0.1:{trunk_port}",
         prompts_allow_private=True,
         **settings,
-    ) as live:
-        t = make_tenant(live)
-        t.add_numbers(t.vn(1))
-        yield Edge(t, live, sip_port, trunk_port, tmp_path)
-        t.http.close()
+    ) as edge:
+        yield edge
 
 
 @pytest.fixture
@@ -221,20 +201,6 @@ def prompts() -> Iterator[PromptServer]:
     )
     yield server
     server.close()
-
-
-def ok(result: SippResult | None) -> None:
-    assert result is not None
-    assert result.returncode == 0, result.output + result.messages[-3000:]
-
-
-def wait_for(fn, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def caller_scenario(

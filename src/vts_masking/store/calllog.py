@@ -45,7 +45,6 @@ SESSION_BY_KEY = select(sessions).where(
     sessions.c.status == "active",
     sessions.c.expiry_time > bindparam("now"),
 )
-SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
 
 # The record writes, built once: a statement built per call costs more CPU in
 # SQLAlchemy (values(), cache keys) than SQLite takes to run it.
@@ -586,11 +585,10 @@ class RecordingLog:
                     .where(interactions.c.id == ref.interaction_id)
                     .values(recording_id=rec.row_id)
                 )
-            session = conn.execute(SESSION_BY_ID, {"session_id": ref.session_id}).one()
-            outbox.emit(
+            outbox.emit_for(
                 conn,
-                session,
-                "SessionRecordingInitiated",
+                ref.session_id,
+                ["SessionRecordingInitiated"],
                 rec.start_time,
                 call_uuid=ref.legs[leg_id][1] if leg_id in ref.legs else None,
                 extra=_recording_extra(conn, ref, rec, self.base_url),
@@ -621,11 +619,10 @@ class RecordingLog:
                     size=size,
                 )
             )
-            session = conn.execute(SESSION_BY_ID, {"session_id": ref.session_id}).one()
-            outbox.emit(
+            outbox.emit_for(
                 conn,
-                session,
-                "SessionRecordingFailed" if failed else "SessionRecordingCompleted",
+                ref.session_id,
+                ["SessionRecordingFailed" if failed else "SessionRecordingCompleted"],
                 at,
                 call_uuid=ref.legs[leg_id][1] if leg_id in ref.legs else None,
                 extra=_recording_extra(
