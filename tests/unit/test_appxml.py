@@ -38,3 +38,8 @@ def test_the_whole_subset_parses_in_order() -> None:
 def test_anything_else_is_refused_with_a_reason(document: bytes, reason: str) -> None:
     with pytest.raises(AppXmlError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         parse(document)
+
+
+def test_an_attribute_of_non_ascii_digits_is_refused_not_a_crash() -> None:
+    with pytest.raises(AppXmlError, match="whole number"):
+        parse("<Response><Wait length='\u00b2'/></Response>".encode())

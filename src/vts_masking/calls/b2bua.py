@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from vts_masking.clock import Clock
+from vts_masking.domain.coerce import is_number
 from vts_masking.sip.dialog import Dialog, DialogError
 from vts_masking.sip.message import (
     Headers,
@@ -484,7 +485,7 @@ class B2BUA:
         txn = ev.txn
         assert isinstance(txn, ServerInviteTransaction)
         mf = (req.headers.get("max-forwards") or "").strip()
-        if mf.isascii() and mf.isdigit() and int(mf) == 0:
+        if is_number(mf) and int(mf) == 0:
             self._respond(txn, 483)
             return
         try:
@@ -560,6 +561,7 @@ class B2BUA:
             leg.state = "failed"
             leg.status = decision.status
             self._respond(leg.invite_txn, decision.status, decision.reason, to_tag=leg.local_tag)
+            self._forget_leg(leg)
             return
         if isinstance(decision, Answer):
             self._answer(call, leg, decision)
@@ -571,7 +573,7 @@ class B2BUA:
         self.observer.on_leg_initiated(call, leg, leg.initiated_at or self.clock.now())
         mf = leg.invite.headers.get("max-forwards") if leg.invite else None
         mf = (mf or "").strip()
-        max_forwards = int(mf) - 1 if mf.isascii() and mf.isdigit() and len(mf) < 4 else 70
+        max_forwards = int(mf) - 1 if is_number(mf) and len(mf) < 4 else 70
         self._dial(call, "b", decision, leg.invite.body if leg.invite else b"", max_forwards)
 
     # ---------------------------------------------------------------- answered mode

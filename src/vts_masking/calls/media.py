@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ..domain.coerce import is_number
 from ..media import g711
 from ..media.relay import PortAllocator, RelayedCall
 from ..sip.sdp import SessionDescription
@@ -42,7 +43,7 @@ def _rtpmaps(lines: list[tuple[str, str]]) -> dict[int, str]:
     for t, v in lines:
         if t == "a" and v.lower().startswith("rtpmap:"):
             pt, _, enc = v[7:].partition(" ")
-            if pt.strip().isdigit():
+            if is_number(pt.strip()):
                 out[int(pt)] = enc.strip().lower()
     return out
 
@@ -59,7 +60,7 @@ def audio_stream(sd: SessionDescription) -> AudioStream | None:
         chosen: tuple[int, g711.Codec] | None = None
         event_pt = None
         for f in m.formats:
-            if not f.isdigit():
+            if not is_number(f):
                 continue
             pt = int(f)
             enc = maps.get(pt, "")

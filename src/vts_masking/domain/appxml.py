@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from . import phone
+from .coerce import is_number
 
 MAX_DOCUMENT = 64 * 1024
 MAX_VERBS = 50
@@ -61,7 +62,7 @@ def _int_attr(element: ET.Element, name: str, low: int, high: int) -> int | None
     raw = element.get(name)
     if raw is None:
         return None
-    if not raw.strip().isdigit():
+    if not is_number(raw.strip()):
         raise AppXmlError(f"<{element.tag}> {name}={raw!r} is not a whole number")
     value = int(raw)
     if not low <= value <= high:

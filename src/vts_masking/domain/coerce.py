@@ -15,6 +15,11 @@ from . import errors
 MAX_URL_LENGTH = 1000
 
 
+def is_number(text: str) -> bool:
+    """Only ASCII digits: ``str.isdigit()`` alone accepts "²", which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def is_unset(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
@@ -47,7 +52,7 @@ def integer(name: str, value: Any) -> int | None:
     if isinstance(value, str):
         text = value.strip()
         body = text[1:] if text[:1] in "+-" else text
-        if body.isdigit() and body.isascii():
+        if is_number(body):
             return int(text)
     raise errors.invalid(name, "must be an integer")
 
@@ -96,7 +101,7 @@ def digits(name: str, value: Any, low: int, high: int) -> str | None:
     if isinstance(value, bool):
         raise errors.invalid(name, f"must be {low} to {high} digits")
     text = str(value).strip() if isinstance(value, int | str) else None
-    if text is None or not text.isdigit() or not text.isascii() or not low <= len(text) <= high:
+    if text is None or not is_number(text) or not low <= len(text) <= high:
         raise errors.invalid(name, f"must be {low} to {high} digits")
     return text
 

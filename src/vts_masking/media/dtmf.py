@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..domain.coerce import is_number
 from .rtp import EVENT_DIGITS, RtpParseError, parse_telephone_event
 
 _REMEMBERED_EVENTS = 16
@@ -65,7 +66,7 @@ def digit_from_sip_info(content_type: str, body: str | bytes) -> str | None:
 def _normalise_digit(value: str) -> str | None:
     if len(value) == 1 and value.upper() in EVENT_DIGITS:
         return value.upper()
-    if value.isdigit() and 10 <= int(value) < len(EVENT_DIGITS):
+    if is_number(value) and 10 <= int(value) < len(EVENT_DIGITS):
         return EVENT_DIGITS[int(value)]  # some phones send "Signal=11" for '#'
     return None
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..domain.coerce import is_number
+
 __all__ = [
     "COMPACT_FORMS",
     "CSeq",
@@ -154,11 +156,6 @@ _REASONS = {
     604: "Does Not Exist Anywhere",
     606: "Not Acceptable",
 }
-
-
-def _is_number(text: str) -> bool:
-    # str.isdigit() alone accepts "²", which int() refuses.
-    return text.isascii() and text.isdigit()
 
 
 def reason_phrase(status: int) -> str:
@@ -471,7 +468,7 @@ class CSeq(NamedTuple):
 def parse_cseq(text: str) -> CSeq:
     num, _, method = text.strip().partition(" ")
     method = method.strip()
-    if not _is_number(num) or len(num) > 10 or not method or not _TOKEN_RE.match(method):
+    if not is_number(num) or len(num) > 10 or not method or not _TOKEN_RE.match(method):
         raise SipParseError("bad CSeq")
     n = int(num)
     if n >= 2**31:
@@ -782,7 +779,7 @@ def _parse_head(head: str) -> Request | Response:
     if start.startswith("SIP/"):
         version, _, rest = start.partition(" ")
         code, _, reason = rest.partition(" ")
-        if version.upper() != SIP_VERSION or len(code) != 3 or not _is_number(code):
+        if version.upper() != SIP_VERSION or len(code) != 3 or not is_number(code):
             raise SipParseError("bad status line")
         status = int(code)
         if not 100 <= status <= 699:
@@ -857,7 +854,7 @@ def parse_message(data: bytes) -> Request | Response:
     cl = msg.headers.get("content-length")
     if cl is not None:
         cl = cl.strip()
-        if not _is_number(cl) or len(cl) > 9:
+        if not is_number(cl) or len(cl) > 9:
             raise SipParseError("bad Content-Length", msg)
         n = int(cl)
         if n > len(body):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..domain.coerce import is_number
+
 __all__ = ["Media", "SdpError", "SessionDescription", "parse_sdp", "rewrite_origin"]
 
 
@@ -98,7 +100,7 @@ class SessionDescription:
 
 
 def _is_number(text: str) -> bool:
-    return text.isascii() and text.isdigit() and len(text) <= 9
+    return is_number(text) and len(text) <= 9
 
 
 def _addr_prefix(address: str) -> str:

@@ -113,3 +113,12 @@ async def test_a_reinvite_to_a_new_address_moves_the_relay_leg() -> None:
         assert moved.media[0].port == media.relay.b.local_port
     finally:
         media.close()
+
+
+def test_a_format_of_non_ascii_digits_is_skipped_not_a_crash() -> None:
+    sdp = (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/AVP \u00b2 0\r\na=rtpmap:\u00b2 PCMU/8000\r\n"
+    ).encode()
+    stream = audio_stream(parse_sdp(sdp))
+    assert stream is not None and stream.payload_type == 0

@@ -129,3 +129,7 @@ def test_no_terminator_means_hash_is_a_digit():
     pc.start(0.0)
     pc.feed("#", 0.1)
     assert pc.feed("1", 0.2) == PinResult("#1", "max_length")
+
+
+def test_a_signal_of_non_ascii_digits_is_no_digit() -> None:
+    assert digit_from_sip_info("application/dtmf-relay", "Signal=\u00b9\u00b9\r\n") is None

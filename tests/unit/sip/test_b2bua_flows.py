@@ -244,6 +244,15 @@ async def test_rejected_route_status_reaches_the_caller():
 
 
 @pytest.mark.asyncio
+async def test_a_rejected_call_leaves_nothing_behind():
+    async def router(call: InboundCall):
+        return Reject(404)
+
+    b2bua, _ = await start(router)
+    assert not b2bua.calls and not b2bua._inbound and not b2bua._dialogs
+
+
+@pytest.mark.asyncio
 async def test_router_exception_is_a_500_not_a_crash():
     async def router(call: InboundCall):
         raise RuntimeError("database down")
