@@ -39,7 +39,7 @@ from ..store import Store
 from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
 from .application import fetch_application
 from .b2bua import B2BUA, Answer, Bridge, Call, Decision, InboundCall, Leg, Reject
-from .media import CallMedia, answer_sdp, audio_stream, offer_sdp
+from .media import CallMedia, answer_sdp, audio_stream, offer_sdp, point_leg
 
 log = logging.getLogger("vts_masking.calls")
 
@@ -156,7 +156,7 @@ class CallEngine:
             # without the media path, PIN entry and the unknown-caller prompt cannot run:
             # such calls are refused cleanly
             log.info("call to %s needs %s, refused", virtual, decision.kind)
-            return Reject(403 if decision.kind != "application" else 480, "Forbidden")
+            return Reject(403, "Forbidden")
         assert decision.session_id is not None
         ref = CallRef(
             decision.session_id,
@@ -282,9 +282,7 @@ class CallEngine:
             call.context.media = media
         else:
             call.context = media  # unknown caller: no records, the script owns the relay
-        media.relay.a.set_remote(
-            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
-        )
+        point_leg(media.relay.a, stream)
         host, port = media.relay.a.local_address
         return answer_sdp(offer, stream, host, port).to_bytes()
 
@@ -372,11 +370,8 @@ class CallEngine:
         """``<Dial>`` from an answered application call: dial the first ``<Number>``
         through the relay's B leg and bridge once it answers. True: bridged."""
         app = call.context
-        media = self._media_of(call)
-        if not isinstance(app, AppCall) or media is None or media.relay.closed:
+        if not isinstance(app, AppCall) or app.media is None:
             return False
-        app.b_outcome = asyncio.get_running_loop().create_future()
-        host, port = media.relay.b.local_address
         target = Bridge(
             number=verb.numbers[0],
             caller_id=verb.caller_id or app.virtual,
@@ -384,18 +379,9 @@ class CallEngine:
             ring_timeout=verb.timeout or DIAL_TIMEOUT,
             call_time_limit=verb.time_limit,
         )
-        leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())
-        if leg is None:
+        if not await self._dial_through_relay(call, app, target):
             return False
-        answered = await app.b_outcome
-        if not answered or call.ended:
-            return False
-        if not self._set_remote(media, "B", leg.remote_sdp):
-            self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
-            return False
-        media.relay.bridge()
-        for name in ("A", "B"):
-            media.relay.arm_inactivity(name)
+        app.media.bridge()
         if verb.time_limit:
             self.b2bua.limit(call, verb.time_limit)
         return True
@@ -420,27 +406,42 @@ class CallEngine:
             self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return
         await self._play(call, "A", ctx.params.get(_play_url(ctx.roles["a"])))
-        media = ctx.media
-        if call.ended or media is None or media.relay.closed:
-            return
-        ctx.b_outcome = asyncio.get_running_loop().create_future()
-        host, port = media.relay.b.local_address
-        leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())
-        if leg is None:
-            return
-        answered = await ctx.b_outcome
-        if call.ended:
+        answered = await self._dial_through_relay(call, ctx, target)
+        if answered is None:
             return
         if not answered:
             self.b2bua.hangup(call, "NORMAL_CLEARING")
-            return
-        if not self._set_remote(ctx.media, "B", leg.remote_sdp):
-            self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return
         await self._play(call, "B", ctx.params.get(_play_url(ctx.roles["b"])))
         if call.ended:
             return
         self._both_answered(call, ctx, self.clock.now())
+
+    async def _dial_through_relay(
+        self, call: Call, holder: CallContext | AppCall, target: Bridge
+    ) -> bool | None:
+        """Answered mode: dial ``target`` with the relay's B leg as our offer, wait for
+        its outcome and point that leg at its answer. True: answered, ready to bridge;
+        False: not answered (the caller is still up); None: nothing more to do (the
+        call ended, there is no relay, or the answer was unusable and the call is being
+        hung up here)."""
+        media = holder.media
+        if call.ended or media is None or media.relay.closed:
+            return None
+        holder.b_outcome = asyncio.get_running_loop().create_future()
+        host, port = media.relay.b.local_address
+        leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())
+        if leg is None:
+            return None
+        answered = await holder.b_outcome
+        if call.ended:
+            return None
+        if not answered:
+            return False
+        if not self._set_remote(media, "B", leg.remote_sdp):
+            self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
+            return None
+        return True
 
     @staticmethod
     def _set_remote(media: CallMedia | None, relay_leg: str, sdp: bytes | None) -> bool:
@@ -454,9 +455,7 @@ class CallEngine:
         if stream is None or media is None:
             log.warning("an answer without usable G.711 audio; ending the call")
             return False
-        media.relay.leg(relay_leg).set_remote(
-            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
-        )
+        point_leg(media.relay.leg(relay_leg), stream)
         return True
 
     async def _pin_entry(
@@ -713,9 +712,7 @@ class CallEngine:
         media = ctx.media
         if media is None or media.relay.closed:
             return
-        media.relay.bridge()
-        for name in ("A", "B"):
-            media.relay.arm_inactivity(name)  # silence from here on counts
+        media.bridge()
         if ctx.params.get("record") and ctx.recording is None:
             fmt = "wav" if ctx.params.get("record_file_format") == "wav" else "mp3"
             rec_uuid = str(uuid.uuid4())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..domain.coerce import is_number
 from ..media import g711
-from ..media.relay import PortAllocator, RelayedCall
+from ..media.relay import Leg, PortAllocator, RelayedCall
 from ..sip.sdp import SessionDescription
 
 log = logging.getLogger("vts_masking.calls.media")
@@ -78,6 +78,11 @@ def audio_stream(sd: SessionDescription) -> AudioStream | None:
     return None
 
 
+def point_leg(leg: Leg, stream: AudioStream) -> None:
+    """Send relay leg ``leg``'s media to the phone ``stream`` describes."""
+    leg.set_remote(stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec)
+
+
 class CallMedia:
     """One call's relay, driven by the SDPs the B2BUA exchanges for it."""
 
@@ -100,9 +105,7 @@ class CallMedia:
         answer = self._offerer == side
         if not answer:
             self._offerer = other
-        source.set_remote(
-            stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec
-        )
+        point_leg(source, stream)
         if answer:
             # The offerer sends what the answer chose (same numbers: the SDP crossed as is).
             own = relay.leg(_RELAY_LEG[side])
@@ -116,6 +119,12 @@ class CallMedia:
                 )
         host, port = relay.leg(_RELAY_LEG[side]).local_address
         point_at(sd, stream.index, host, port)
+
+    def bridge(self) -> None:
+        """Both phones hear each other from now; silence from now on counts."""
+        self.relay.bridge()
+        for name in ("A", "B"):
+            self.relay.arm_inactivity(name)
 
     def close(self) -> None:
         self.relay.close()

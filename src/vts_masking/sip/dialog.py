@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from vts_masking.sip.message import (
     Headers,
-    NameAddr,
     Request,
     Response,
     SipParseError,
@@ -25,10 +24,6 @@ __all__ = ["Dialog", "DialogError"]
 
 class DialogError(ValueError):
     """A message cannot create or belong to this dialog."""
-
-
-def _without_tag(na: NameAddr) -> str:
-    return str(na.without_tag())
 
 
 @dataclass(slots=True)
@@ -71,8 +66,8 @@ class Dialog:
             call_id=request.call_id,
             local_tag=frm.tag,
             remote_tag=to.tag,
-            local_uri=_without_tag(frm),
-            remote_uri=_without_tag(to),
+            local_uri=str(frm.without_tag()),
+            remote_uri=str(to.without_tag()),
             remote_target=str(contact.uri),
             local_contact=request.headers.get("contact") or "",
             route_set=rr,
@@ -95,8 +90,8 @@ class Dialog:
             call_id=request.call_id,
             local_tag=local_tag or new_tag(),
             remote_tag=frm.tag,
-            local_uri=_without_tag(request.to),
-            remote_uri=_without_tag(frm),
+            local_uri=str(request.to.without_tag()),
+            remote_uri=str(frm.without_tag()),
             remote_target=str(contact.uri),
             local_contact=local_contact,
             route_set=tuple(request.headers.get_all("record-route")),

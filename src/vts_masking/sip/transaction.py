@@ -471,9 +471,11 @@ def stamp_received(request: Request, addr: Addr) -> None:
     via.params["received"] = addr[0]
     if wants_rport:
         via.params["rport"] = str(addr[1])
+    # ``via`` is the cached top Via (edited in place) or a fresh parse of the header:
+    # rewriting the header text keeps either consistent, and no other parsed header
+    # changed, so the request's other caches stay valid.
     request.headers.remove_first("via")
     request.headers.insert("Via", str(via))
-    request.invalidate()
 
 
 def _server_key(request: Request) -> tuple[Any, ...]:
@@ -645,8 +647,6 @@ class TransactionLayer:
     ) -> list[Action]:
         key = _server_key(request)
         txn = self.server.get(key)
-        if request.method != "ACK":
-            stamp_received(request, addr)
         if request.method == "ACK":
             if isinstance(txn, ServerInviteTransaction) and txn.state in (
                 "completed",
@@ -664,8 +664,9 @@ class TransactionLayer:
                     return []  # a retransmitted ACK: absorbed
                 return [RequestReceived(request, acc, addr, transport)]
             return [RequestReceived(request, None, addr, transport)]
-        if txn is not None:
+        if txn is not None:  # a retransmission: its stored answer already says where to
             return self._post(txn, txn.on_request(request, now))
+        stamp_received(request, addr)
         new: ServerTransaction
         if request.method == "INVITE":
             new = ServerInviteTransaction(request, addr, transport)

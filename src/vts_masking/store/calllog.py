@@ -105,6 +105,7 @@ LEG_FINISHED = {
     )
     for role in ("first", "second")
 }
+SET_LAST_PEER = update(sessions).where(_THIS_SESSION).values(last_peer=bindparam("p_peer"))
 INTERACTION_BY_ID = select(interactions).where(_THIS_INTERACTION)
 INTERACTION_ENDS = (
     update(interactions)
@@ -222,7 +223,7 @@ class CallLog:
         if party_key is not None and party_key in found:
             return self._route_party(found[party_key], caller)
         if "*" in found:
-            return self._route_to_single(found["*"], caller, now)
+            return self._route_to_single(found["*"], caller)
         latest = found.get("latest")
         if latest is None:
             if number is None:
@@ -234,12 +235,20 @@ class CallLog:
             return Route("reject", 480, "Temporarily Unavailable")
         params = json.loads(latest.params)
         if params.get("is_pin_authentication_required"):
-            return self._make(latest, "pin", None, None)
+            return self._make(latest, "pin", None, None, params)
         if params.get("unknown_caller_play"):
-            return self._make(latest, "unknown_caller_play", None, None)
+            return self._make(latest, "unknown_caller_play", None, None, params)
         return Route("reject", 403, "Forbidden")
 
-    def _make(self, row: Any, kind: Any, role: Role | None, target: str | None) -> Route:
+    def _make(
+        self,
+        row: Any,
+        kind: Any,
+        role: Role | None,
+        target: str | None,
+        params: dict[str, Any] | None = None,
+    ) -> Route:
+        """A decision for the session ``row`` (``params``: its parameters, if parsed)."""
         return Route(
             kind,
             session_id=row.id,
@@ -248,20 +257,20 @@ class CallLog:
             virtual_number=row.virtual_number,
             caller_role=role,
             target=target,
-            params=json.loads(row.params),
+            params=params if params is not None else json.loads(row.params),
         )
 
     def _route_party(self, row: Any, caller: str) -> Route:
         params = json.loads(row.params)
         role: Role = "first" if row.first_party == caller else "second"
         if params.get("is_pin_authentication_required") and params.get("force_pin_authentication"):
-            return self._make(row, "pin", None, None)
+            return self._make(row, "pin", None, None, params)
         target = row.second_party if role == "first" else row.first_party
         if target is None:  # the registered party of a single-party session calls back
             target = row.last_peer
             if target is None:
                 return Route("reject", 480, "Temporarily Unavailable")
-        route = self._make(row, "bridge", role, target)
+        route = self._make(row, "bridge", role, target, params)
         route.authorized_caller = bool(params.get("is_pin_authentication_required"))
         return route
 
@@ -290,7 +299,7 @@ class CallLog:
         target = row.second_party if role == "first" else row.first_party
         if target is None:
             return None
-        return self._make(row, "bridge", role, target)
+        return self._make(row, "bridge", role, target, params)
 
     def pin_status(
         self,
@@ -316,15 +325,16 @@ class CallLog:
                 extra={"PinAuthenticationStatus": status, "PinRetryCounter": counter},
             )
 
-    def _route_to_single(self, row: Any, caller: str, now: datetime) -> Route:
+    def _route_to_single(self, row: Any, caller: str) -> Route:
         """Any caller reaches the registered party; remember them for the call back."""
         registered_role: Role = "first" if row.first_party else "second"
         target = row.first_party or row.second_party
         # An anonymous caller gets through but cannot be called back (nor can the
         # stranger before them: the call back goes to the last caller or nobody).
         peer = caller if caller.startswith("+") else None
-        with self.db.write() as conn:
-            conn.execute(update(sessions).where(sessions.c.id == row.id).values(last_peer=peer))
+        if row.last_peer != peer:  # a write on the routing path only when it changes
+            with self.db.write() as conn:
+                conn.execute(SET_LAST_PEER, {"p_session_id": row.id, "p_peer": peer})
         return self._make(row, "bridge", other(registered_role), target)
 
     def session_for_call(self, session_uuid: str) -> Any:
