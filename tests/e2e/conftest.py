@@ -99,7 +99,10 @@ class Sipp:
             self.proc.kill()
             out, _ = await self.proc.communicate()
         messages = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return SippResult(self.proc.returncode or 0, messages, out.decode(errors="replace")[-3000:])
+        text = out.decode(errors="replace")
+        # SIPp says why it could not start at the top, and how the call went at the end.
+        text = text if len(text) <= 4000 else text[:1000] + "\n[…]\n" + text[-3000:]
+        return SippResult(self.proc.returncode or 0, messages, text)
 
 
 def ok(result: SippResult | None) -> None:

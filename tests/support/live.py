@@ -24,16 +24,24 @@ from vts_masking.clock import Clock
 from vts_masking.config import Settings
 from vts_masking.store import Store
 
+# Ports this process handed out: a port is chosen well before its user binds it (a
+# SIPp is configured, then started), so two choices made in between must never meet.
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now (HTTP, SIP, SIPp)."""
+    """A port free for both UDP and TCP on 127.0.0.1 right now (HTTP, SIP, SIPp), never
+    one this process handed out before."""
     while True:
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.bind(("127.0.0.1", 0))
         port = u.getsockname()[1]
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if port in _handed_out:
+                continue
             t.bind(("127.0.0.1", port))
+            _handed_out.add(port)
             return port
         except OSError:
             continue
@@ -53,12 +61,15 @@ def free_media_ports(count: int = 4) -> int:
     rng = random.Random()
     while True:
         base = rng.randrange(10000, 20000 - count, 2)
+        if _handed_out.intersection(range(base, base + count)):
+            continue
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + count):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
                 s.bind(("127.0.0.1", port))
+            _handed_out.update(range(base, base + count))
             return base
         except OSError:
             continue
