@@ -24,58 +24,52 @@ from vts_masking.clock import Clock
 from vts_masking.config import Settings
 from vts_masking.store import Store
 
-# Ports this process handed out: a port is chosen well before its user binds it (a
-# SIPp is configured, then started), so two choices made in between must never meet.
+# Ports tests hand out come from 10000–19999: outside the kernel's ephemeral range
+# (32768–60999), which any socket bound to port 0 (a B2BUA under test, an HTTP client)
+# may take between our check and the bind of the port's user, and outside the service's
+# RTP range (20000–29999). Single ports from the lower part, SIPp media blocks above.
+SINGLE_PORTS = (10000, 16000)
+MEDIA_PORTS = (16000, 20000)
+# A port is chosen well before its user binds it (a SIPp is configured, then started),
+# so two choices made in between must not meet: none is handed out twice (until the
+# set is large, when the early ones are long bound or long released).
 _handed_out: set[int] = set()
+_rng = random.Random()
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now (HTTP, SIP, SIPp), never
-    one this process handed out before."""
+def _free_block(lo: int, hi: int, count: int, kinds: tuple[int, ...]) -> int:
     while True:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if len(_handed_out) > 2000:
+            _handed_out.clear()
+        base = _rng.randrange(lo, hi - count + 1, 2 if count > 1 else 1)
+        ports = range(base, base + count)
+        if _handed_out.intersection(ports):
+            continue
+        socks: list[socket.socket] = []
         try:
-            if port in _handed_out:
-                continue
-            t.bind(("127.0.0.1", port))
-            _handed_out.add(port)
-            return port
+            for port in ports:
+                for kind in kinds:
+                    sock = socket.socket(socket.AF_INET, kind)
+                    socks.append(sock)
+                    sock.bind(("127.0.0.1", port))
         except OSError:
             continue
         finally:
-            t.close()
-            u.close()
+            for sock in socks:
+                sock.close()
+        _handed_out.update(ports)
+        return base
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 right now (HTTP, SIP, SIPp)."""
+    return _free_block(*SINGLE_PORTS, 1, (socket.SOCK_DGRAM, socket.SOCK_STREAM))
 
 
 def free_media_ports(count: int = 4) -> int:
     """The first of ``count`` consecutive UDP ports free on 127.0.0.1 right now, for a
-    SIPp's ``-mp`` (it binds audio RTP/RTCP and video RTP/RTCP: base to base+3).
-
-    Drawn from 10000–19999: outside the kernel's ephemeral range (32768–60999), whose
-    ports any socket bound to port 0 may take at any moment, and outside the service's
-    own RTP range (20000–29999), so no other socket of a test takes one in between.
-    """
-    rng = random.Random()
-    while True:
-        base = rng.randrange(10000, 20000 - count, 2)
-        if _handed_out.intersection(range(base, base + count)):
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            _handed_out.update(range(base, base + count))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
+    SIPp's ``-mp`` (it binds audio RTP/RTCP and video RTP/RTCP: base to base+3)."""
+    return _free_block(*MEDIA_PORTS, count, (socket.SOCK_DGRAM,))
 
 
 def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
