@@ -231,20 +231,23 @@ class DigestClient:
     rejected: int = 0
 
     def answer(
-        self, challenges: list[Challenge], method: str, uri: str, *, tried: set[str] | None = None
+        self, challenges: list[Challenge], method: str, uri: str, *, answered: int = 0
     ) -> tuple[str, str] | None:
         """(header name, value) answering a 401/407 to ``method uri``; None if we should
-        give up: no usable challenge, another realm than ours, or the same nonce already
-        answered for this request (``tried``: nonces this request was sent with) and not
-        marked stale — the server refused our credentials."""
+        give up: no usable challenge, another realm than ours, or credentials already
+        refused — ``answered`` is how many challenges this request (its chain of
+        resubmissions) has answered, and a new challenge after one of ours is a refusal
+        unless it says ``stale=true`` (RFC 3261 §22.2: never retry refused credentials).
+        A challenge to a request we preauthorized from a remembered nonce is answered."""
         self.challenges += 1
         chosen = best_challenge(challenges)
         creds = self.credentials
         if chosen is None or (creds.realm is not None and chosen.realm != creds.realm):
             self.rejected += 1
             return None
-        if tried is not None and chosen.nonce in tried and not chosen.stale:
+        if answered >= (3 if chosen.stale else 1):
             self.rejected += 1
+            self._nonces.pop((chosen.realm, chosen.proxy), None)
             return None
         self._nonces[(chosen.realm, chosen.proxy)] = _Nonce(chosen)
         self.answered += 1

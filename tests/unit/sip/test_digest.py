@@ -113,18 +113,20 @@ def test_later_requests_reuse_the_nonce_with_the_next_count() -> None:
     assert parse_auth_params(third[7:])["nonce"] == "n1"
 
 
-def test_same_nonce_challenged_again_means_wrong_credentials() -> None:
+def test_challenge_after_our_answer_means_wrong_credentials() -> None:
     client = DigestClient(Credentials("u", "p"))
-    chs = parse_challenges(['Digest realm="r", nonce="n1", qop="auth"'])
-    assert client.answer(chs, "INVITE", "sip:a@t", tried=set()) is not None
-    assert client.answer(chs, "INVITE", "sip:a@t", tried={"n1"}) is None
-    assert client.rejected == 1
+    first = parse_challenges(['Digest realm="r", nonce="n1", qop="auth"'])
+    again = parse_challenges(['Digest realm="r", nonce="n2", qop="auth"'])  # a fresh nonce
+    assert client.answer(first, "INVITE", "sip:a@t", answered=0) is not None
+    assert client.answer(again, "INVITE", "sip:a@t", answered=1) is None
+    assert client.rejected == 1 and client.preauthorize("BYE", "sip:a@t") == []
 
 
-def test_same_nonce_marked_stale_is_answered_again() -> None:
+def test_stale_challenge_after_our_answer_is_answered_again() -> None:
     client = DigestClient(Credentials("u", "p"))
-    stale = parse_challenges(['Digest realm="r", nonce="n1", qop="auth", stale=true'])
-    assert client.answer(stale, "INVITE", "sip:a@t", tried={"n1"}) is not None
+    stale = parse_challenges(['Digest realm="r", nonce="n2", qop="auth", stale=true'])
+    assert client.answer(stale, "INVITE", "sip:a@t", answered=1) is not None
+    assert client.answer(stale, "INVITE", "sip:a@t", answered=3) is None
 
 
 def test_challenge_for_another_realm_than_configured_is_not_answered() -> None:
