@@ -109,7 +109,7 @@ class CallEngine:
             )
         self.b2bua = B2BUA(
             self.route,
-            trunk=host_port(settings.sip_trunk),
+            trunks=settings.trunk_table(),
             listen=host_port(settings.sip_listen),
             observer=self,
             clock=self.clock,
@@ -128,7 +128,10 @@ class CallEngine:
             # (0.0.0.0 in SDP would mean "on hold")
             self.ports.advertise = self.b2bua.host
             log.info("RTP relay advertised as %s (set VTS_RTP_ADVERTISE)", self.ports.advertise)
-        log.info("SIP edge listening on %s, trunk %s", self.b2bua.transport, self.b2bua.trunk)
+        trunks = ", ".join(
+            f"{t.name} {t.host}:{t.port}/{t.transport}" for t in self.b2bua.trunks.trunks
+        )
+        log.info("SIP edge listening on %s, trunks: %s", self.b2bua.transport, trunks)
 
     async def stop(self) -> None:
         await self.b2bua.stop()
@@ -688,6 +691,10 @@ class CallEngine:
                 ctx.no_media = True
                 return
         ctx.media.rewrite(leg.side, sd)
+        if leg.side == "a" and leg.direction == "inbound" and not leg.is_up:
+            # early media (a 183 with SDP relayed to the caller): the callee's carrier
+            # plays tones or announcements before answering; let them through now
+            ctx.media.relay.bridge()
 
     def _new_media(self, call: Call) -> CallMedia:
         assert self.ports is not None

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from vts_masking.sip.acl import AccessList
 from vts_masking.sip.message import (
     Request,
     Response,
@@ -24,6 +25,7 @@ from vts_masking.sip.message import (
     StreamFramer,
     make_response,
     new_branch,
+    new_tag,
     parse_message,
 )
 from vts_masking.sip.transaction import (
@@ -139,7 +141,9 @@ class SipTransport:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.stats = {"received": 0, "sent": 0, "malformed": 0}
+        self.stats = {"received": 0, "sent": 0, "malformed": 0, "refused": 0}
+        #: who may send us messages (None: anyone); others get a stateless 403
+        self.acl: AccessList | None = None
 
     def __repr__(self) -> str:
         return f"udp+tcp:{self.host}:{self.port}"
@@ -213,8 +217,10 @@ class SipTransport:
         self._run(actions)
         return txn
 
-    def respond(self, txn: ServerTransaction, response: Response) -> None:
-        self._run(self.layer.respond(txn, response, self.now()))
+    def respond(
+        self, txn: ServerTransaction, response: Response, *, reliable: bool = False
+    ) -> None:
+        self._run(self.layer.respond(txn, response, self.now(), reliable=reliable))
 
     def send_stateless(
         self, message: Request | Response, addr: Addr, transport: str = "udp"
@@ -299,6 +305,9 @@ class SipTransport:
 
     def _on_message(self, msg: Request | Response, addr: Addr, transport: str) -> None:
         self.stats["received"] += 1
+        if self.acl is not None and not self.acl.allows(addr[0]):
+            self._refuse(msg, addr, transport)
+            return
         try:
             actions = self.layer.receive(msg, addr, transport, self.now())
         except SipParseError as exc:
@@ -308,6 +317,23 @@ class SipTransport:
             log.exception("sip: transaction layer failed on message from %s", addr)
             return
         self._run(actions)
+
+    def _refuse(self, msg: Request | Response, addr: Addr, transport: str) -> None:
+        """Not from a trunk: counted, a request answered 403 without a transaction (no
+        state kept for a flood), a response dropped. Nothing reaches the TU."""
+        self.stats["refused"] += 1
+        assert self.acl is not None
+        self.acl.count_refused(addr[0])
+        log.debug("sip: %s from %s:%d refused (access list)", msg, addr[0], addr[1])
+        if not isinstance(msg, Request) or msg.method == "ACK":
+            return
+        try:
+            resp = make_response(msg, 403, "Forbidden", to_tag=new_tag())
+            self._write(resp.to_bytes(), addr, transport)
+        except SipParseError:
+            return
+        except Exception:
+            log.exception("sip: could not send 403 to %s", addr)
 
     def _malformed(
         self,

@@ -21,7 +21,9 @@ from vts_masking.media.srtp import (
 )
 
 # RFC 4568 §9.1's example line
-RFC_LINE = "crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4"
+RFC_LINE = (
+    "crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4"
+)
 
 
 def rtp(seq: int, payload: bytes = b"\xff" * 160, ssrc: int = 0x1234) -> bytes:
@@ -43,7 +45,10 @@ def test_written_line_reads_back() -> None:
     [
         ("crypto:1 F8_128_HMAC_SHA1_80 inline:AAAA", "unsupported crypto suite"),
         ("crypto:1 AES_CM_128_HMAC_SHA1_80 inline:!!!", "not base64"),
-        ("crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + base64.b64encode(b"x" * 16).decode(), "needs 30 bytes"),
+        (
+            "crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + base64.b64encode(b"x" * 16).decode(),
+            "needs 30 bytes",
+        ),
         ("crypto:x AES_CM_128_HMAC_SHA1_80 inline:AAAA", "bad crypto tag"),
         ("crypto:1 AES_CM_128_HMAC_SHA1_80", "needs a tag, a suite"),
         (RFC_LINE.replace("|1:4", "|7:4"), "MKI not supported"),
@@ -75,7 +80,10 @@ def test_answer_to_our_offer_selects_the_line_it_names() -> None:
     answer = [CryptoAttribute(2, offered[1].suite, b"k" * SUITES[offered[1].suite][1])]
     picked = chosen_by_answer(offered, answer)
     assert picked is not None and picked[1] is offered[1]
-    assert chosen_by_answer(offered, [CryptoAttribute(2, "AES_CM_128_HMAC_SHA1_32", b"k" * 30)]) is None
+    assert (
+        chosen_by_answer(offered, [CryptoAttribute(2, "AES_CM_128_HMAC_SHA1_32", b"k" * 30)])
+        is None
+    )
 
 
 @pytest.mark.parametrize("suite", list(SUITES))

@@ -110,7 +110,7 @@ def test_refresh_reuses_the_nonce_without_a_new_challenge() -> None:
     now = reg.next_deadline() or 0.0
     run(reg, registrar, reg.on_timer(now), now)
     assert reg.challenges == 1  # the refresh went through with nc=00000002
-    assert 'nc=00000002' in (registrar.seen[-1].headers.get("authorization") or "")
+    assert "nc=00000002" in (registrar.seen[-1].headers.get("authorization") or "")
 
 
 def test_granted_expiry_is_the_registrars_not_ours() -> None:

@@ -144,7 +144,10 @@ def test_acl_counts_refusals_per_source() -> None:
         ('[[trunk]]\naddress = "x"\nmax_redirects = 99\n', "max_redirects: 0 to 10"),
         ('[[trunk]]\naddress = "x"\nregister_expires = "60"\n', "expected int"),
         ('[[trunk]]\nname="a"\naddress="x"\n[[trunk]]\nname="a"\naddress="y"\n', "used twice: a"),
-        ('[[trunk]]\naddress="x"\ndefault=true\n[[trunk]]\naddress="y"\ndefault=true\n', "more than one"),
+        (
+            '[[trunk]]\naddress="x"\ndefault=true\n[[trunk]]\naddress="y"\ndefault=true\n',
+            "more than one",
+        ),
         ("[trunks]\n", "unknown table(s) trunks"),
         ("", "no [[trunk]] table"),
         ("[[trunk]\n", "not valid TOML"),
