@@ -9,7 +9,6 @@ a SIPp phone dialling the virtual number, the callee a SIPp behind the carrier.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +114,129 @@ async def test_wrong_trunk_password_fails_the_call_cleanly(
         assert carrier.count("carrier: challenge INVITE") == 2  # ours refused: no loop
         (status,) = edge.engine.b2bua.trunk_status()
         assert status["challenges_refused"] == 1
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@pytest.mark.asyncio
+async def test_registration_is_kept_alive_across_its_expiry_and_receives_calls(
+    db_url: str, tmp_path: Path, carrier: Kamailio, callee_port: int
+) -> None:
+    """A 10 s binding with the real registrar: refreshed before it lapses (the expiry
+    logic itself runs on a frozen clock in tests/unit/sip/test_registration.py), and a
+    call for the account reaches us through it, dialled number in To."""
+    path = trunks_file(tmp_path, carrier, "register = true\nregister_expires = 10")
+    with running_edge(db_url, tmp_path, sip_trunks_file=path) as edge:
+        start_session(edge.t)
+        b2bua = edge.engine.b2bua
+        reg = b2bua.registrations["carrier"]
+        first = wait_for(lambda: reg.successes >= 1)
+        assert first and reg.granted == 10
+        loop_start = b2bua.transport.now()
+        # past the first binding's expiry, with refreshes in between
+        await asyncio.sleep(11)
+        assert reg.successes >= 2 and reg.registered(b2bua.transport.now())
+        assert b2bua.transport.now() - loop_start > 10
+        assert carrier.count("carrier: registered") >= 2
+        assert carrier.count("carrier: challenge REGISTER") == 1  # refreshes reuse the nonce
+        status = b2bua.trunk_status()[0]["registration"]
+        assert status["registered"] and status["failures"] == 0
+
+        callee = Sipp(tmp_path, "callee", port=callee_port, builtin="uas")
+        await callee.start()
+        # the carrier's customer dials the account; the number is in To, and in-dialog
+        # requests follow our Contact through the carrier's Record-Route
+        text = scenario(tmp_path, "caller_bye.xml", A, "caller.xml")
+        body = Path(text).read_text().replace("To: <sip:[service]@", f"To: <sip:{edge.t.vn(1)}@")
+        body = body.replace('<recv response="200"/>', '<recv response="200" rrs="true"/>', 1)
+        for method in ("ACK", "BYE"):
+            body = body.replace(
+                f"{method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0",
+                f"{method} [next_url] SIP/2.0\n      [routes]",
+            )
+        Path(text).write_text(body)
+        caller = Sipp(tmp_path, "caller", scenario=None, remote=carrier.addr, service="acct")
+        caller.args[caller.args.index("-sn") : caller.args.index("-sn") + 2] = ["-sf", text]
+        await caller.start()
+        ok(await caller.finish())
+        ok(await callee.finish())
+
+
+# --------------------------------------------------------------------------- access list
+
+
+@pytest.mark.asyncio
+async def test_request_from_outside_the_access_list_gets_403_and_never_reaches_routing(
+    db_url: str, tmp_path: Path, carrier: Kamailio
+) -> None:
+    with running_edge(
+        db_url,
+        tmp_path,
+        sip_trunks_file=trunks_file(tmp_path, carrier),
+        sip_allow_loopback=False,
+    ) as edge:
+        start_session(edge.t)
+        b2bua = edge.engine.b2bua
+        routed: list[object] = []
+        route = b2bua.router
+
+        async def watching(inbound):  # type: ignore[no-untyped-def]
+            routed.append(inbound)
+            return await route(inbound)
+
+        b2bua.router = watching
+        outsider = Sipp(
+            tmp_path,
+            "outsider",
+            scenario=scenario(tmp_path, "caller_fail.xml", A, "outsider.xml", "403"),
+            remote=("127.0.0.1", edge.sip_port),
+            service=edge.t.vn(1),
+        )
+        outsider.args[outsider.args.index("-i") + 1] = "127.0.0.5"
+        await outsider.start()
+        ok(await outsider.finish())
+        assert routed == []
+        assert b2bua.transport.acl.refused.get("127.0.0.5", 0) >= 1
+        assert b2bua.calls == {} and b2bua._inbound == {}
+
+
+# --------------------------------------------------------------------------- early media
+
+
+@pytest.mark.asyncio
+async def test_early_media_from_a_reliable_183_is_heard_by_the_caller(
+    db_url: str, tmp_path: Path, carrier: Kamailio, callee_port: int
+) -> None:
+    from tests.e2e.test_media_calls import PCAPS, RtpSink, pcap_rtp, requires_pcaps
+
+    if not (PCAPS / "g711a.pcap").exists():
+        pytest.skip(requires_pcaps.kwargs["reason"])
+    (tmp_path / "pcap").symlink_to(PCAPS)
+    sink = RtpSink()
+    try:
+        with running_edge(db_url, tmp_path, sip_trunks_file=trunks_file(tmp_path, carrier)) as edge:
+            start_session(edge.t)
+            callee = Sipp(tmp_path, "callee", port=callee_port, scenario="early_callee.xml")
+            await callee.start()
+            caller = Sipp(
+                tmp_path,
+                "caller",
+                scenario="early_caller.xml",
+                subs={"SINK_PORT": str(sink.port)},
+                remote=("127.0.0.1", edge.sip_port),
+                service=edge.t.vn(1),
+            )
+            caller.args = [a.replace("+14445556666", A) for a in caller.args]
+            text = Path(caller.args[caller.args.index("-sf") + 1])
+            text.write_text(text.read_text().replace("+14445556666", A))
+            await caller.start()
+            ok(await caller.finish())
+            ok(await callee.finish())
+        heard = [p for p in sink.drain() if p[1] & 0x7F == 8]
+    finally:
+        sink.close()
+    spoken = {p[12:] for p in pcap_rtp(PCAPS / "g711a.pcap") if len(p) > 12}
+    # the callee never answered: all of it was early media, relayed unchanged (PCMA both)
+    assert len(heard) > 50
+    assert all(p[12:] in spoken for p in heard)
