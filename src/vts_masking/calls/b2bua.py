@@ -382,6 +382,7 @@ class B2BUA:
             listen[0], listen[1], advertised_host=advertised_host
         )
         self.transport.on_event = self.handle
+        self.transport.in_use = self._uses_connection
         self.calls: dict[str, Call] = {}
         self._dialogs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) → leg
         self._tasks: set[asyncio.Task[None]] = set()
@@ -401,6 +402,18 @@ class B2BUA:
     @property
     def host(self) -> str:
         return self.transport.advertised_host
+
+    def _uses_connection(self, addr: Addr) -> bool:
+        """Asked by the transport before it closes an idle TCP connection to ``addr``: a
+        call still needs it (an inbound phone's connection could not be opened again)."""
+        for leg in self._inbound.values():
+            if leg.addr == addr and not leg.finished:
+                return True
+        return any(
+            leg.addr == addr and leg.transport != "udp" and not leg.finished
+            for call in self.calls.values()
+            for leg in call.legs
+        )
 
     # ---------------------------------------------------------------- events in
     def handle(self, event: TuEvent) -> None:

@@ -35,6 +35,7 @@ from ..media.prompt import PromptFetcher
 from ..media.relay import CallClosed, NoPortsAvailable, PortAllocator
 from ..sip.message import Request
 from ..sip.sdp import SdpError, SessionDescription, parse_sdp
+from ..sip.transport import SipTransport
 from ..store import Store
 from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
 from .application import fetch_application
@@ -107,13 +108,20 @@ class CallEngine:
             self.ports = PortAllocator(
                 settings.rtp_address, lo, hi, advertise=settings.rtp_advertise or None
             )
+        listen = host_port(settings.sip_listen)
         self.b2bua = B2BUA(
             self.route,
             trunk=host_port(settings.sip_trunk),
-            listen=host_port(settings.sip_listen),
+            listen=listen,
             observer=self,
             clock=self.clock,
             sdp_rewriter=self._rewrite_sdp if self.ports is not None else None,
+            transport=SipTransport(
+                listen[0],
+                listen[1],
+                tcp_idle_timeout=settings.sip_tcp_idle_timeout,
+                tcp_max_buffer=settings.sip_tcp_max_buffer,
+            ),
         )
         self.b2bua.on_info = self._on_info
         self.prompts = PromptFetcher(
