@@ -46,9 +46,7 @@ def point_leg(leg: Leg, stream: Stream, choice: crossing.Choice | None = None) -
         pt, codec = stream.audio[0]
         choice = crossing.Choice(pt, codec, stream.event_pt)
     if stream.host is not None:
-        leg.set_remote(
-            stream.host, stream.port, choice.payload_type, choice.event_pt, choice.codec
-        )
+        leg.set_remote(stream.host, stream.port, choice.payload_type, choice.event_pt, choice.codec)
     else:
         leg.set_format(choice.payload_type, choice.event_pt, choice.codec)
 
