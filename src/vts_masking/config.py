@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
     sip_enabled: bool = True
+    # a SIP TCP connection silent this long is closed (unless a call still uses it)
+    sip_tcp_idle_timeout: float = 120.0
+    # bytes one SIP TCP connection may hold unframed (in) or unsent (out) before closing
+    sip_tcp_max_buffer: int = 64 * 1024
     rtp_address: str = "127.0.0.1"
     rtp_ports: str = "20000-29999"
     # the address written into SDP for the relay (a public or 1:1-NAT address); default
