@@ -34,6 +34,7 @@ import httpx
 
 from vts.signature import NONCE_HEADER, SIGNATURE_HEADER, compute_v3_signature, generate_nonce
 
+from .. import badinput
 from ..store.base import Database
 from .delivery import DELIVERED, FAILED, RETRY, Attempt, Random, RetryPolicy, decide, default_rng
 from .metrics import COUNTERS, Counters
@@ -157,6 +158,7 @@ class DeliveryWorker:
             async with asyncio.timeout(self.config.deadline), self.clients.slot() as client:
                 return await self._send(client, event)
         except UnsafeTarget as exc:
+            badinput.note("unsafe_url", f"event {event.id} to {event.url!r}: {exc}")
             return Attempt(error=str(exc), refused=True)
         except (httpx.TimeoutException, TimeoutError):
             return Attempt(error="timeout")
