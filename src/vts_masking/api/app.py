@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,18 +72,28 @@ def _refusal(scope: Scope, path: str) -> tuple[int, str] | None:
 
 
 async def sweeper(store: Store, interval: float) -> None:
-    """Expire sessions whose time passed, forever (cancelled at shutdown)."""
+    """Expire sessions whose time passed and drop old idempotency keys, forever
+    (cancelled at shutdown). The two are independent: one failing never stops the
+    other, and a failure that repeats every second is logged once a minute."""
+    last_logged: dict[str, float] = {}
+
+    def failed(what: str) -> None:
+        now = time.monotonic()
+        if now - last_logged.get(what, -math.inf) >= 60.0:
+            last_logged[what] = now
+            log.exception("%s failed (retried every %.1f s; logged once a minute)", what, interval)
+
     while True:
         try:
             while await run_in_threadpool(store.sessions.sweep) >= 500:
                 pass
         except Exception:  # keep sweeping; the next pass retries the same rows
-            log.exception("expiry sweep failed")
+            failed("expiry sweep")
         try:
             while await run_in_threadpool(store.idempotency.sweep) >= 5000:
                 pass
         except Exception:
-            log.exception("idempotency key sweep failed")
+            failed("idempotency key sweep")
         await asyncio.sleep(interval)
 
 

@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from . import text
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 SCHEMES = ("http", "https")
@@ -72,6 +74,8 @@ def parse(url: str) -> Target:
         raise UnsafeUrl(f"longer than {MAX_URL_LENGTH - 1} characters")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise UnsafeUrl("contains whitespace or control characters")
+    if text.problem(url) is not None:
+        raise UnsafeUrl("is not valid Unicode text")
     if "\\" in url:
         raise UnsafeUrl("contains a backslash")
     try:

@@ -170,7 +170,14 @@ class DeliveryWorker:
 
     async def _send(self, client: httpx.AsyncClient, event: Claimed) -> Attempt:
         check_url(event.url)
-        request = build_request(client, event)
+        try:
+            request = build_request(client, event)
+        except (ValueError, TypeError, UnicodeError, httpx.InvalidURL) as exc:
+            # Nothing about this event will change: refuse it once (failed, no retries,
+            # no traceback per attempt) instead of retrying it for a day.
+            raise UnsafeTarget(
+                f"refused: the request cannot be built ({type(exc).__name__}: {exc})"
+            ) from None
         response = await client.send(request, stream=True)
         try:
             read = 0

@@ -96,7 +96,9 @@ async def add_numbers(request: Request, who: Principal = Depends(principal)) -> 
 
     def work() -> list[str]:
         pool = _pool(store, who, raw)
-        return store.numbers.add(who.main, items, pool=pool, **fields)
+        return store.numbers.add(
+            who.main, items, pool=pool, by_main=who.subaccount is None, **fields
+        )
 
     async def add() -> JSONResponse:
         added = await run_in_threadpool(work)
