@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     allow_private_callbacks: bool = False
     worker_enabled: bool = True
 
+    # HTTP limits (api/server.py, api/parsing.py; docs/api.md "Limits"): seconds for a
+    # request's headers to arrive, for its body, and for an idle keep-alive connection;
+    # open connections at most.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 5.0
+    http_max_connections: int = 1000
+
     rate_default: Decimal = Decimal("0.01000")
     rate_table: str = ""  # "1=0.0085,44=0.012": per-minute rate by E.164 prefix
     billing_increment: int = 60
