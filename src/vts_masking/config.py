@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     sip_allow: str = ""
     # loopback may send SIP (a developer's phones); production sets it false
     sip_allow_loopback: bool = True
+    # SIP over TLS on sip_listen's host at this port (5061 is the usual one); needs a
+    # certificate and key (PEM files); sip_tls_ca: trust for trunks without their own
+    sip_tls_port: int | None = None
+    sip_tls_cert: Path | None = None
+    sip_tls_key: Path | None = None
+    sip_tls_ca: Path | None = None
     sip_enabled: bool = True
     # a SIP TCP connection silent this long is closed (unless a call still uses it)
     sip_tcp_idle_timeout: float = 120.0

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import Tenant
 from tests.e2e.conftest import Edge, Sipp, ok, requires_sipp, running_edge, wait_for
 from tests.e2e.test_masked_calls import scenario
+from tests.support.certs import Pem, TestCA
 from tests.support.kamailio import Kamailio, requires_kamailio
 from tests.support.live import free_port
 
@@ -240,3 +241,77 @@ async def test_early_media_from_a_reliable_183_is_heard_by_the_caller(
     # the callee never answered: all of it was early media, relayed unchanged (PCMA both)
     assert len(heard) > 50
     assert all(p[12:] in spoken for p in heard)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def tls_carrier(tmp_path: Path, callee_port: int, served: Pem) -> Kamailio:
+    return Kamailio(tmp_path, callee=("127.0.0.1", callee_port), tls=(served.cert, served.key))
+
+
+def _tls_file(tmp_path: Path, carrier: Kamailio, ca: Path) -> Path:
+    path = tmp_path / "trunks-tls.toml"
+    path.write_text(
+        f"""
+[[trunk]]
+name = "carrier"
+address = "127.0.0.1:{carrier.tls_port}"
+transport = "tls"
+tls_ca_file = "{ca}"
+username = "{carrier.user}"
+password = "{carrier.password}"
+"""
+    )
+    return path
+
+
+@pytest.mark.asyncio
+async def test_call_through_a_tls_trunk_verifies_it_and_reuses_the_connection(
+    db_url: str, tmp_path: Path, callee_port: int
+) -> None:
+    ca = TestCA(tmp_path / "pki")
+    with (
+        tls_carrier(tmp_path, callee_port, ca.issue("carrier")) as carrier,
+        running_edge(
+            db_url, tmp_path, sip_trunks_file=_tls_file(tmp_path, carrier, ca.pem.cert)
+        ) as edge,
+    ):
+        start_session(edge.t)
+        caller, callee = await masked_call(edge, callee_port)
+        ok(caller)
+        ok(callee)
+        assert "(tls)" in carrier.log and carrier.count("carrier: authenticated INVITE") == 1
+        # INVITE (challenged, again), ACK and BYE over one connection from one port
+        ports = {
+            line.split(" from 127.0.0.1:")[1].split(" ")[0]
+            for line in carrier.log.splitlines()
+            if "(tls)" in line and " from " in line
+        }
+        assert len(ports) == 1
+        assert edge.engine.b2bua.transport.stats["tls_failed"] == 0
+
+
+@pytest.mark.asyncio
+async def test_trunk_with_a_wrong_certificate_is_refused(
+    db_url: str, tmp_path: Path, callee_port: int
+) -> None:
+    ours, theirs = TestCA(tmp_path / "ours", "Our CA"), TestCA(tmp_path / "theirs", "Other CA")
+    with (
+        tls_carrier(tmp_path, callee_port, theirs.issue("carrier")) as carrier,
+        running_edge(
+            db_url, tmp_path, sip_trunks_file=_tls_file(tmp_path, carrier, ours.pem.cert)
+        ) as edge,
+    ):
+        start_session(edge.t)
+        caller = Sipp(
+            tmp_path,
+            "caller",
+            scenario=scenario(tmp_path, "caller_fail.xml", A, "caller.xml", "408"),
+            remote=("127.0.0.1", edge.sip_port),
+            service=edge.t.vn(1),
+        )
+        await caller.start()
+        ok(await caller.finish())
+        assert edge.engine.b2bua.transport.stats["tls_failed"] >= 1
+        assert "carrier: INVITE" not in carrier.log  # nothing was sent to an unverified peer

@@ -36,10 +36,12 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from vts_masking.clock import Clock
@@ -59,6 +61,7 @@ from vts_masking.sip.message import (
 )
 from vts_masking.sip.registration import Registration
 from vts_masking.sip.sdp import SdpError, SessionDescription, parse_sdp
+from vts_masking.sip.tls import client_context
 from vts_masking.sip.transaction import (
     ClientInviteTransaction,
     ClientTransaction,
@@ -432,6 +435,7 @@ class B2BUA:
         clock: Clock | None = None,
         sdp_rewriter: SdpRewriter | None = None,
         transport: SipTransport | None = None,
+        tls_ca_file: str | Path | None = None,
     ) -> None:
         self.router = router
         if trunks is None:
@@ -449,6 +453,9 @@ class B2BUA:
         )
         self.transport.on_event = self.handle
         self.transport.acl = trunks.acl
+        self.transport.tls_client = self._tls_client
+        self._tls_ca_file = tls_ca_file
+        self._tls_contexts: dict[Addr, ssl.SSLContext] = {}
         self.registrations: dict[str, Registration] = {}
         self._reg_timers: dict[str, asyncio.TimerHandle] = {}
         #: inbound INVITEs answered with a digest challenge / refused it (trunk credentials)
@@ -525,6 +532,24 @@ class B2BUA:
 
         # the transport's clock is the loop's: deadlines are loop times
         self._reg_timers[name] = loop.call_at(due, fire)
+
+    def _tls_client(self, addr: Addr) -> tuple[ssl.SSLContext, str | None]:
+        """How we check the peer of an outbound TLS connection: a trunk's certificate
+        against its CA (or the operator's, or the system's) and its name; built once."""
+        trunk = next(
+            (t for t in self.trunks.trunks if t.addr == addr and t.transport == "tls"), None
+        )
+        ctx = self._tls_contexts.get(addr)
+        if ctx is None:
+            if trunk is not None:
+                ctx = client_context(
+                    verify=trunk.tls_verify, ca_file=trunk.tls_ca_file or self._tls_ca_file
+                )
+            else:
+                ctx = client_context(ca_file=self._tls_ca_file)
+            self._tls_contexts[addr] = ctx
+        name = (trunk.tls_server_name or trunk.host) if trunk is not None else addr[0]
+        return ctx, name if ctx.check_hostname else None
 
     def trunk_status(self) -> list[dict[str, Any]]:
         """Per trunk: address, registration state, digest counters (metrics, CLI)."""

@@ -41,6 +41,7 @@ from ..media.relay import CallClosed, NoPortsAvailable, PortAllocator
 from ..ratelog import RateLimitedLog
 from ..sip.message import Request
 from ..sip.sdp import SessionDescription
+from ..sip.tls import TlsConfigError, server_context
 from ..sip.transport import SipTransport
 from ..store import Store
 from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
@@ -61,6 +62,18 @@ def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
     if not host:
         return text, default_port
     return host.strip("[]"), int(port)
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """The transport's TLS listener, when the operator configured one."""
+    if settings.sip_tls_port is None:
+        return {}
+    if settings.sip_tls_cert is None or settings.sip_tls_key is None:
+        raise TlsConfigError("sip_tls_port needs sip_tls_cert and sip_tls_key")
+    return {
+        "tls_port": settings.sip_tls_port,
+        "tls_server": server_context(settings.sip_tls_cert, settings.sip_tls_key),
+    }
 
 
 def _play_url(role: Role) -> str:
@@ -128,7 +141,9 @@ class CallEngine:
                 listen[1],
                 tcp_idle_timeout=settings.sip_tcp_idle_timeout,
                 tcp_max_buffer=settings.sip_tcp_max_buffer,
+                **_tls_options(settings),
             ),
+            tls_ca_file=settings.sip_tls_ca,
         )
         self.b2bua.on_info = self._on_info
         #: plain counters (a metrics endpoint can read them): calls refused because the
