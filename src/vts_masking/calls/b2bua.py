@@ -918,7 +918,7 @@ class B2BUA:
         self._later(call, seconds, self._time_limit, call)
 
     # ---------------------------------------------------------------- outbound legs
-    def _trunk_for(self, target: Bridge) -> Trunk:
+    def trunk_for(self, target: Bridge) -> Trunk:
         """The trunk of an outbound leg: the one the Bridge names by address, else the one
         serving its caller ID (the virtual number), else the default; a transport the
         Bridge names wins over the trunk's."""
@@ -935,7 +935,7 @@ class B2BUA:
     def _dial(
         self, call: Call, side: Side, target: Bridge, body: bytes, max_forwards: int = 70
     ) -> Leg:
-        trunk = self._trunk_for(target)
+        trunk = self.trunk_for(target)
         tp = trunk.transport
         host = trunk.from_domain or self.host
         number = target.number

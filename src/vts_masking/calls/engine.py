@@ -76,6 +76,11 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _srtp(leg: Leg) -> str:
+    """The SRTP policy of a leg's trunk ("off", "offer", "require"; media/srtp.py)."""
+    return leg.trunk.srtp if leg.trunk is not None else "off"
+
+
 def _play_url(role: Role) -> str:
     """The session parameter holding what ``role`` hears before being connected."""
     return "first_party_play_url" if role == "first" else "second_party_play_url"
@@ -301,7 +306,8 @@ class CallEngine:
         """Our offer to the first party of an originated call (relay leg A)."""
         assert ctx.media is not None
         ctx.media.call = call
-        return ctx.media.our_offer("a").to_bytes()
+        srtp = self.b2bua.trunk_for(call.bridge).srtp
+        return ctx.media.our_offer("a", srtp=srtp).to_bytes()
 
     # -- answered mode: prompts, PIN entry, unknown caller ------------------------------
 
@@ -317,7 +323,7 @@ class CallEngine:
             call.context.media = media
         else:
             call.context = media  # unknown caller: no records, the script owns the relay
-        return media.answer_caller("a", desc).to_bytes()
+        return media.answer_caller("a", desc, srtp=_srtp(a)).to_bytes()
 
     @staticmethod
     def _media_of(call: Call) -> CallMedia | None:
@@ -463,7 +469,8 @@ class CallEngine:
         if call.ended or media is None or media.relay.closed:
             return None
         holder.b_outcome = asyncio.get_running_loop().create_future()
-        leg = self.b2bua.dial(call, target, media.our_offer("b").to_bytes())
+        srtp = self.b2bua.trunk_for(target).srtp
+        leg = self.b2bua.dial(call, target, media.our_offer("b", srtp=srtp).to_bytes())
         if leg is None:
             return None
         answered = await holder.b_outcome
@@ -703,7 +710,7 @@ class CallEngine:
             # the first party of an initiated call with prompts)
             if media is None:
                 raise NotRelayable(503, "Service Unavailable")
-            return media.our_offer(leg.side)
+            return media.our_offer(leg.side, srtp=_srtp(leg))
         if not isinstance(holder, CallContext | AppCall):
             raise NotRelayable(503, "Service Unavailable")  # no call goes around the relay
         if media is None:
@@ -712,7 +719,7 @@ class CallEngine:
             media = holder.media = self._new_media(call)
         if media.call is None:
             media.call = call
-        out = media.rewrite(leg.side, desc, offer)
+        out = media.rewrite(leg.side, desc, offer, srtp=_srtp(leg))
         if not offer and leg.side == "a" and leg.direction == "inbound" and not leg.is_up:
             # early media (a 183 with SDP relayed to the caller): the callee's carrier
             # plays tones or announcements before answering; let them through now
