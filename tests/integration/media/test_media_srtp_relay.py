@@ -10,17 +10,24 @@ import asyncio
 
 import pytest
 
-from tests.integration.media.test_media_relay import (  # noqa: F401 - fixtures
+from tests.integration.media.test_media_relay import (  # noqa: F401 - an autouse fixture
     _close_phones,
-    allocator,
     audio_packet,
+    free_even_range,
     phone,
 )
 from vts_masking.calls.media import CallMedia, describe
 from vts_masking.media import rtp
 from vts_masking.media.crossing import NotRelayable
+from vts_masking.media.relay import PortAllocator
 from vts_masking.media.srtp import SrtpLeg, crypto_attributes, offer_crypto
 from vts_masking.sip.sdp import parse_sdp
+
+
+@pytest.fixture
+def ports() -> PortAllocator:
+    lo, hi = free_even_range()
+    return PortAllocator("127.0.0.1", lo, hi)
 
 
 def sdp(port: int, proto: str = "RTP/AVP", crypto: str = "") -> bytes:
@@ -44,8 +51,8 @@ def keys_in(body: bytes) -> list:
 
 
 @pytest.mark.asyncio
-async def test_srtp_caller_and_plain_callee_hear_each_other(allocator) -> None:
-    media = CallMedia(allocator)
+async def test_srtp_caller_and_plain_callee_hear_each_other(ports: PortAllocator) -> None:
+    media = CallMedia(ports)
     pa, pb = await phone(), await phone()
     a_key = offer_crypto(["AES_CM_128_HMAC_SHA1_80"])[0]
     offer = describe(sdp(pa.addr[1], "RTP/SAVP", a_key.value()))
@@ -78,8 +85,8 @@ async def test_srtp_caller_and_plain_callee_hear_each_other(allocator) -> None:
 
 
 @pytest.mark.asyncio
-async def test_plain_caller_and_srtp_trunk_with_separate_keys(allocator) -> None:
-    media = CallMedia(allocator)
+async def test_plain_caller_and_srtp_trunk_with_separate_keys(ports: PortAllocator) -> None:
+    media = CallMedia(ports)
     pa, pb = await phone(), await phone()
     to_b = media.rewrite("b", describe(sdp(pa.addr[1])), True, srtp="require").to_bytes()  # type: ignore[arg-type]
     (offered,) = [k for k in keys_in(to_b) if k.suite == "AES_CM_128_HMAC_SHA1_80"]
@@ -103,8 +110,8 @@ async def test_plain_caller_and_srtp_trunk_with_separate_keys(allocator) -> None
 
 
 @pytest.mark.asyncio
-async def test_required_srtp_answered_without_a_key_is_refused(allocator) -> None:
-    media = CallMedia(allocator)
+async def test_required_srtp_answered_without_a_key_is_refused(ports: PortAllocator) -> None:
+    media = CallMedia(ports)
     pa, pb = await phone(), await phone()
     media.rewrite("b", describe(sdp(pa.addr[1])), True, srtp="require")  # type: ignore[arg-type]
     with pytest.raises(NotRelayable) as err:
@@ -114,8 +121,8 @@ async def test_required_srtp_answered_without_a_key_is_refused(allocator) -> Non
 
 
 @pytest.mark.asyncio
-async def test_packets_sealed_with_another_key_are_dropped_not_relayed(allocator) -> None:
-    media = CallMedia(allocator)
+async def test_packets_sealed_with_another_key_are_dropped_not_relayed(ports: PortAllocator) -> None:
+    media = CallMedia(ports)
     pa, pb = await phone(), await phone()
     a_key = offer_crypto(["AES_CM_128_HMAC_SHA1_80"])[0]
     media.rewrite("b", describe(sdp(pa.addr[1], "RTP/SAVP", a_key.value())), True)  # type: ignore[arg-type]
