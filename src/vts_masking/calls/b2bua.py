@@ -501,7 +501,7 @@ class B2BUA:
         reg = Registration(
             trunk,
             via=lambda: self.transport.via(tp),
-            contact=self.transport.contact(transport=tp),
+            contact=self.transport.contact(transport=tp, secure=tp == "tls"),
         )
         self.registrations[trunk.name] = reg
         self._reg_send(reg, reg.start(self.transport.now()))
@@ -631,7 +631,7 @@ class B2BUA:
     ) -> None:
         headers = list(extra)
         if contact:
-            headers.append(("Contact", self.transport.contact(transport=txn.transport)))
+            headers.append(("Contact", self._contact_for(txn.request, txn.transport)))
         if body:
             headers.append(("Content-Type", "application/sdp"))
         resp = make_response(
@@ -641,6 +641,12 @@ class B2BUA:
             self.transport.respond(txn, resp, reliable=True)
         else:
             self.transport.respond(txn, resp)
+
+    def _contact_for(self, request: Request, transport: str) -> str:
+        """Our Contact answering ``request``: sips when it was sent to a sips URI."""
+        return self.transport.contact(
+            transport=transport, secure=request.uri[:5].lower() == "sips:"
+        )
 
     def _on_request(self, ev: RequestReceived) -> None:
         req = ev.request
@@ -848,7 +854,7 @@ class B2BUA:
             return
         leg.last_sdp = body
         leg.dialog = Dialog.as_uas(
-            leg.invite, self.transport.contact(transport=leg.transport), leg.local_tag
+            leg.invite, self._contact_for(leg.invite, leg.transport), leg.local_tag
         )
         self._answer_caller(leg, body)
         leg.state = "answered"
@@ -970,7 +976,7 @@ class B2BUA:
         h.add("To", f"<{scheme}:{number}@{trunk.host}>" if number else f"<{ruri}>")
         h.add("Call-ID", leg.call_id)
         h.add("CSeq", "1 INVITE")
-        h.add("Contact", self.transport.contact(transport=tp))
+        h.add("Contact", self.transport.contact(transport=tp, secure=ruri.startswith("sips:")))
         h.add("Allow", ALLOW)
         # early media from a carrier comes in reliable 183s (RFC 3262); no "timer": we
         # answer session timers a trunk asks for, we do not ask a trunk for them
@@ -1447,7 +1453,7 @@ class B2BUA:
             self._refuse(a, exc)
             self._maybe_finish(call)
             return
-        a.dialog = Dialog.as_uas(inv, self.transport.contact(transport=a.transport), a.local_tag)
+        a.dialog = Dialog.as_uas(inv, self._contact_for(inv, a.transport), a.local_tag)
         if delayed and leg.invite is not None:
             # the callee's offer went to the caller: its answer comes in the caller's ACK
             a.relay_ack = _PendingAck(leg, leg.invite.cseq.number, inv.cseq.number, True)

@@ -374,9 +374,14 @@ class SipTransport:
             f";branch={branch or new_branch()};rport"
         )
 
-    def contact(self, user: str = "vts", transport: str = "udp") -> str:
-        if transport == "tls":  # RFC 5630: a sips: Contact, reached over TLS
+    def contact(self, user: str = "vts", transport: str = "udp", *, secure: bool = False) -> str:
+        """Our Contact for ``transport``. Over TLS: ``sips:`` when the dialog is secure
+        (RFC 3261 §8.1.1.8: a sips Request-URI gets a sips Contact), else
+        ``sip:…;transport=tls`` — what phones that dial ``transport=tls`` understand."""
+        if transport == "tls" and secure:
             return f"<sips:{user}@{self.advertised_host}:{self._port_for('tls')}>"
+        if transport == "tls":
+            return f"<sip:{user}@{self.advertised_host}:{self._port_for('tls')};transport=tls>"
         tp = "" if transport == "udp" else f";transport={transport}"
         return f"<sip:{user}@{self.advertised_host}:{self.port}{tp}>"
 

@@ -121,7 +121,9 @@ async def test_required_srtp_answered_without_a_key_is_refused(ports: PortAlloca
 
 
 @pytest.mark.asyncio
-async def test_packets_sealed_with_another_key_are_dropped_not_relayed(ports: PortAllocator) -> None:
+async def test_packets_sealed_with_another_key_are_dropped_not_relayed(
+    ports: PortAllocator,
+) -> None:
     media = CallMedia(ports)
     pa, pb = await phone(), await phone()
     a_key = offer_crypto(["AES_CM_128_HMAC_SHA1_80"])[0]
