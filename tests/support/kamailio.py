@@ -102,7 +102,11 @@ class Kamailio:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # never leave a carrier running behind a failed start
+            raise
         return self
 
     def _read(self) -> None:
