@@ -301,7 +301,7 @@ def test_adding_an_invalid_number_is_a_400_page_and_adds_nothing(
     r = signed_in.http.post(
         "/console/numbers", data={"numbers": f"{good},12", "csrf_token": signed_in.csrf()}
     )
-    assert r.status_code == 400 and "invalid phone number" in r.text
+    assert r.status_code == 400 and "invalid or unavailable number" in r.text
     assert tenant.http.get(tenant.base + f"Number/{good}/").status_code == 404
 
 

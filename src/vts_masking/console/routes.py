@@ -537,7 +537,9 @@ async def numbers_add(request: Request) -> Response:
         if not raw:
             raise errors.missing("numbers")
         pool = _pool(store, who, {"subaccount": _text(form, "subaccount") or None})
-        store.numbers.add(who.main, _split_numbers(raw), pool=pool)
+        store.numbers.add(
+            who.main, _split_numbers(raw), pool=pool, by_main=who.subaccount is None
+        )
 
     await _in_thread(work)
     return RedirectResponse(link(v, "/numbers", notice="added"), status_code=303)
