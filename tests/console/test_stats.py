@@ -155,9 +155,9 @@ def test_pool_use_is_per_pool_and_a_subaccount_sees_only_its_own(
 ) -> None:
     store.numbers.add(main, ["+12205030000", "+12205030001"])
     store.numbers.add(main, ["+12205030002"], pool=sub)
+    store.numbers.remove(main, None, "+12205030001", drain=True)  # no session: removed
     new_session(store, me(main), 0)
     new_session(store, me(sub, main), 1)
-    store.numbers.remove(main, None, "+12205030001", drain=True)  # no session: removed
     pools = {p.auth_id: p for p in store.stats.dashboard(me(main)).pools}
     assert (pools[main.auth_id].in_service, pools[main.auth_id].in_use) == (1, 1)
     assert (pools[sub.auth_id].in_service, pools[sub.auth_id].in_use) == (1, 1)
