@@ -55,7 +55,7 @@ class Dashboard:
     pools: list[PoolUse]
     events_pending: int
     events_failed: int
-    p95_latency_ms: int | None  # receivers' answer time, last 24 hours
+    p95_latency_ms: int | None  # receivers' answer time (any answer), last 24 hours
     p95_delay_s: float | None  # event written → delivered, last 24 hours
 
     @property
@@ -206,6 +206,7 @@ class StatsRepo:
         rows = conn.execute(
             select(
                 delivery_attempts.c.latency_ms,
+                delivery_attempts.c.status_code,
                 delivery_attempts.c.attempted_time,
                 delivery_attempts.c.outcome,
                 outbox.c.created_time,
@@ -215,7 +216,9 @@ class StatsRepo:
             .order_by(delivery_attempts.c.attempted_time.desc())
             .limit(LATENCY_SAMPLE)
         ).all()
-        latency = percentile([r.latency_ms for r in rows if r.outcome == "delivered"], 0.95)
+        # The receivers' answer time counts every attempt they answered (a 503 takes
+        # their time too); the delay, only the attempts that delivered.
+        latency = percentile([r.latency_ms for r in rows if r.status_code is not None], 0.95)
         delays = [
             max(0.0, (r.attempted_time - r.created_time).total_seconds())
             for r in rows
