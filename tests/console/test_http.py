@@ -292,6 +292,10 @@ def test_a_bad_sessions_filter_is_a_400_page_with_the_apis_message(
     assert "Invalid parameter. status allowed values are" in r.text
     r = signed_in.http.get("/console/sessions?created_time__gte=yesterday")
     assert r.status_code == 400 and "created_time__gte" in r.text
+    # the query string is read by the API's strict reader: what it refuses, this does
+    for query in ("first_party=%00", "first_party=%ff", "limit=99", "offset=-1"):
+        assert signed_in.http.get(f"/console/sessions?{query}").status_code == 400, query
+    assert signed_in.http.get("/console/events?limit=abc").status_code == 400
 
 
 def test_adding_an_invalid_number_is_a_400_page_and_adds_nothing(

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import Request
 
+from ..api.parsing import query_params
 from ..domain import errors
 from ..store import Account, Principal, Store
 from ..store.console import Login, Operator
@@ -134,7 +135,7 @@ def viewer(request: Request, store: Store) -> Viewer:
         if operator is None or not operator.enabled:
             raise SignInRequired
         main = None
-        chosen = request.query_params.get("account") or ""
+        chosen = query_params(request).get("account") or ""
         if chosen:
             main = store.accounts.by_auth_id(chosen)
             if main is None or not main.is_main:

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from ..api.parsing import body_params
+from ..api.parsing import body_params, query_params
 from ..api.routers.numbers import _pool, _split_numbers, _sub_ids
 from ..domain import errors
 from ..domain.list_filters import parse_paging, parse_session_filters
@@ -161,7 +161,7 @@ def _login_form(
 
 @router.get("/login")
 async def login_page(request: Request) -> Response:
-    return _login_form(request, next_=request.query_params.get("next", ""))
+    return _login_form(request, next_=str(query_params(request).get("next") or ""))
 
 
 @router.post("/login")
@@ -269,7 +269,9 @@ async def sessions_list(request: Request) -> Response:
         if v.acting is None:
             return _choose_account(v, store, "Sessions")
         raw = {
-            k: val for k, val in request.query_params.items() if k != "account" and val.strip()
+            k: val
+            for k, val in query_params(request).items()
+            if k != "account" and isinstance(val, str) and val.strip()
         }
         error, total, objects, filters = None, 0, [], None
         try:
@@ -400,12 +402,12 @@ async def events_page(request: Request) -> Response:
 
     def work() -> Response:
         v = viewer(request, store)
-        tab = request.query_params.get("status") or "failed"
+        query = query_params(request)
+        tab = query.get("status") or "failed"
         if tab not in EVENT_TABS:
             raise errors.allowed_values("status", tuple(EVENT_TABS))
         limit, offset = parse_paging(
-            {k: val for k, val in request.query_params.items() if k in ("limit", "offset")},
-            max_limit=100,
+            {k: val for k, val in query.items() if k in ("limit", "offset")}, max_limit=100
         )
         total, rows = store.stats.deliveries(v.acting, EVENT_TABS[tab], limit, offset)
         events = [_event_view(r) for r in rows]
@@ -494,9 +496,9 @@ async def numbers_page(request: Request) -> Response:
         if v.acting is None:
             return _choose_account(v, store, "Numbers")
         who = v.acting
+        query = query_params(request)
         limit, offset = parse_paging(
-            {k: val for k, val in request.query_params.items() if k in ("limit", "offset")},
-            max_limit=100,
+            {k: val for k, val in query.items() if k in ("limit", "offset")}, max_limit=100
         )
         total, rows = store.numbers.list(who.main, who.subaccount, NumberFilters(), limit, offset)
         subs = _sub_ids(store, who)
@@ -519,7 +521,7 @@ async def numbers_page(request: Request) -> Response:
             total=total,
             pools=pools,
             pages=pages,
-            notice=NOTICES.get(request.query_params.get("notice", "")),
+            notice=NOTICES.get(str(query.get("notice", ""))),
         )
 
     return await _in_thread(work)
