@@ -43,7 +43,7 @@ from .auth import (
     sign_in,
     viewer,
 )
-from .render import PREFIX, SECURITY_HEADERS, html, link
+from .render import PREFIX, html, link
 
 T = TypeVar("T")
 STATIC = resources.files("vts_masking.console") / "static"
@@ -623,4 +623,4 @@ async def not_found(rest: str, request: Request) -> Response:
     return error_page(request, 404, "Page not found.")
 
 
-__all__ = ["SECURITY_HEADERS", "router"]
+__all__ = ["router"]
