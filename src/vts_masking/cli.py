@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .cli_options import DatabaseUrl, DataDir, JsonOut
 from .config import Settings
+from .console.cli import console_app
 from .events.cli import events_app, worker_command
 from .store import Store
 from .trunks_cli import trunks_app
@@ -26,6 +27,7 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(events_app, name="events")
 app.add_typer(trunks_app, name="trunks")
 app.command("worker")(worker_command)
+app.add_typer(console_app, name="console")
 console = Console()
 
 
