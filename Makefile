@@ -1,6 +1,9 @@
 # The two commands README.md gives: `make run` and `make test`.
 PYTHON ?= python3
-SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 chromium chromium-driver
+# kamailio (+ its TLS modules) plays the carrier and baresip-core the encrypting phone
+# (TLS + SRTP) in the trunking tests; chromium the console tests' browser
+SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 chromium chromium-driver kamailio \
+	kamailio-tls-modules baresip-core
 
 .PHONY: install system-packages run test fuzz lint bench vendor-htmx
 
@@ -9,9 +12,9 @@ install:
 
 # SIPp (Debian package sip-tester) plays the phones in the end-to-end tests; headless
 # Chromium (driven by Playwright, never downloaded by it) is the console tests' browser.
+# Installed when any package is missing (dpkg asked by name: kamailio lives in /usr/sbin).
 system-packages:
-	@if ! command -v sipp >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1 \
-		|| ! command -v chromium >/dev/null 2>&1; then \
+	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi; \
 	fi

@@ -30,9 +30,19 @@ def build_app(
         app.state.shutdown_hooks.append(stop_worker)
     if settings.sip_enabled:
         from .calls.engine import CallEngine
+        from .calls.trunk_status import prometheus_lines
+        from .calls.trunk_status import router as trunks_router
+        from .sip.tls import TlsConfigError
+        from .sip.trunks import TrunkConfigError
 
-        engine = CallEngine(app.state.store, settings, clock)
+        try:
+            engine = CallEngine(app.state.store, settings, clock)
+        except (TrunkConfigError, TlsConfigError) as exc:
+            # the operator's configuration, not a bug: say what is wrong, no traceback
+            raise SystemExit(f"vts-masking: {exc}") from None
         app.state.calls = engine
+        app.include_router(trunks_router)
+        app.state.metrics_sources = [lambda: prometheus_lines(engine)]
 
         async def start_calls(_app: FastAPI) -> None:
             await engine.start()

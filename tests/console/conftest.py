@@ -145,9 +145,7 @@ async def _recorded_call(edge: Edge) -> None:
 
 
 @pytest.fixture(scope="module")
-def console(
-    module_db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Console]:
+def console(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """The service (SIP edge, media, event worker) on each store, with one recorded SIPp
     call already made; its session's callbacks go to a receiver that answers 503 (each
     event fails at its first attempt: the worker gives up at once in this module)."""

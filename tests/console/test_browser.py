@@ -70,9 +70,7 @@ def test_the_sessions_list_filters_like_the_api(page: Page, console: Console) ->
     screenshot(page, "sessions")
 
 
-def test_the_session_page_tells_the_sipp_call_as_a_timeline(
-    page: Page, console: Console
-) -> None:
+def test_the_session_page_tells_the_sipp_call_as_a_timeline(page: Page, console: Console) -> None:
     s = console.session
     page.goto(console.url + f"/console/sessions/{s['session_uuid']}")
     timeline = page.get_by_test_id("timeline")
@@ -103,9 +101,7 @@ def test_the_session_page_tells_the_sipp_call_as_a_timeline(
     screenshot(page, "session")
 
 
-def test_the_recording_plays_in_the_page_with_its_duration(
-    page: Page, console: Console
-) -> None:
+def test_the_recording_plays_in_the_page_with_its_duration(page: Page, console: Console) -> None:
     page.goto(console.url + f"/console/sessions/{console.session['session_uuid']}")
     audio = page.locator("audio")
     expect(audio).to_have_count(1)
@@ -124,7 +120,9 @@ def test_the_recording_plays_in_the_page_with_its_duration(
 def test_a_failed_delivery_retried_from_the_events_page_is_delivered(
     page: Page, console: Console
 ) -> None:
-    first = next(e for e in console.events(console.session["session_uuid"]) if e["sequence_number"] == 1)
+    first = next(
+        e for e in console.events(console.session["session_uuid"]) if e["sequence_number"] == 1
+    )
     assert first["status"] == "failed"
     page.goto(console.url + "/console/events?status=failed")
     row = page.locator(f"#event-{first['id']}")

@@ -18,7 +18,15 @@ def parse(svg: str) -> ET.Element:
 
 
 def test_nice_ceiling_rounds_up_to_one_two_or_five() -> None:
-    assert [charts.nice_ceiling(v) for v in (0, 1, 3, 7, 12, 51, 2000)] == [1, 1, 5, 10, 20, 100, 2000]
+    assert [charts.nice_ceiling(v) for v in (0, 1, 3, 7, 12, 51, 2000)] == [
+        1,
+        1,
+        5,
+        10,
+        20,
+        100,
+        2000,
+    ]
 
 
 def test_a_column_chart_has_one_bar_per_point_scaled_to_the_largest() -> None:
@@ -70,25 +78,46 @@ def test_a_call_is_told_in_time_order_with_ringing_from_the_events() -> None:
     t0 = datetime(2026, 1, 1, 12, 0, 0, 500_000)
     legs = [
         {
-            "uuid": "in-1", "party": "first", "direction": "inbound", "from_number": "+1A",
-            "to_number": "+1V", "status": "completed", "initiation_time": t0,
-            "answer_time": t0, "end_time": datetime(2026, 1, 1, 12, 1, 40), "duration": 100,
-            "billed_duration": 120, "amount": Decimal("0.02"), "hangup_cause": "NORMAL_CLEARING",
+            "uuid": "in-1",
+            "party": "first",
+            "direction": "inbound",
+            "from_number": "+1A",
+            "to_number": "+1V",
+            "status": "completed",
+            "initiation_time": t0,
+            "answer_time": t0,
+            "end_time": datetime(2026, 1, 1, 12, 1, 40),
+            "duration": 100,
+            "billed_duration": 120,
+            "amount": Decimal("0.02"),
+            "hangup_cause": "NORMAL_CLEARING",
             "hangup_cause_code": 16,
         },
         {
-            "uuid": "out-1", "party": "second", "direction": "outbound", "from_number": "+1V",
-            "to_number": "+1B", "status": "busy", "initiation_time": datetime(2026, 1, 1, 12, 0, 1),
-            "answer_time": None, "end_time": datetime(2026, 1, 1, 12, 0, 9), "duration": 0,
-            "billed_duration": 0, "amount": Decimal(0), "hangup_cause": "USER_BUSY",
+            "uuid": "out-1",
+            "party": "second",
+            "direction": "outbound",
+            "from_number": "+1V",
+            "to_number": "+1B",
+            "status": "busy",
+            "initiation_time": datetime(2026, 1, 1, 12, 0, 1),
+            "answer_time": None,
+            "end_time": datetime(2026, 1, 1, 12, 0, 9),
+            "duration": 0,
+            "billed_duration": 0,
+            "amount": Decimal(0),
+            "hangup_cause": "USER_BUSY",
             "hangup_cause_code": 17,
         },
     ]
     view = {
         "interaction": [
             {
-                "start_time": "2026-01-01 12:00:00", "end_time": "2026-01-01 12:01:40",
-                "duration": 100, "call_billed_duration": 120, "total_call_amount": "0.02000",
+                "start_time": "2026-01-01 12:00:00",
+                "end_time": "2026-01-01 12:01:40",
+                "duration": 100,
+                "call_billed_duration": 120,
+                "total_call_amount": "0.02000",
                 "first_party_resource_url": "/v1/Account/MA/Call/in-1/",
                 "second_party_resource_url": "/v1/Account/MA/Call/out-1/",
                 "recording_resource_url": None,

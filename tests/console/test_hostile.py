@@ -77,7 +77,9 @@ def test_hostile_values_never_make_the_console_fail(
         if field:
             form += f"&{field}={encode(value)}"
         r = hostile_client.http.post(
-            url, content=form.encode(), headers={"content-type": "application/x-www-form-urlencoded"}
+            url,
+            content=form.encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
         )
     assert r.status_code < 500, (method, url, field, r.text[:300])
     if r.status_code >= 400:

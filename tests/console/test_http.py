@@ -92,7 +92,11 @@ def test_the_login_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path)
         token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
         r = httpx.post(
             live.url + "/console/login",
-            data={"csrf_token": token, "auth_id": account.auth_id, "auth_token": account.auth_token},
+            data={
+                "csrf_token": token,
+                "auth_id": account.auth_id,
+                "auth_token": account.auth_token,
+            },
             cookies={"vts_console_signin": value},
         )
     assert r.status_code == 303, r.text
@@ -127,9 +131,7 @@ def test_signing_out_ends_the_login_even_for_a_replayed_cookie(
     token = signed_in.csrf("/console/dashboard")
     r = signed_in.http.post("/console/logout", data={"csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
-    replay = httpx.get(
-        service.url + "/console/dashboard", cookies={"vts_console": cookie or ""}
-    )
+    replay = httpx.get(service.url + "/console/dashboard", cookies={"vts_console": cookie or ""})
     assert replay.status_code == 303 and replay.headers["location"].startswith("/console/login")
 
 
@@ -198,7 +200,9 @@ def test_a_csrf_token_of_another_login_is_refused(
     other.sign_in(tenant.auth_id, tenant.auth_token)
     foreign = other.csrf()
     other.close()
-    r = signed_in.http.post("/console/numbers", data={"numbers": tenant.vn(12), "csrf_token": foreign})
+    r = signed_in.http.post(
+        "/console/numbers", data={"numbers": tenant.vn(12), "csrf_token": foreign}
+    )
     assert r.status_code == 403
 
 
@@ -214,9 +218,7 @@ def test_the_csrf_token_may_come_in_the_htmx_header(signed_in: Browserless, tena
 # -- tenancy -----------------------------------------------------------------------------
 
 
-def test_another_tenants_session_is_not_found(
-    signed_in: Browserless, other_tenant: Tenant
-) -> None:
+def test_another_tenants_session_is_not_found(signed_in: Browserless, other_tenant: Tenant) -> None:
     other_tenant.add_numbers(other_tenant.vn(1))
     theirs = other_tenant.session(first_party=us(1), second_party=us(2))
     r = signed_in.http.get(f"/console/sessions/{theirs['session_uuid']}")
@@ -224,9 +226,7 @@ def test_another_tenants_session_is_not_found(
     assert theirs["first_party"] not in r.text
 
 
-def test_a_subaccount_sees_only_its_own_sessions(
-    browserless: Browserless, tenant: Tenant
-) -> None:
+def test_a_subaccount_sees_only_its_own_sessions(browserless: Browserless, tenant: Tenant) -> None:
     tenant.add_numbers(tenant.vn(1))
     sub = tenant.http.post(tenant.base + "Subaccount/", json={"name": "desk"}).json()
     tenant.add_numbers(tenant.vn(2), subaccount=sub["auth_id"])
@@ -315,9 +315,14 @@ def test_removing_a_number_with_active_sessions_needs_drain(
     number = tenant.vn(22)
     tenant.add_numbers(number)
     tenant.session(first_party=us(31), second_party=us(32))
-    r = signed_in.http.post(f"/console/numbers/{number}/remove", data={"csrf_token": signed_in.csrf()})
+    r = signed_in.http.post(
+        f"/console/numbers/{number}/remove", data={"csrf_token": signed_in.csrf()}
+    )
     assert r.status_code == 400 and "drain" in r.text
-    assert tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]["state"] == "in_service"
+    assert (
+        tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]["state"]
+        == "in_service"
+    )
     r = signed_in.http.post(
         f"/console/numbers/{number}/remove", data={"drain": "1", "csrf_token": signed_in.csrf()}
     )
@@ -329,7 +334,9 @@ def test_retrying_an_event_is_scoped_to_the_tenant_and_to_retryable_events(
 ) -> None:
     tenant.add_numbers(tenant.vn(23))
     other_tenant.add_numbers(other_tenant.vn(23))
-    mine = tenant.session(first_party=us(41), second_party=us(42), callback_url="https://example.com/cb")
+    mine = tenant.session(
+        first_party=us(41), second_party=us(42), callback_url="https://example.com/cb"
+    )
     silent = tenant.session(first_party=us(43), second_party=us(44))  # no URL: skipped
     theirs = other_tenant.session(
         first_party=us(45), second_party=us(46), callback_url="https://example.com/cb"
@@ -340,13 +347,17 @@ def test_retrying_an_event_is_scoped_to_the_tenant_and_to_retryable_events(
         return objects["response"]["objects"][0]["id"]
 
     token = signed_in.csrf("/console/events")
-    r = signed_in.http.post(f"/console/events/{first_event(tenant, mine)}/retry", data={"csrf_token": token})
+    r = signed_in.http.post(
+        f"/console/events/{first_event(tenant, mine)}/retry", data={"csrf_token": token}
+    )
     assert r.status_code == 303  # pending (no worker here): due again now
     r = signed_in.http.post(
         f"/console/events/{first_event(other_tenant, theirs)}/retry", data={"csrf_token": token}
     )
     assert r.status_code == 404 and "Event not found." in r.text
-    r = signed_in.http.post(f"/console/events/{first_event(tenant, silent)}/retry", data={"csrf_token": token})
+    r = signed_in.http.post(
+        f"/console/events/{first_event(tenant, silent)}/retry", data={"csrf_token": token}
+    )
     assert r.status_code == 400 and "skipped" in r.text
     r = signed_in.http.post("/console/events/abc/retry", data={"csrf_token": token})
     assert r.status_code == 404
@@ -361,7 +372,11 @@ def test_static_assets_come_from_the_package(browserless: Browserless) -> None:
     r = browserless.http.get("/console/static/htmx.min.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert b"htmx" in r.content[:200]
-    for bad in ("/console/static/..%2Fauth.py", "/console/static/auth.py", "/console/static/nope.js"):
+    for bad in (
+        "/console/static/..%2Fauth.py",
+        "/console/static/auth.py",
+        "/console/static/nope.js",
+    ):
         assert browserless.http.get(bad).status_code == 404, bad
 
 

@@ -98,12 +98,26 @@ def call(
             )
     else:
         log.leg_finished(
-            ref, "out", answered_at=None, sip_status=486, cause="USER_BUSY", cause_code=17,
-            from_number=vn, to_number=b, at=at + timedelta(seconds=4),
+            ref,
+            "out",
+            answered_at=None,
+            sip_status=486,
+            cause="USER_BUSY",
+            cause_code=17,
+            from_number=vn,
+            to_number=b,
+            at=at + timedelta(seconds=4),
         )
         log.leg_finished(
-            ref, "in", answered_at=at, sip_status=None, cause="NORMAL_CLEARING", cause_code=16,
-            from_number=a, to_number=vn, at=at + timedelta(seconds=4),
+            ref,
+            "in",
+            answered_at=at,
+            sip_status=None,
+            cause="NORMAL_CLEARING",
+            cause_code=16,
+            from_number=a,
+            to_number=vn,
+            at=at + timedelta(seconds=4),
         )
     log.call_ended(ref, end, both_answered=answered)
 
