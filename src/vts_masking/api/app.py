@@ -19,6 +19,7 @@ from ..config import Settings
 from ..domain.ratelimit import TokenBuckets
 from ..store import Store
 from . import errors
+from .access import AccessLog
 from .routers import accounts, calls, numbers, sessions
 
 log = logging.getLogger("vts_masking")
@@ -114,5 +115,8 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    # Inside TrailingSlash, so the access log sees the scope routing fills in (the
+    # route template); it logs the path as sent (raw_path), slash and all.
+    app.add_middleware(AccessLog)
     app.add_middleware(TrailingSlash)
     return app

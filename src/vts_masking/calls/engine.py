@@ -128,7 +128,10 @@ class CallEngine:
             # (0.0.0.0 in SDP would mean "on hold")
             self.ports.advertise = self.b2bua.host
             log.info("RTP relay advertised as %s (set VTS_RTP_ADVERTISE)", self.ports.advertise)
-        log.info("SIP edge listening on %s, trunk %s", self.b2bua.transport, self.b2bua.trunk)
+        transport = self.b2bua.transport
+        log.debug(
+            "SIP edge on %s:%d, trunk %s:%d", transport.host, transport.port, *self.b2bua.trunk
+        )
 
     async def stop(self) -> None:
         await self.b2bua.stop()

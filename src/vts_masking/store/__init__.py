@@ -10,6 +10,7 @@ from .calls import CallRepo
 from .db import make_engine, migrate
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
+from .operator import OperatorRepo
 from .sessions import SessionRepo
 
 
@@ -25,6 +26,7 @@ class Store:
         self.sessions = SessionRepo(self.db, self.accounts)
         self.calls = CallRepo(self.db)
         self.idempotency = IdempotencyRepo(self.db)
+        self.operator = OperatorRepo(self.db, self.accounts)
 
     @property
     def clock(self) -> Clock:

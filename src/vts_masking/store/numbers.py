@@ -24,6 +24,20 @@ class NumberFilters:
     number_contains: str | None = None
 
 
+@dataclass(frozen=True)
+class NumbersAdded:
+    """What an add did: every number named (normalised, once each) and those of them
+    that were not in the account's pool before (the rest were already present)."""
+
+    numbers: list[str]
+    new: list[str]
+
+    @property
+    def present(self) -> list[str]:
+        fresh = set(self.new)
+        return [n for n in self.numbers if n not in fresh]
+
+
 class NumberRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -38,7 +52,25 @@ class NumberRepo:
         app_id: str | None = None,
         answer_url: str | None = None,
     ) -> list[str]:
-        """Add numbers to a pool; a number held by another account is refused whole."""
+        """Add numbers to a pool; a number held by another account is refused whole.
+
+        Returns the numbers named, normalised, each once (see :meth:`add_report` for
+        which of them were new)."""
+        return self.add_report(
+            main, raw_numbers, pool=pool, alias=alias, app_id=app_id, answer_url=answer_url
+        ).numbers
+
+    def add_report(
+        self,
+        main: Account,
+        raw_numbers: list[str],
+        *,
+        pool: Account | None = None,
+        alias: str | None = None,
+        app_id: str | None = None,
+        answer_url: str | None = None,
+    ) -> NumbersAdded:
+        """:meth:`add`, telling apart the numbers new to the pool from those already in it."""
         parsed: list[tuple[str, str]] = []
         for raw in raw_numbers:
             try:
@@ -50,16 +82,17 @@ class NumberRepo:
             parsed.append((e164, phone.country_of(e164) or "ZZ"))
         if not parsed:
             raise errors.missing("numbers")
+        parsed = list(dict(parsed).items())  # a number named twice is one number
         for attempt in range(2):
             try:
-                self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url)
+                new = self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url)
                 break
             except IntegrityError:
                 # a concurrent add inserted one of these numbers first: once more, as an
                 # update of the now existing row (or the "already in use" refusal)
                 if attempt:
                     raise
-        return [p[0] for p in parsed]
+        return NumbersAdded([p[0] for p in parsed], new)
 
     def _add_once(
         self,
@@ -69,8 +102,9 @@ class NumberRepo:
         alias: str | None,
         app_id: str | None,
         answer_url: str | None,
-    ) -> None:
+    ) -> list[str]:
         now = self.db.clock.now()
+        new: list[str] = []
         with self.db.write() as conn:
             existing = {
                 r.number: r
@@ -93,7 +127,10 @@ class NumberRepo:
                     "state": "in_service",
                     "modified_time": now,
                 }
-                if e164 in existing:
+                row = existing.get(e164)
+                if row is None or row.account_id != main.id or row.state == "removed":
+                    new.append(e164)
+                if row is not None:
                     conn.execute(update(numbers).where(numbers.c.number == e164).values(**values))
                 else:
                     conn.execute(
@@ -101,6 +138,7 @@ class NumberRepo:
                             number=e164, spread=random.random(), added_time=now, **values
                         )
                     )
+        return new
 
     def _scope(self, main: Account, sub: Account | None) -> Any:
         cond = and_(numbers.c.account_id == main.id, numbers.c.state != "removed")
