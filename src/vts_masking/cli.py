@@ -204,7 +204,12 @@ def account_list(
     finally:
         store.close()
     data = [
-        {"auth_id": r.auth_id, "name": r.name, "enabled": r.enabled, "created": fmt_time(r.created_time)}
+        {
+            "auth_id": r.auth_id,
+            "name": r.name,
+            "enabled": r.enabled,
+            "created": fmt_time(r.created_time),
+        }
         for r in rows
     ]
     if as_json:

@@ -6,9 +6,10 @@ travel as *fields*: ``log.info("call ended", extra=fields(call_uuid=..., ...))``
 format writes them after the message as ``key=value``; ``--log-format json`` writes one
 JSON object per line with the fields as keys.
 
-Warnings are rate-limited per message template (:class:`RateLimit`): a flood of bad
-traffic (malformed SIP, refused callbacks) costs a few lines a minute, then one line
-saying how many like it were dropped, instead of a disk full of repeats.
+Warnings about other people's traffic are rate-limited per message template
+(:class:`RateLimit`): a flood of bad traffic (malformed SIP, odd SDP) costs a few lines
+a minute, then one line saying how many like it were dropped, instead of a disk full of
+repeats.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ Format = Literal["text", "json"]
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 
+#: the loggers that speak of other people's traffic (malformed SIP, odd SDP, RTP from
+#: the wrong address): their warnings are the ones a flood can multiply
+TRAFFIC_LOGGERS = ("vts_masking.sip", "vts_masking.calls", "vts_masking.media")
 #: a handler's filter lets this many warnings of one template through per window
 WARNINGS_PER_WINDOW = 5
 WINDOW_SECONDS = 60.0
@@ -86,7 +90,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class RateLimit(logging.Filter):
-    """At most ``burst`` warnings of one (logger, template) per ``window`` seconds.
+    """At most ``burst`` warnings of one (logger, template) per ``window`` seconds, for
+    the :data:`TRAFFIC_LOGGERS`.
 
     The first line after a window in which some were dropped carries
     ``suppressed=N``. Errors and lines below WARNING are never dropped: an operator must
@@ -109,7 +114,7 @@ class RateLimit(logging.Filter):
         self._seen: dict[tuple[str, str], list[float]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.WARNING:
+        if record.levelno != logging.WARNING or not record.name.startswith(TRAFFIC_LOGGERS):
             return True
         key = (record.name, str(record.msg))
         now = self.clock()

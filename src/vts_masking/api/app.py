@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import __version__
+from .. import __version__, metrics
 from ..clock import Clock
 from ..config import Settings
 from ..domain.ratelimit import TokenBuckets
@@ -47,8 +47,11 @@ async def sweeper(store: Store, interval: float) -> None:
     """Expire sessions whose time passed, forever (cancelled at shutdown)."""
     while True:
         try:
-            while await run_in_threadpool(store.sessions.sweep) >= 500:
-                pass
+            while True:
+                expired = await run_in_threadpool(store.sessions.sweep)
+                metrics.SESSIONS_EXPIRED.labels("timeout").inc(expired)
+                if expired < 500:
+                    break
         except Exception:  # keep sweeping; the next pass retries the same rows
             log.exception("expiry sweep failed")
         try:

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from vts_masking import metrics
 from vts_masking.sip.message import (
     Request,
     Response,
@@ -252,6 +253,7 @@ class SipTransport:
                 try:
                     msg = a.message
                     data = msg if isinstance(msg, bytes) else msg.to_bytes()
+                    metrics.sip_message("out", msg)
                     self._write(data, a.addr, a.transport)
                 except Exception:  # a send failure must not break the caller's flow
                     log.exception("sip: send to %s failed", a.addr)
@@ -299,6 +301,7 @@ class SipTransport:
 
     def _on_message(self, msg: Request | Response, addr: Addr, transport: str) -> None:
         self.stats["received"] += 1
+        metrics.sip_message("in", msg)
         try:
             actions = self.layer.receive(msg, addr, transport, self.now())
         except SipParseError as exc:
@@ -317,6 +320,7 @@ class SipTransport:
         msg: Request | Response | None = None,
     ) -> None:
         self.stats["malformed"] += 1
+        metrics.SIP_MALFORMED.inc()
         partial = msg if msg is not None else exc.partial
         log.warning("sip: malformed message from %s:%d: %s", addr[0], addr[1], exc.reason)
         if not isinstance(partial, Request) or partial.method == "ACK":
