@@ -18,7 +18,7 @@ from ..clock import Clock
 from ..config import Settings
 from ..domain.ratelimit import TokenBuckets
 from ..store import Store
-from . import errors
+from . import errors, openapi
 from .access import AccessLog
 from .routers import accounts, calls, numbers, sessions
 
@@ -117,6 +117,8 @@ def create_app(
     @app.get("/health", tags=["Operations"], summary="Liveness (no auth)")
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
+
+    openapi.install(app)  # the contract at /openapi.json; /docs and /redoc offline
 
     # Inside TrailingSlash, so the access log sees the scope routing fills in (the
     # route template); it logs the path as sent (raw_path), slash and all.
