@@ -1,15 +1,17 @@
-# The two commands README.md gives: `make run` and `make test`.
+# README.md gives `pip install -e . && vts-masking serve` (or `make run`, the same) and
+# `make test`; CI (.ci/run) calls `make test` and `make lint`.
 PYTHON ?= python3
-SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3
+SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 jq
 
 .PHONY: install system-packages run test lint bench
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-# SIPp (Debian package sip-tester) plays the phones in the end-to-end tests.
+# SIPp (Debian package sip-tester) plays the phones in the end-to-end tests; sox and jq
+# are used by the README tour, which a test runs as written.
 system-packages:
-	@if ! command -v sipp >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then \
+	@if ! command -v sipp >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi; \
 	fi
