@@ -1,5 +1,5 @@
-# README.md gives `pip install -e . && vts-masking serve` (or `make run`, the same) and
-# `make test`; CI (.ci/run) calls `make test` and `make lint`.
+# README.md gives two commands: `pip install -e . && vts-masking serve` (`make run` does the
+# same, with the test extras) and `make test`. CI (.ci/run) calls `make test` and `make lint`.
 PYTHON ?= python3
 SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 jq
 

@@ -15,6 +15,7 @@ counters across them; prometheus_client's multiprocess mode is not used (nor nee
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -88,9 +89,29 @@ _KNOWN_METHODS = frozenset(
 )
 
 
+_CSEQ = re.compile(rb"\r\nCSeq:[ \t]*\d+[ \t]+([A-Za-z]+)", re.IGNORECASE)
+
+
+def _count_bytes(direction: str, data: bytes) -> None:
+    """A message the transaction layer keeps serialised (final responses it retransmits)."""
+    if data.startswith(b"SIP/2.0 "):
+        found = _CSEQ.search(data)
+        answered = found.group(1).decode().upper() if found else "other"
+        if answered not in _KNOWN_METHODS:
+            answered = "other"
+        SIP_RESPONSES.labels(direction, answered, data[8:11].decode(errors="replace")).inc()
+        return
+    method = data.split(b" ", 1)[0].decode(errors="replace")
+    SIP_REQUESTS.labels(direction, method if method in _KNOWN_METHODS else "other").inc()
+
+
 def sip_message(direction: str, message: Any) -> None:
     """Count one SIP request or response (``message`` has ``method``, or ``status`` and
-    ``cseq``). Unknown methods share one label, so a fuzzer cannot mint new series."""
+    ``cseq``, or is its bytes). Unknown methods share one label, so a fuzzer cannot mint
+    new series."""
+    if isinstance(message, bytes | bytearray):
+        _count_bytes(direction, bytes(message))
+        return
     method = getattr(message, "method", None)
     if method is not None:
         SIP_REQUESTS.labels(direction, method if method in _KNOWN_METHODS else "other").inc()

@@ -72,12 +72,13 @@ def test_sip_messages_are_counted_by_method_and_status() -> None:
     metrics.sip_message("in", invite)
     metrics.sip_message("out", ringing)
     metrics.sip_message("in", odd)
+    metrics.sip_message("out", b"SIP/2.0 180 Ringing\r\nVia: x\r\nCSeq: 1 INVITE\r\n\r\n")
     after = (
         _sample("vts_sip_requests_total", direction="in", method="INVITE"),
         _sample("vts_sip_responses_total", direction="out", method="INVITE", status="180"),
         _sample("vts_sip_requests_total", direction="in", method="other"),
     )
-    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 2, 1]  # objects and bytes
 
 
 def test_the_page_parses_as_prometheus_text_with_the_delivery_series() -> None:
