@@ -53,7 +53,6 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(calls_app, name="calls")
 app.add_typer(events_app, name="events")
-app.command("worker")(worker_command)
 
 
 @app.command()
@@ -522,6 +521,8 @@ def calls_list(
         ],
     )
 
+
+app.command("worker")(worker_command)  # listed after serve, which most people want
 
 if __name__ == "__main__":
     app()

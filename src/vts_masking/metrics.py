@@ -156,7 +156,7 @@ SESSIONS_EXPIRED = Counter(
 
 HTTP_REQUESTS = Histogram(
     "vts_http_request_duration_seconds",
-    "HTTP requests by method, route template and status class, with their duration.",
+    "HTTP requests by method, route template and status code, with their duration.",
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
     registry=REGISTRY,
