@@ -83,7 +83,14 @@ def build_app(
     return app
 
 
-def bind_http(host: str, port: int) -> socket.socket:
+def bind_http(
+    host: str,
+    port: int,
+    *,
+    what: str = "HTTP",
+    option: str = "--port (VTS_PORT)",
+    host_option: str = "--host (VTS_HOST)",
+) -> socket.socket:
     """The HTTP listening socket, bound here so a failure can name the option."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -93,11 +100,11 @@ def bind_http(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        option = "--port (VTS_PORT)" if exc.errno == errno.EADDRINUSE else "--host (VTS_HOST)"
-        raise ListenError("HTTP", host, port, option, exc) from None
+        change = option if exc.errno == errno.EADDRINUSE else host_option
+        raise ListenError(what, host, port, change, exc) from None
     except (socket.gaierror, UnicodeError) as exc:
         sock.close()
-        raise ListenError("HTTP", host, port, "--host (VTS_HOST)", OSError(str(exc))) from None
+        raise ListenError(what, host, port, host_option, OSError(str(exc))) from None
     sock.set_inheritable(True)
     return sock
 

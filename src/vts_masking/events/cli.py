@@ -149,10 +149,16 @@ def worker_command(
         from ..service import ListenError, bind_http
 
         try:
-            sock = bind_http(metrics_host, metrics_port)
+            sock = bind_http(
+                metrics_host,
+                metrics_port,
+                what="Metrics",
+                option="--metrics-port (VTS_EVENTS_METRICS_PORT)",
+                host_option="--metrics-host",
+            )
         except ListenError as exc:
             store.close()
-            fail(str(exc).replace("--port (VTS_PORT)", "--metrics-port"))
+            fail(str(exc))
 
     async def main() -> None:
         stop = asyncio.Event()
