@@ -175,9 +175,13 @@ def account_create(
         fail("the account name must not be empty (--name)")
     if len(name) > 255:
         fail("the account name is longer than 255 characters")
+    from .domain.errors import ApiError
+
     store = open_store(database_url, data_dir, create=True)
     try:
         account = store.accounts.create(name)
+    except ApiError as exc:  # the API's rule for names (no control characters)
+        fail(exc.message)
     finally:
         store.close()
     if as_json:

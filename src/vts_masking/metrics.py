@@ -2,11 +2,11 @@
 
 Counters and histograms live in the process that did the work (``serve`` or ``worker``)
 and are incremented where it happens, through the few functions and objects here (a
-leaf module: it imports nothing of the project, so ``sip/``, ``media/``, ``calls/``,
-``api/`` and ``events/`` may all call it). Gauges that describe the shared database —
-live sessions, pool use per account, the outbox by status — are read from the store
-when ``/metrics`` is scraped (:class:`StoreCollector`), so every process reports the same
-values for them.
+leaf module: it imports nothing of the project but the leaf ``badinput``, so ``sip/``,
+``media/``, ``calls/``, ``api/`` and ``events/`` may all call it). Gauges that describe
+the shared database — live sessions, pool use per account, the outbox by status — are
+read from the store when ``/metrics`` is scraped (:class:`StoreCollector`), so every
+process reports the same values for them.
 
 Several processes: each one serves its own ``/metrics`` (``serve`` on its HTTP port,
 ``worker --metrics-port``) and Prometheus scrapes each as its own target, summing
@@ -27,9 +27,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
+
+from . import badinput  # a leaf too: counts by kind, rendered below
 
 # Each counter's *_created twin doubles the page for nothing an operator reads.
 prometheus_client.disable_created_metrics()
@@ -80,9 +82,52 @@ SIP_RESPONSES = Counter(
     ["direction", "method", "status"],
     registry=REGISTRY,
 )
-SIP_MALFORMED = Counter(
-    "vts_sip_malformed", "SIP messages that could not be parsed.", registry=REGISTRY
-)
+
+
+class _SipTransportStats(Collector):
+    """The SIP transport's own counters (``SipTransport.stats``), read at scrape time."""
+
+    HELP = {
+        "malformed": "SIP messages (or TCP streams) that could not be parsed.",
+        "tcp_idle_closed": "TCP connections the SIP edge closed for idling.",
+        "tcp_overflow": "TCP connections the SIP edge closed for sending too much.",
+    }
+
+    def __init__(self) -> None:
+        self.stats: dict[str, int] | None = None
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        stats = self.stats or {}
+        for key, text in self.HELP.items():
+            family = CounterMetricFamily(f"vts_sip_{key}", text)
+            family.add_metric([], stats.get(key, 0))
+            yield family
+
+
+_SIP_STATS = _SipTransportStats()
+REGISTRY.register(_SIP_STATS)
+
+
+def watch_sip_transport(stats: dict[str, int]) -> None:
+    """Report this transport's counters (the SIP edge of this process)."""
+    _SIP_STATS.stats = stats
+
+
+class _BadInput(Collector):
+    """Refusals of bad input by kind (``vts_masking.badinput``), read at scrape time."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vts_bad_input",
+            "Bad input refused, by kind (HTTP 4xx, unsafe URLs, SIP).",
+            labels=["kind"],
+        )
+        for kind, n in sorted(badinput.COUNTS.snapshot().items()):
+            family.add_metric([kind], n)
+        yield family
+
+
+REGISTRY.register(_BadInput())
 _KNOWN_METHODS = frozenset(
     {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK"}
     | {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE"}

@@ -181,7 +181,7 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
 
     Raises :class:`ListenError` when the HTTP or the SIP port cannot be had.
     """
-    import uvicorn
+    from .api.server import uvicorn_config
 
     sock = bind_http(settings.host, settings.port)
     try:
@@ -190,8 +190,10 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         # re-scanning it on every full collection (long GC pauses show as SIP latency).
         gc.collect()
         gc.freeze()
-        config = uvicorn.Config(
+        # uvicorn with the service's HTTP limits (header deadline, connection cap)
+        config = uvicorn_config(
             app,
+            settings,
             lifespan="off",  # run() enters the lifespan itself, to see its errors
             log_config=None,  # logs.setup() already routed uvicorn's loggers
             log_level=log_level.lower(),

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ..domain import errors
+from ..domain import coerce, errors
 from . import idempotency
 from .base import Database
 from .idempotency import Idempotency
@@ -96,7 +96,12 @@ class AccountRepo:
         render: Callable[[Account], dict[str, Any]] | None = None,
     ) -> Account:
         """A new account; with ``idem``, ``render(account)`` is kept as the answer to
-        its key in the same transaction."""
+        its key in the same transaction. The name meets the API's rule for names
+        whoever creates the account (the operator's CLI too): no control characters."""
+        checked = coerce.text("name", name)
+        if not checked:
+            raise errors.missing("name")
+        name = checked
         now = self.db.clock.now()
         prefix = "SA" if parent else "MA"
         with self.db.write() as conn:
@@ -226,7 +231,7 @@ class AccountRepo:
     def update_subaccount(self, sub: Account, *, name: str | None, enabled: bool | None) -> None:
         values: dict[str, Any] = {"modified_time": self.db.clock.now()}
         if name is not None:
-            values["name"] = name
+            values["name"] = coerce.text("name", name)
         if enabled is not None:
             values["enabled"] = enabled
         with self.db.write() as conn:

@@ -24,6 +24,11 @@ class NumberFilters:
     number_contains: str | None = None
 
 
+def _unavailable(raw: str) -> errors.InvalidParameter:
+    """One answer for a number that is invalid and for one that is someone else's."""
+    return errors.invalid("numbers", f"contains an invalid or unavailable number: {raw[:40]}")
+
+
 @dataclass(frozen=True)
 class NumbersAdded:
     """What an add did: every number named (normalised, once each) and those of them
@@ -51,13 +56,28 @@ class NumberRepo:
         alias: str | None = None,
         app_id: str | None = None,
         answer_url: str | None = None,
+        by_main: bool = True,
     ) -> list[str]:
-        """Add numbers to a pool; a number held by another account is refused whole.
+        """Add numbers to a pool (``pool``: a subaccount of ``main``, or ``main``'s own).
+
+        The ownership rule: a number is added only where it is free — not held by
+        another account, and, when a subaccount adds it (``by_main=False``), not in any
+        other pool of its main account (moving a number between pools is its main
+        account's decision). A number that may not be added is refused with the very
+        answer an invalid number gets, so the refusal never tells that it exists.
+        The request is refused whole: nothing is added when one number is refused.
 
         Returns the numbers named, normalised, each once (see :meth:`add_report` for
-        which of them were new)."""
+        which of them were new).
+        """
         return self.add_report(
-            main, raw_numbers, pool=pool, alias=alias, app_id=app_id, answer_url=answer_url
+            main,
+            raw_numbers,
+            pool=pool,
+            alias=alias,
+            app_id=app_id,
+            answer_url=answer_url,
+            by_main=by_main,
         ).numbers
 
     def add_report(
@@ -69,27 +89,31 @@ class NumberRepo:
         alias: str | None = None,
         app_id: str | None = None,
         answer_url: str | None = None,
+        by_main: bool = True,
     ) -> NumbersAdded:
         """:meth:`add`, telling apart the numbers new to the pool from those already in it."""
-        parsed: list[tuple[str, str]] = []
+        parsed: list[tuple[str, str, str]] = []
         for raw in raw_numbers:
             try:
                 e164 = phone.normalize(raw)
             except phone.InvalidNumber:
-                raise errors.invalid(
-                    "numbers", f"contains an invalid phone number: {raw}"
-                ) from None
-            parsed.append((e164, phone.country_of(e164) or "ZZ"))
+                raise _unavailable(raw) from None
+            parsed.append((e164, phone.country_of(e164) or "ZZ", raw))
         if not parsed:
             raise errors.missing("numbers")
-        parsed = list(dict(parsed).items())  # a number named twice is one number
+        once: dict[str, tuple[str, str, str]] = {}
+        for item in parsed:
+            once.setdefault(item[0], item)  # a number named twice is one number
+        parsed = list(once.values())
         for attempt in range(2):
             try:
-                new = self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url)
+                new = self._add_once(
+                    main, parsed, (pool or main).id, alias, app_id, answer_url, by_main
+                )
                 break
             except IntegrityError:
                 # a concurrent add inserted one of these numbers first: once more, as an
-                # update of the now existing row (or the "already in use" refusal)
+                # update of the now existing row (or the refusal)
                 if attempt:
                     raise
         return NumbersAdded([p[0] for p in parsed], new)
@@ -97,11 +121,12 @@ class NumberRepo:
     def _add_once(
         self,
         main: Account,
-        parsed: list[tuple[str, str]],
+        parsed: list[tuple[str, str, str]],
         pool_id: int,
         alias: str | None,
         app_id: str | None,
         answer_url: str | None,
+        by_main: bool,
     ) -> list[str]:
         now = self.db.clock.now()
         new: list[str] = []
@@ -112,11 +137,13 @@ class NumberRepo:
                     select(numbers).where(numbers.c.number.in_([p[0] for p in parsed]))
                 )
             }
-            for e164, _ in parsed:
+            for e164, _, raw in parsed:
                 row = existing.get(e164)
-                if row is not None and row.account_id != main.id and row.state != "removed":
-                    raise errors.invalid("numbers", f"contains a number already in use: {e164}")
-            for e164, country in dict(parsed).items():
+                if row is None or row.state == "removed":
+                    continue  # free
+                if row.account_id != main.id or (row.pool_id != pool_id and not by_main):
+                    raise _unavailable(raw)
+            for e164, (country, _raw) in {p[0]: p[1:] for p in parsed}.items():
                 values = {
                     "account_id": main.id,
                     "pool_id": pool_id,

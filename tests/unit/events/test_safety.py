@@ -82,4 +82,3 @@ def test_http_and_https_urls_pass(url: str, expected: tuple[str, int]) -> None:
 def test_other_urls_are_refused(url: str) -> None:
     with pytest.raises(UnsafeTarget):
         check_url(url)
-
