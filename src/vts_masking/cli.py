@@ -32,6 +32,7 @@ from .cli_options import (
     open_store,
     print_table,
 )
+from .console.cli import console_app
 from .events.cli import events_app, worker_command
 
 # rich_markup_mode=None: click's plain help (flags shown as flags, no type column), and
@@ -53,6 +54,7 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(calls_app, name="calls")
 app.add_typer(events_app, name="events")
+app.add_typer(console_app, name="console")
 
 
 @app.command()

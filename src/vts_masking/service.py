@@ -54,10 +54,12 @@ def build_app(
     background: bool = True,
 ) -> FastAPI:
     app = create_app(settings, store=store, clock=clock, background=background)
+    from .console.routes import router as console_router
     from .events.api import router as metrics_router
     from .events.worker import start_worker, stop_worker
 
     app.include_router(metrics_router)
+    app.include_router(console_router)
     if background and settings.worker_enabled:
         app.state.startup_hooks.append(start_worker)
         app.state.shutdown_hooks.append(stop_worker)

@@ -7,11 +7,13 @@ from ..clock import Clock
 from .accounts import Account, AccountRepo, Principal
 from .base import Database
 from .calls import CallRepo
+from .console import ConsoleRepo
 from .db import make_engine, migrate
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
 from .operator import OperatorRepo
 from .sessions import SessionRepo
+from .stats import StatsRepo
 
 
 class Store:
@@ -27,6 +29,8 @@ class Store:
         self.calls = CallRepo(self.db)
         self.idempotency = IdempotencyRepo(self.db)
         self.operator = OperatorRepo(self.db, self.accounts)
+        self.console = ConsoleRepo(self.db)  # the web console's logins and operators
+        self.stats = StatsRepo(self.db)  # the web console's cross-resource reads
 
     @property
     def clock(self) -> Clock:
