@@ -27,14 +27,21 @@ trunks_app = typer.Typer(
 @trunks_app.command("check")
 def check(
     path: Annotated[Path, typer.Argument(help="The trunks file (TOML).")],
-    allow_loopback: Annotated[
-        bool, typer.Option(envvar="VTS_SIP_ALLOW_LOOPBACK", help="Loopback may send SIP.")
-    ] = True,
+    no_loopback: Annotated[
+        bool,
+        typer.Option(
+            "--no-loopback",
+            help="Check as serve would with VTS_SIP_ALLOW_LOOPBACK=false (loopback may not "
+            "send SIP); without it the variable decides, as for serve.",
+        ),
+    ] = False,
     as_json: JsonOut = False,
 ) -> None:
     """Read a trunks file and show the trunks it defines (or why it cannot be used)."""
+    from .config import Settings
     from .sip.trunks import TrunkConfigError, load_trunks
 
+    allow_loopback = not no_loopback and Settings().sip_allow_loopback
     try:
         table = load_trunks(path, allow_loopback=allow_loopback)
     except TrunkConfigError as exc:
