@@ -76,7 +76,9 @@ def parse_session_filters(raw: Mapping[str, Any]) -> SessionFilters:
                 continue
             op = suffix[2:] or "eq"
             if column == "duration":
-                parsed: Any = coerce.integer(name, value)
+                # a duration is stored as a 32-bit integer (PostgreSQL's INTEGER): beyond
+                # it a filter is outside the allowed range, not a database error
+                parsed: Any = coerce.bounded(name, value, 0, 2**31 - 1)
             else:
                 parsed = parse_time(name, value)
             comparisons.append(Comparison(column, op, parsed))
