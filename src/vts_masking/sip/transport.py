@@ -4,8 +4,9 @@
 with the loop's monotonic time into :class:`~vts_masking.sip.transaction.TransactionLayer`,
 runs the actions that come back (sends), arms one ``loop.call_at`` for the layer's next
 deadline and hands transaction-user events (new requests, responses, time-outs) to the
-callback it was given. Malformed input is counted (``stats["malformed"]``), logged at
-WARNING at most a few times a minute (a flood of garbage must not flood the log), and
+callback it was given. Malformed input is counted (``stats["malformed"]``, and by kind in
+:mod:`vts_masking.badinput`), logged at WARNING at most once a minute per kind (a flood of
+garbage must not flood the log), and
 answered ``400`` when the request was readable enough to answer, otherwise dropped: it
 never takes the transport down.
 
@@ -28,7 +29,7 @@ import socket
 from collections.abc import Callable
 from typing import Any, cast
 
-from vts_masking.ratelog import RateLimitedLog
+from vts_masking import badinput
 from vts_masking.sip.message import (
     Request,
     Response,
@@ -123,8 +124,8 @@ class _Tcp(asyncio.Protocol):
             messages = self.framer.feed(data)
         except SipParseError as exc:
             self.owner.stats["malformed"] += 1
-            self.owner.warn(
-                "tcp-garbled", "sip: garbled TCP stream from %s (%s); closing", self.peer, exc
+            self.owner.bad(
+                "sip_tcp_garbled", f"garbled TCP stream from {self.peer} ({exc}); closed"
             )
             self.close()
             return
@@ -132,12 +133,10 @@ class _Tcp(asyncio.Protocol):
             self.owner._on_message(msg, self.peer, "tcp")
         if self.framer.pending > self.owner.tcp_max_buffer:
             self.owner.stats["tcp_overflow"] += 1
-            self.owner.warn(
-                "tcp-overflow",
-                "sip: TCP connection from %s holds %d unframed bytes (cap %d); closing",
-                self.peer,
-                self.framer.pending,
-                self.owner.tcp_max_buffer,
+            self.owner.bad(
+                "sip_tcp_overflow",
+                f"TCP connection from {self.peer} holds {self.framer.pending} unframed bytes"
+                f" (cap {self.owner.tcp_max_buffer}); closed",
             )
             self.close()
 
@@ -168,12 +167,10 @@ class _Tcp(asyncio.Protocol):
     def _overflow_out(self, waiting: int) -> None:
         # a peer that does not read what we send must not make us hold it forever
         self.owner.stats["tcp_overflow"] += 1
-        self.owner.warn(
-            "tcp-overflow",
-            "sip: TCP connection to %s has %d unsent bytes (cap %d); closing",
-            self.peer,
-            waiting,
-            self.owner.tcp_max_buffer,
+        self.owner.bad(
+            "sip_tcp_overflow",
+            f"TCP connection to {self.peer} has {waiting} unsent bytes"
+            f" (cap {self.owner.tcp_max_buffer}); closed",
         )
         self.close(abort=True)
 
@@ -232,7 +229,6 @@ class SipTransport:
             "tcp_idle_closed": 0,
             "tcp_overflow": 0,
         }
-        self._warnings = RateLimitedLog(log)
 
     def __repr__(self) -> str:
         return f"udp+tcp:{self.host}:{self.port}"
@@ -281,9 +277,11 @@ class SipTransport:
             conn.close()
         self._tcp.clear()
 
-    def warn(self, key: str, msg: str, *args: object) -> None:
-        """A warning about input from outside: a few a minute per ``key``, then counted."""
-        self._warnings.warning(key, msg, *args)
+    @staticmethod
+    def bad(kind: str, detail: str) -> None:
+        """Bad input from outside: counted by kind and logged at most once a minute per
+        kind (:mod:`vts_masking.badinput`, the one mechanism for it)."""
+        badinput.note(kind, "sip: " + detail)
 
     def _arm_idle_sweep(self) -> None:
         if self.tcp_idle_timeout <= 0 or self._loop is None:
@@ -365,7 +363,7 @@ class SipTransport:
                 try:
                     await loop.create_connection(lambda: c, addr[0], addr[1])
                 except OSError as exc:
-                    self.warn("tcp-connect", "sip: tcp connect to %s failed: %s", addr, exc)
+                    log.info("sip: tcp connect to %s failed: %s", addr, exc)
                     if self._tcp.get(addr) is c:
                         del self._tcp[addr]
                     self._run(self.layer.transport_error(addr, "tcp", self.now()))
@@ -445,9 +443,7 @@ class SipTransport:
     ) -> None:
         self.stats["malformed"] += 1
         partial = msg if msg is not None else exc.partial
-        self.warn(
-            "malformed", "sip: malformed message from %s:%d: %s", addr[0], addr[1], exc.reason
-        )
+        self.bad("sip_malformed", f"malformed message from {addr[0]}:{addr[1]}: {exc.reason}")
         if not isinstance(partial, Request) or partial.method == "ACK":
             return
         try:
