@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,7 @@ class Settings(BaseSettings):
 
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
+    sip_trunk_transport: Literal["udp", "tcp"] = "udp"  # how outbound legs reach the trunk
     sip_enabled: bool = True
     # a SIP TCP connection silent this long is closed (unless a call still uses it)
     sip_tcp_idle_timeout: float = 120.0

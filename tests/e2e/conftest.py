@@ -162,12 +162,13 @@ def running_edge(
     *,
     numbers: tuple[int, ...] = (1,),
     trunk_host: str = "127.0.0.1",
+    trunk_port: int | None = None,
     **settings: Any,
 ) -> Iterator[Edge]:
     """The service on ``db_url`` listening for SIP on a free port and sending to a trunk
-    on another (at ``trunk_host``); a tenant owning its virtual numbers ``numbers``
-    (``Tenant.vn``)."""
-    sip_port, trunk_port = free_port(), free_port()
+    on another (at ``trunk_host``, on ``trunk_port`` or a free one); a tenant owning its
+    virtual numbers ``numbers`` (``Tenant.vn``)."""
+    sip_port, trunk_port = free_port(), trunk_port or free_port()
     with LiveService(
         db_url,
         workdir,
@@ -203,11 +204,12 @@ def served_edge(
     *,
     numbers: tuple[int, ...] = (1,),
     trunk_host: str = "127.0.0.1",
+    trunk_port: int | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[Edge]:
     """:func:`running_edge`, but the service is ``vts-masking serve`` itself (its CLI,
     its uvicorn, its event loop), other settings from ``env`` (``VTS_*``)."""
-    sip_port, trunk_port = free_port(), free_port()
+    sip_port, trunk_port = free_port(), trunk_port or free_port()
     store = Store(db_url)
     store.migrate()
     proc = ServiceProcess(

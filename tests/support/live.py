@@ -160,7 +160,6 @@ class ServiceProcess:
             if sip_listen
             else ["--no-sip"]
         )
-        self.database_url = database_url
         self.args = [
             sys.executable,
             "-m",

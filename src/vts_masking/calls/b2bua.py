@@ -189,7 +189,7 @@ class Bridge:
     caller_id: str = "anonymous"
     target_uri: str | None = None
     trunk: Addr | None = None
-    transport: str = "udp"
+    transport: str | None = None  # None: the B2BUA's trunk transport
     ring_timeout: float | None = None
     call_time_limit: float | None = None
     context: Any = None
@@ -378,9 +378,11 @@ class B2BUA:
         clock: Clock | None = None,
         sdp_rewriter: SdpRewriter | None = None,
         transport: SipTransport | None = None,
+        trunk_transport: str = "udp",
     ) -> None:
         self.router = router
         self.trunk = trunk
+        self.trunk_transport = trunk_transport
         self.observer: CallObserver = observer or _NullObserver()
         self.clock = clock or Clock()
         self.sdp_rewriter = sdp_rewriter
@@ -714,7 +716,7 @@ class B2BUA:
         self, call: Call, side: Side, target: Bridge, body: bytes, max_forwards: int = 70
     ) -> Leg:
         trunk = target.trunk or self.trunk
-        tp = target.transport
+        tp = target.transport or self.trunk_transport
         host = self.host
         number = target.number
         if target.target_uri:

@@ -123,6 +123,7 @@ class CallEngine:
             observer=self,
             clock=self.clock,
             sdp_rewriter=self._rewrite_sdp,
+            trunk_transport=settings.sip_trunk_transport,
             transport=SipTransport(
                 listen[0],
                 listen[1],
