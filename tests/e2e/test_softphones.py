@@ -243,6 +243,7 @@ async def test_a_transfer_attempt_is_refused_and_reaches_nobody(
     db_url: str, tmp_path: Path
 ) -> None:
     async def transfer(call: Call) -> None:
+        await asyncio.sleep(1.0)  # talk first: audio both ways, for the leak check
         # (baresip hangs up itself once its REFER is refused)
         await call.caller.command("transfer", f"sip:+13125550199@{A_IP}")
         await call.callee.wait_for("CALL_CLOSED")
