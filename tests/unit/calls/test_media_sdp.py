@@ -122,7 +122,7 @@ def test_a_format_of_non_ascii_digits_is_skipped_not_a_crash() -> None:
     assert s is not None and s.audio == ((0, "PCMU"),)
 
 
-def test_srtp_audio_is_not_relayable() -> None:
+def test_srtp_audio_without_a_key_is_not_relayable() -> None:
     srtp = OFFER.replace("m=audio 4000 RTP/AVP", "m=audio 4000 RTP/SAVP")
     assert desc(srtp).audio is None
 
