@@ -103,7 +103,10 @@ def band_energy(x: np.ndarray, rate: int, hz: float) -> float:
 def bridged_relay(edge):  # type: ignore[no-untyped-def]
     for call in list(edge.engine.b2bua.calls.values()):
         media = getattr(call.context, "media", None)
-        if media is not None and call.b is not None and call.b.is_up:
+        # both legs up: the caller's answer (and its SRTP keys) was written (this runs on
+        # the test's thread while the service's loop works on its own)
+        legs_up = call.a is not None and call.a.is_up and call.b is not None and call.b.is_up
+        if media is not None and legs_up:
             return media.relay
     return None
 

@@ -138,3 +138,23 @@ async def test_packets_sealed_with_another_key_are_dropped_not_relayed(
     assert pb.received == [] and media.relay.a.srtp is not None
     assert media.relay.a.srtp.rejected == 2
     media.close()
+
+
+@pytest.mark.asyncio
+async def test_prompt_played_into_an_srtp_leg_is_sealed_with_that_legs_key(
+    ports: PortAllocator,
+) -> None:
+    media = CallMedia(ports)
+    pa, pb = await phone(), await phone()
+    a_key = offer_crypto(["AES_CM_128_HMAC_SHA1_80"])[0]
+    media.rewrite("b", describe(sdp(pa.addr[1], "RTP/SAVP", a_key.value())), True)  # type: ignore[arg-type]
+    to_a = media.rewrite("a", describe(sdp(pb.addr[1])), False).to_bytes()  # type: ignore[arg-type]
+    (ours,) = keys_in(to_a)
+    frames = [bytes([0x10 + i]) * 160 for i in range(5)]
+    played = await media.relay.play("A", frames)
+    await pa.wait_for(5)
+    phone_a = SrtpLeg(ours, a_key)
+    opened = [phone_a.unprotect(d) for _, d in pa.received]
+    assert played and all(o is not None for o in opened)
+    assert [rtp.parse(o).payload for o in opened if o] == frames
+    media.close()
