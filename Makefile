@@ -2,10 +2,13 @@
 # same, with the test extras) and `make test`. CI (.ci/run) calls `make test` and `make lint`.
 PYTHON ?= python3
 # kamailio (+ its TLS modules) plays the carrier and baresip-core the encrypting phone
-# (TLS + SRTP) in the trunking tests; chromium the console tests' browser; sox and jq are
-# used by the README tour, which a test runs as written
+# (TLS + SRTP) in the trunking tests, and both softphones of the end-to-end tests
+# (baresip-core: the `baresip` package without the GUI and video plugins it recommends);
+# tshark's dumpcap captures what each phone received for the leak check; chromium the
+# console tests' browser; sox and jq are used by the README tour, which a test runs as
+# written
 SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 jq chromium chromium-driver kamailio \
-	kamailio-tls-modules baresip-core
+	kamailio-tls-modules baresip-core tshark
 
 .PHONY: install system-packages run test fuzz lint bench vendor-htmx
 

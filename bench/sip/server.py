@@ -16,7 +16,8 @@ from vts_masking.calls.b2bua import B2BUA, Bridge, InboundCall, Reject
 from vts_masking.sip.transport import parse_hostport
 
 # --service: the whole call engine on a SQLite store holding one session (CALLER, CALLEE)
-# on VIRTUAL — routing from the store, Call records, interactions and events per call.
+# on VIRTUAL — routing from the store, Call records, interactions and events per call, and
+# the RTP relay's ports (the SIPp calls send no RTP).
 VIRTUAL, CALLER, CALLEE = "+12205550001", "+14155550001", "+12125550002"
 
 
@@ -32,7 +33,8 @@ async def start_service(listen: tuple[str, int], trunk: tuple[str, int]) -> B2BU
         data_dir=tempfile.mkdtemp(prefix="bench-sip-store-"),
         sip_listen=f"{listen[0]}:{listen[1]}",
         sip_trunk=f"{trunk[0]}:{trunk[1]}",
-        media_enabled=False,
+        # the relay cannot be switched off (a call it cannot carry is refused): every call
+        # takes two relay port pairs, as in production
     )
     store = Store(settings.resolved_database_url())
     store.migrate()

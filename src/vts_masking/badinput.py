@@ -32,6 +32,7 @@ class BadInput:
         log_every: float = LOG_EVERY,
         monotonic: Callable[[], float] = time.monotonic,
         logger: logging.Logger = log,
+        what: str = "bad input",
     ) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
@@ -40,6 +41,7 @@ class BadInput:
         self.log_every = log_every
         self._monotonic = monotonic
         self._log = logger
+        self._what = what  # the words before each line ("bad input (kind): detail")
 
     def note(self, kind: str, detail: str = "", level: int = logging.WARNING) -> None:
         """Count one occurrence of ``kind``; log it unless one was logged recently."""
@@ -53,7 +55,7 @@ class BadInput:
             self._last_log[kind] = now
             suppressed = self._suppressed.pop(kind, 0)
         more = f" ({suppressed} more since the last line)" if suppressed else ""
-        self._log.log(level, "bad input (%s): %s%s", kind, detail[:200], more)
+        self._log.log(level, "%s (%s): %s%s", self._what, kind, detail[:200], more)
 
     def snapshot(self) -> dict[str, int]:
         """Occurrences so far by kind."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
+    # how outbound legs reach sip_trunk (the trunks file names each trunk's own)
+    sip_trunk_transport: Literal["udp", "tcp", "tls"] = "udp"
     # several trunks (TOML, deploy/README.md); when set, sip_trunk is not used
     sip_trunks_file: Path | None = None
     # who may send SIP besides the trunks: extra addresses/networks ("any": everyone)
@@ -93,8 +95,13 @@ class Settings(BaseSettings):
                 self.sip_trunks_file, allow=allow, allow_loopback=self.sip_allow_loopback
             )
         try:
-            addr = parse_target(self.sip_trunk)
-            return TrunkTable.single(addr, allow=allow, allow_loopback=self.sip_allow_loopback)
+            addr = parse_target(self.sip_trunk, self.sip_trunk_transport)
+            return TrunkTable.single(
+                addr,
+                self.sip_trunk_transport,
+                allow=allow,
+                allow_loopback=self.sip_allow_loopback,
+            )
         except ValueError as exc:
             raise TrunkConfigError(f"sip_trunk: {exc}") from None
 

@@ -1,8 +1,11 @@
 """Running the real service for tests: in-process on a thread, or as a subprocess.
 
-Both serve real HTTP on a free loopback port. The in-process form lets a test hand in a
+Both serve real HTTP on a free loopback port, on the same event loop: uvicorn's loop
+"auto", which is uvloop when installed (it is: ``uvicorn[standard]``), exactly as
+``vts-masking serve`` runs. The in-process form lets a test hand in a
 :class:`~vts_masking.clock.FrozenClock` and reach the store; the subprocess form is the
-service exactly as an operator starts it (restart and multi-process tests).
+service exactly as an operator starts it (restart and multi-process tests, and the SIP
+edge under ``serve`` itself: :class:`ServiceProcess` with ``sip_listen``).
 """
 
 from __future__ import annotations
@@ -138,17 +141,31 @@ class LiveService:
 
 
 class ServiceProcess:
-    """``vts-masking serve`` as a child process."""
+    """``vts-masking serve`` as a child process; with ``sip_listen`` its SIP edge is up
+    too (listening there, dialling ``sip_trunk``; other settings by ``env``, VTS_*)."""
 
-    def __init__(self, database_url: str, data_dir: Path, *extra: str, env: dict | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        data_dir: Path,
+        *extra: str,
+        env: dict | None = None,
+        sip_listen: str | None = None,
+        sip_trunk: str | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        sip = (
+            ["--sip-listen", sip_listen, "--sip-trunk", sip_trunk or "127.0.0.1:5080"]
+            if sip_listen
+            else ["--no-sip"]
+        )
         self.args = [
             sys.executable,
             "-m",
             "vts_masking.cli",
             "serve",
-            "--no-sip",
+            *sip,
             "--port",
             str(self.port),
             "--database-url",

@@ -44,6 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from vts_masking import badinput
 from vts_masking.clock import Clock
 from vts_masking.domain.coerce import is_number
 from vts_masking.media import crossing
@@ -607,7 +608,7 @@ class B2BUA:
                     # Nothing more will come from it; let it (and its context) go.
                     ctx.leg.invite_txn = None
         except (SipParseError, DialogError) as exc:
-            log.warning("b2bua: bad message: %s", exc)
+            badinput.note("sip_bad_message", f"b2bua: {exc}")
             # A request we could not use still deserves an answer if none was given.
             if (
                 isinstance(event, RequestReceived)

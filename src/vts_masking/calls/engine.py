@@ -32,6 +32,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from .. import metrics
+from ..badinput import BadInput
 from ..clock import Clock
 from ..config import Settings
 from ..domain.appxml import Dial, Hangup, Play, Verb, Wait
@@ -41,7 +42,6 @@ from ..media.crossing import Description, NotRelayable
 from ..media.dtmf import PinCollector, digit_from_sip_info
 from ..media.prompt import PromptFetcher
 from ..media.relay import CallClosed, NoPortsAvailable, PortAllocator
-from ..ratelog import RateLimitedLog
 from ..sip.message import Request
 from ..sip.sdp import SessionDescription
 from ..sip.tls import TlsConfigError, server_context
@@ -160,7 +160,8 @@ class CallEngine:
         #: plain counters (a metrics endpoint can read them): calls refused because the
         #: relay had no ports (or is disabled), and SDPs refused as not relayable
         self.stats: dict[str, int] = {"refused_no_media_ports": 0, "refused_media_disabled": 0}
-        self._warn = RateLimitedLog(log)
+        # a burst of INVITEs can take every port: one line a minute says so, not one a call
+        self._refusals = BadInput(logger=log, what="call refused")
         self.prompts = PromptFetcher(
             cache_dir=settings.prompt_cache_path(), allow_private=settings.prompts_allow_private
         )
@@ -208,7 +209,7 @@ class CallEngine:
         if self.ports is None:
             # without the relay nothing can be masked: media would flow phone to phone
             self.stats["refused_media_disabled"] += 1
-            self._warn.warning("media-off", "media relay disabled: call to %s refused", virtual)
+            self._refusals.note("media_disabled", f"media relay disabled; call to {virtual}")
             return Reject(503, "Media Relay Disabled")
         media = inbound.sdp is not None
         if decision.kind == "application":
@@ -773,12 +774,9 @@ class CallEngine:
             media = CallMedia(self.ports, inactivity_timeout=timeout, on_inactive=inactive)
         except (NoPortsAvailable, OSError) as e:
             self.stats["refused_no_media_ports"] += 1
-            self._warn.warning(
-                "no-ports",
-                "no RTP relay ports (%d of %d pairs in use: %s): call refused 503",
-                self.ports.in_use,
-                self.ports.capacity,
-                e,
+            self._refusals.note(
+                "no_media_ports",
+                f"{self.ports.in_use} of {self.ports.capacity} RTP port pairs in use ({e}); 503",
             )
             raise NotRelayable(
                 503, "No Media Ports Available", retry_after=NO_PORTS_RETRY_AFTER

@@ -136,7 +136,13 @@ class CallMedia:
         host, port = self._local(side)
         if offer:
             self._offers[other] = desc
-            point_leg(source, stream)  # until the answer says which format
+            # until the answer says which format: the one in use if still offered (a
+            # re-INVITE mid-call), so the phone's audio is not dropped meanwhile
+            kept = stream.pt_of(source.codec) if source.codec is not None else None
+            choice = None
+            if kept is not None and source.codec is not None:
+                choice = crossing.Choice(kept, source.codec, stream.event_pt)
+            point_leg(source, stream, choice)
             keys = self._offer_keys(side, srtp)
             return crossing.offer(desc, host, port, crypto=keys, srtp=srtp)
         offered = self._offers.get(side)

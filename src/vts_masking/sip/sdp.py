@@ -1,8 +1,9 @@
-"""A small SDP (RFC 4566) model: parse, rewrite per leg, serialise. No I/O.
+"""A small SDP (RFC 4566) model: parse and serialise. No I/O.
 
-The B2BUA uses it to replace the ``o=`` line with its own (so nothing of the caller's origin
-crosses) and, later, the media relay uses it to point each media stream at its own address
-and port. Lines it does not model are kept verbatim in order.
+It reads what a phone sent (lines it does not model are kept verbatim, in order) and
+writes what the service builds. It decides nothing about what may cross between the legs
+of a call: the allow-list in :mod:`vts_masking.media.crossing` reads a parsed SDP into
+plain values and writes a new one for the other leg; nothing parsed here is sent on.
 """
 
 from __future__ import annotations

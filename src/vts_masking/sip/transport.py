@@ -4,8 +4,9 @@
 with the loop's monotonic time into :class:`~vts_masking.sip.transaction.TransactionLayer`,
 runs the actions that come back (sends), arms one ``loop.call_at`` for the layer's next
 deadline and hands transaction-user events (new requests, responses, time-outs) to the
-callback it was given. Malformed input is counted (``stats["malformed"]``), logged at
-WARNING at most a few times a minute (a flood of garbage must not flood the log), and
+callback it was given. Malformed input is counted (``stats["malformed"]``, and by kind in
+:mod:`vts_masking.badinput`), logged at WARNING at most once a minute per kind (a flood of
+garbage must not flood the log), and
 answered ``400`` when the request was readable enough to answer, otherwise dropped: it
 never takes the transport down.
 
@@ -36,8 +37,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
-from vts_masking import metrics
-from vts_masking.ratelog import RateLimitedLog
+from vts_masking import badinput, metrics
 from vts_masking.sip.acl import AccessList
 from vts_masking.sip.message import (
     Request,
@@ -136,8 +136,8 @@ class _Tcp(asyncio.Protocol):
             messages = self.framer.feed(data)
         except SipParseError as exc:
             self.owner.stats["malformed"] += 1
-            self.owner.warn(
-                "tcp-garbled", "sip: garbled TCP stream from %s (%s); closing", self.peer, exc
+            self.owner.bad(
+                "sip_tcp_garbled", f"garbled TCP stream from {self.peer} ({exc}); closed"
             )
             self.close()
             return
@@ -145,12 +145,10 @@ class _Tcp(asyncio.Protocol):
             self.owner._on_message(msg, self.peer, self.kind)
         if self.framer.pending > self.owner.tcp_max_buffer:
             self.owner.stats["tcp_overflow"] += 1
-            self.owner.warn(
-                "tcp-overflow",
-                "sip: TCP connection from %s holds %d unframed bytes (cap %d); closing",
-                self.peer,
-                self.framer.pending,
-                self.owner.tcp_max_buffer,
+            self.owner.bad(
+                "sip_tcp_overflow",
+                f"TCP connection from {self.peer} holds {self.framer.pending} unframed bytes"
+                f" (cap {self.owner.tcp_max_buffer}); closed",
             )
             self.close()
 
@@ -181,12 +179,10 @@ class _Tcp(asyncio.Protocol):
     def _overflow_out(self, waiting: int) -> None:
         # a peer that does not read what we send must not make us hold it forever
         self.owner.stats["tcp_overflow"] += 1
-        self.owner.warn(
-            "tcp-overflow",
-            "sip: TCP connection to %s has %d unsent bytes (cap %d); closing",
-            self.peer,
-            waiting,
-            self.owner.tcp_max_buffer,
+        self.owner.bad(
+            "sip_tcp_overflow",
+            f"TCP connection to {self.peer} has {waiting} unsent bytes"
+            f" (cap {self.owner.tcp_max_buffer}); closed",
         )
         self.close(abort=True)
 
@@ -260,7 +256,6 @@ class SipTransport:
         }
         #: who may send us messages (None: anyone); others get a stateless 403
         self.acl: AccessList | None = None
-        self._warnings = RateLimitedLog(log)
 
     def __repr__(self) -> str:
         return f"udp+tcp:{self.host}:{self.port}"
@@ -325,9 +320,11 @@ class SipTransport:
         self._tcp.clear()
         self._tls.clear()
 
-    def warn(self, key: str, msg: str, *args: object) -> None:
-        """A warning about input from outside: a few a minute per ``key``, then counted."""
-        self._warnings.warning(key, msg, *args)
+    @staticmethod
+    def bad(kind: str, detail: str) -> None:
+        """Bad input from outside: counted by kind and logged at most once a minute per
+        kind (:mod:`vts_masking.badinput`, the one mechanism for it)."""
+        badinput.note(kind, "sip: " + detail)
 
     def _arm_idle_sweep(self) -> None:
         if self.tcp_idle_timeout <= 0 or self._loop is None:
@@ -431,9 +428,8 @@ class SipTransport:
                 except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                     if kind == "tls":
                         self.stats["tls_failed"] += 1
-                    self.warn(
-                        f"{kind}-connect", "sip: %s connect to %s failed: %s", kind, addr, exc
-                    )
+                    # not bad input: our own trunk unreachable (the transaction fails)
+                    log.info("sip: %s connect to %s failed: %s", kind, addr, exc)
                     c.closing = True
                     if table.get(addr) is c:
                         del table[addr]
@@ -536,9 +532,7 @@ class SipTransport:
     ) -> None:
         self.stats["malformed"] += 1
         partial = msg if msg is not None else exc.partial
-        self.warn(
-            "malformed", "sip: malformed message from %s:%d: %s", addr[0], addr[1], exc.reason
-        )
+        self.bad("sip_malformed", f"malformed message from {addr[0]}:{addr[1]}: {exc.reason}")
         if not isinstance(partial, Request) or partial.method == "ACK":
             return
         try:

@@ -122,7 +122,7 @@ def test_a_format_of_non_ascii_digits_is_skipped_not_a_crash() -> None:
     assert s is not None and s.audio == ((0, "PCMU"),)
 
 
-def test_srtp_audio_is_not_relayable() -> None:
+def test_srtp_audio_without_a_key_is_not_relayable() -> None:
     srtp = OFFER.replace("m=audio 4000 RTP/AVP", "m=audio 4000 RTP/SAVP")
     assert desc(srtp).audio is None
 
@@ -217,3 +217,17 @@ def test_unreadable_sdp_describes_as_nothing() -> None:
     assert describe(b"this is no sdp") is None
     assert describe(b"") is None
     assert parse_sdp(OFFER).media[1].kind == "video"
+
+
+@pytest.mark.asyncio
+async def test_a_reoffer_keeps_the_format_in_use_until_its_answer() -> None:
+    ports = PortAllocator("127.0.0.1", 41500, 41599)
+    media = CallMedia(ports)
+    try:
+        media.rewrite("b", desc(OFFER), offer=True)  # PCMA first
+        media.rewrite("a", desc(CALLEE_ANSWER), offer=False)  # PCMU chosen
+        assert media.relay.a.codec == "PCMU"
+        media.rewrite("b", desc(OFFER), offer=True)  # a re-INVITE, same offer
+        assert (media.relay.a.payload_type, media.relay.a.codec) == (0, "PCMU")
+    finally:
+        media.close()
