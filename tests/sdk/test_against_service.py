@@ -179,7 +179,7 @@ def test_credentials_from_the_environment(live, monkeypatch):
     monkeypatch.setenv("VTS_AUTH_TOKEN", live.auth_token)
     monkeypatch.setenv("VTS_API_URL", live.url)
     with vts.RestClient() as client:
-        assert client.account.get().response.auth_id == live.auth_id
+        assert client.account.get().auth_id == live.auth_id
 
 
 # -- masking sessions ------------------------------------------------------------------------
@@ -342,12 +342,12 @@ def test_numbers_round_trip(client):
     added = client.numbers.add(["+12202009001", "1 220 200 9002"], alias="sdk")
     assert added.numbers == ["+12202009001", "+12202009002"]
     got = client.numbers.get("+12202009001")
-    assert got.response.number == "+12202009001"
-    assert got.response.alias == "sdk"
-    assert got.response.in_service is True
-    assert got.response.active_sessions == 0
+    assert got.number == "+12202009001"
+    assert got.alias == "sdk"
+    assert got.in_service is True
+    assert got.active_sessions == 0
     updated = client.numbers.update("+12202009002", alias="renamed")
-    assert updated.response.alias == "renamed"
+    assert updated.alias == "renamed"
     listed = client.numbers.list(alias="sdk")
     assert [n.number for n in listed.objects] == ["+12202009001"]
     everything = {n.number for n in client.numbers.list_all(limit=3)}
@@ -379,17 +379,17 @@ def test_subaccounts_round_trip(live, client):
     assert created.auth_id.startswith("SA") and len(created.auth_id) == 20
     assert created.auth_token
     got = client.subaccounts.get(created.auth_id)
-    assert got.response.name == "sdk-sub"
-    assert got.response.enabled is True
-    assert got.response.account_type == "subaccount"
+    assert got.name == "sdk-sub"
+    assert got.enabled is True
+    assert got.account_type == "subaccount"
     updated = client.subaccounts.update(created.auth_id, name="renamed", enabled=False)
-    assert updated.response.name == "renamed"
-    assert updated.response.enabled is False
+    assert updated.name == "renamed"
+    assert updated.enabled is False
     assert created.auth_id in {s.auth_id for s in client.subaccounts.list().objects}
     assert created.auth_id in {s.auth_id for s in client.subaccounts.list_all(limit=1)}
     client.subaccounts.update(created.auth_id, enabled=True)
     with vts.RestClient(created.auth_id, created.auth_token, base_url=live.url) as as_sub:
-        me = as_sub.account.get().response
+        me = as_sub.account.get()
         assert me.auth_id == created.auth_id
         assert me.parent_auth_id == live.auth_id
     assert client.subaccounts.delete(created.auth_id).message
@@ -399,9 +399,9 @@ def test_subaccounts_round_trip(live, client):
 
 def test_account_get(live, client):
     account = client.account.get()
-    assert account.response.auth_id == live.auth_id
-    assert account.response.account_type == "main"
-    assert isinstance(account.response.created_time, datetime)
+    assert account.auth_id == live.auth_id
+    assert account.account_type == "main"
+    assert isinstance(account.created_time, datetime)
 
 
 def test_calls_and_recordings_unknown_ids_are_not_found(client, tmp_path):
@@ -607,7 +607,7 @@ def test_retried_subaccount_create_whose_answer_was_lost_yields_one_subaccount(l
         created = via_proxy.subaccounts.create("lost-answer")
     assert len(proxy.keys) == 2 and len(set(proxy.keys)) == 1
     assert client.subaccounts.list(limit=20).meta.total_count == before + 1
-    assert client.subaccounts.get(created.auth_id).response.name == "lost-answer"
+    assert client.subaccounts.get(created.auth_id).name == "lost-answer"
 
 
 def test_async_retried_create_whose_answer_was_lost_yields_one_session(live, client):
@@ -697,15 +697,16 @@ def test_calls_and_recordings_round_trip(live, client, tmp_path):
     session_uuid = new_session(client, record=True).session_uuid
     call_uuid, recording_id = _seed_call_and_recording(live, session_uuid, media)
 
-    call = client.calls.get(call_uuid).response
+    call = client.calls.get(call_uuid)
     assert call.call_uuid == call_uuid
     assert call.session_uuid == session_uuid
-    assert (call.from_number, call.direction) == ("+14155550100", "inbound")
+    assert (call.from_number, call.call_direction) == ("+14155550100", "inbound")
     assert call.answer_time == datetime(2026, 1, 2, 3, 4, 7, tzinfo=UTC)
     assert call.bill_duration == 60
+    assert call.total_rate == Decimal("0.01000")
     assert call.total_amount == Decimal("0.01000")
 
-    recording = client.recordings.get(recording_id).response
+    recording = client.recordings.get(recording_id)
     assert recording.recording_id == recording_id
     assert recording.call_uuid == call_uuid
     assert recording.recording_format == "wav"

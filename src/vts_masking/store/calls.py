@@ -4,48 +4,143 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.orm import aliased
 
 from ..domain import errors
-from .accounts import Principal
+from ..domain.list_filters import CallFilters, RecordingFilters
+from .accounts import AccountRepo, Principal
 from .base import Database
+from .filters import comparison_conditions
 from .models import calls, recordings, sessions
+
+# A leg's parent is the first leg of its interaction (the caller's inbound leg, or the
+# call to the first party of initiate_call_to_first_party): the family's A leg.
+_first = aliased(calls)
+_parent = aliased(calls)
+_FIRST_LEG = (
+    select(func.min(_first.c.id))
+    .where(_first.c.interaction_id == calls.c.interaction_id)
+    .correlate(calls)
+    .scalar_subquery()
+)
+_PARENT_UUID = (
+    select(_parent.c.uuid)
+    .where(_parent.c.id == _FIRST_LEG, _parent.c.id != calls.c.id)
+    .correlate(calls)
+    .scalar_subquery()
+)
+# The family's filter names for a leg's columns.
+CALL_COLUMNS = {
+    "initiation_time": calls.c.initiation_time,
+    "answer_time": calls.c.answer_time,
+    "end_time": calls.c.end_time,
+    "bill_duration": calls.c.duration,
+}
+RECORDING_COLUMNS = {"add_time": recordings.c.start_time}
 
 
 class CallRepo:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, accounts: AccountRepo) -> None:
         self.db = db
+        self.accounts = accounts
+
+    def _owned_sessions(self, subaccount_id: int) -> Any:
+        return select(sessions.c.id).where(sessions.c.subaccount_id == subaccount_id)
+
+    def _subaccount_id(self, who: Principal, auth_id: str | None) -> int | None:
+        """The ``subaccount`` filter as an account id (-1, matching nothing, for an id
+        that is no subaccount of this account)."""
+        if not auth_id:
+            return None
+        sub = self.accounts.by_auth_id(auth_id)
+        return sub.id if sub and sub.parent_id == who.main.id else -1
 
     def _call_scope(self, who: Principal) -> Any:
         cond = calls.c.account_id == who.main.id
         if who.subaccount is not None:
-            owned = select(sessions.c.id).where(sessions.c.subaccount_id == who.subaccount.id)
-            cond = and_(cond, calls.c.session_id.in_(owned))
+            cond = and_(cond, calls.c.session_id.in_(self._owned_sessions(who.subaccount.id)))
         return cond
 
-    def get_call(self, who: Principal, call_uuid: str) -> dict[str, Any]:
+    def _call_select(self) -> Select[Any]:
+        return select(
+            calls,
+            sessions.c.uuid.label("session_uuid"),
+            _PARENT_UUID.label("parent_call_uuid"),
+        ).select_from(calls.outerjoin(sessions, sessions.c.id == calls.c.session_id))
+
+    def get_call(self, who: Principal, call_uuid: str, *, live: bool = False) -> dict[str, Any]:
+        """One leg; with ``live`` only while it is still up (the family's live view)."""
+        cond = [calls.c.uuid == call_uuid, self._call_scope(who)]
+        if live:
+            cond.append(calls.c.end_time.is_(None))
         with self.db.read() as conn:
-            row = conn.execute(
-                select(calls, sessions.c.uuid.label("session_uuid"))
-                .select_from(calls.outerjoin(sessions, sessions.c.id == calls.c.session_id))
-                .where(calls.c.uuid == call_uuid, self._call_scope(who))
-            ).first()
+            row = conn.execute(self._call_select().where(*cond)).first()
         if row is None:
             raise errors.NotFound("Call not found.")
         return dict(row._mapping)
 
+    def list_calls(self, who: Principal, filters: CallFilters) -> tuple[int, list[dict[str, Any]]]:
+        """A page of legs, newest first, and how many match."""
+        cond = [self._call_scope(who)]
+        sub_id = self._subaccount_id(who, filters.subaccount)
+        if sub_id is not None:
+            cond.append(calls.c.session_id.in_(self._owned_sessions(sub_id)))
+        if filters.session_uuid:
+            cond.append(sessions.c.uuid == filters.session_uuid)
+        if filters.call_direction:
+            cond.append(calls.c.direction == filters.call_direction)
+        if filters.from_prefix:
+            cond.append(calls.c.from_number.startswith(filters.from_prefix, autoescape=True))
+        if filters.to_prefix:
+            cond.append(calls.c.to_number.startswith(filters.to_prefix, autoescape=True))
+        if filters.call_status:
+            cond.append(calls.c.status == filters.call_status)
+        if filters.live:
+            cond.append(calls.c.end_time.is_(None))
+        if filters.hangup_cause_code is not None:
+            cond.append(calls.c.hangup_cause_code == filters.hangup_cause_code)
+        if filters.parent_call_uuid:
+            # The family's "B legs of this A leg": the other legs of its interaction.
+            a_leg = aliased(calls)
+            cond.append(
+                calls.c.interaction_id.in_(
+                    select(a_leg.c.interaction_id).where(
+                        a_leg.c.uuid == filters.parent_call_uuid, a_leg.c.id == _FIRST_LEG
+                    )
+                )
+            )
+            cond.append(calls.c.uuid != filters.parent_call_uuid)
+        cond += comparison_conditions(CALL_COLUMNS, filters.comparisons)
+        where = and_(*cond)
+        counted = select(func.count()).select_from(
+            calls.outerjoin(sessions, sessions.c.id == calls.c.session_id)
+        )
+        with self.db.read() as conn:
+            total = conn.execute(counted.where(where)).scalar()
+            rows = conn.execute(
+                self._call_select()
+                .where(where)
+                .order_by(calls.c.initiation_time.desc(), calls.c.id.desc())
+                .limit(filters.limit)
+                .offset(filters.offset)
+            ).all()
+        return int(total or 0), [dict(r._mapping) for r in rows]
+
     def _rec_scope(self, who: Principal) -> Any:
         cond = and_(recordings.c.account_id == who.main.id, recordings.c.deleted.is_(False))
         if who.subaccount is not None:
-            owned = select(sessions.c.id).where(sessions.c.subaccount_id == who.subaccount.id)
+            owned = self._owned_sessions(who.subaccount.id)
             cond = and_(cond, recordings.c.session_id.in_(owned))
         return cond
 
-    def _rec_select(self) -> Any:
+    def _rec_select(self) -> Select[Any]:
         return select(
             recordings,
             sessions.c.uuid.label("session_uuid"),
             calls.c.uuid.label("call_uuid"),
+            calls.c.from_number.label("from_number"),
+            calls.c.to_number.label("to_number"),
         ).select_from(
             recordings.outerjoin(sessions, sessions.c.id == recordings.c.session_id).outerjoin(
                 calls, calls.c.id == recordings.c.call_id
@@ -62,26 +157,28 @@ class CallRepo:
         return dict(row._mapping)
 
     def list_recordings(
-        self,
-        who: Principal,
-        *,
-        session_uuid: str | None,
-        call_uuid: str | None,
-        limit: int,
-        offset: int,
+        self, who: Principal, filters: RecordingFilters
     ) -> tuple[int, list[dict[str, Any]]]:
-        cond = self._rec_scope(who)
-        if session_uuid:
-            cond = and_(cond, sessions.c.uuid == session_uuid)
-        if call_uuid:
-            cond = and_(cond, calls.c.uuid == call_uuid)
-        base = self._rec_select().where(cond)
+        cond = [self._rec_scope(who)]
+        sub_id = self._subaccount_id(who, filters.subaccount)
+        if sub_id is not None:
+            cond.append(recordings.c.session_id.in_(self._owned_sessions(sub_id)))
+        if filters.session_uuid:
+            cond.append(sessions.c.uuid == filters.session_uuid)
+        if filters.call_uuid:
+            cond.append(calls.c.uuid == filters.call_uuid)
+        if filters.from_prefix:
+            cond.append(calls.c.from_number.startswith(filters.from_prefix, autoescape=True))
+        if filters.to_prefix:
+            cond.append(calls.c.to_number.startswith(filters.to_prefix, autoescape=True))
+        cond += comparison_conditions(RECORDING_COLUMNS, filters.comparisons)
+        base = self._rec_select().where(and_(*cond))
         with self.db.read() as conn:
             total = conn.execute(select(func.count()).select_from(base.subquery())).scalar()
             rows = conn.execute(
                 base.order_by(recordings.c.start_time.desc(), recordings.c.id.desc())
-                .limit(limit)
-                .offset(offset)
+                .limit(filters.limit)
+                .offset(filters.offset)
             ).all()
         return int(total or 0), [dict(r._mapping) for r in rows]
 

@@ -41,6 +41,9 @@ accounts = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("created_time", DateTime, nullable=False),
     Column("modified_time", DateTime, nullable=False),
+    # What the family's account update sets (POST .../ with name, city, address).
+    Column("city", String(255), nullable=True),
+    Column("address", String(1000), nullable=True),
 )
 
 numbers = Table(
@@ -138,6 +141,8 @@ calls = Table(
     Column("hangup_cause", String(64), nullable=True),
     Column("hangup_cause_code", Integer, nullable=True),
     Column("sip_status", Integer, nullable=True),
+    # GET .../Call/: an account's legs, newest first.
+    Index("ix_calls_account_initiated", "account_id", "initiation_time"),
 )
 
 interactions = Table(

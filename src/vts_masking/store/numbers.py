@@ -22,6 +22,7 @@ class NumberFilters:
     alias: str | None = None
     state: str | None = None
     number_contains: str | None = None
+    number_startswith: str | None = None  # E.164 with "+"
 
 
 class NumberRepo:
@@ -145,6 +146,8 @@ class NumberRepo:
             cond = and_(cond, numbers.c.state == filters.state)
         if filters.number_contains:
             cond = and_(cond, numbers.c.number.contains(filters.number_contains))
+        if filters.number_startswith:
+            cond = and_(cond, numbers.c.number.startswith(filters.number_startswith))
         with self.db.read() as conn:
             total = conn.execute(select(func.count()).select_from(numbers).where(cond)).scalar()
             rows = conn.execute(
