@@ -2,7 +2,9 @@
 PYTHON ?= python3
 SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3
 
-.PHONY: install system-packages run test lint bench
+NODE_SDK_DIR := tests/sdk_official/node
+
+.PHONY: install system-packages node-packages run test lint bench
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -14,10 +16,17 @@ system-packages:
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi; \
 	fi
 
+# The family's official Node SDK (npm plivo), pinned by the lockfile, for
+# tests/sdk_official/test_node_sdk.py; node itself comes from the machine.
+node-packages:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_SDK_DIR) --no-audit --no-fund --loglevel=error >/dev/null; \
+	else echo "npm not found: the official Node SDK tests will be skipped" >&2; fi
+
 run: install
 	vts-masking serve
 
-test: install system-packages
+test: install system-packages node-packages
 	$(PYTHON) -m pytest
 
 lint:

@@ -67,10 +67,10 @@ def log_call(
         if media is not None:
             recordings = RecordingLog(live.store.db, live.settings.base_url())
             rec = RecordingRef(str(uuid.uuid4()), media.suffix.lstrip("."), str(media), answer)
-            recordings.recording_started(ref, rec, "b")
+            recordings.recording_started(ref, rec, "a")  # the caller's leg, as the engine
             size = media.stat().st_size
             recordings.recording_finished(
-                ref, rec, "b", end, duration=float(talk), size=size, failed=False
+                ref, rec, "a", end, duration=float(talk), size=size, failed=False
             )
             recording = rec.uuid
     if not hang_up:

@@ -174,6 +174,10 @@ def parse_call_filters(raw: Mapping[str, Any]) -> tuple[str | None, CallFilters]
     the filters. ``status`` takes either a view or a leg state."""
     status = coerce.choice("status", raw.get("status"), CALL_VIEWS + CALL_STATUSES, upper=False)
     view = status if status in CALL_VIEWS else None
+    if not coerce.is_unset(raw.get("hangup_source")):
+        # The family's filter on who hung up: not recorded here, and ignoring it would
+        # answer every call as if it matched.
+        raise errors.invalid("hangup_source", "is not recorded by this service")
     limit, offset = parse_paging(raw)
     return view, CallFilters(
         session_uuid=coerce.text("session_uuid", raw.get("session_uuid"), 36),

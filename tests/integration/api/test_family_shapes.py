@@ -124,8 +124,8 @@ def test_a_recording_reads_in_the_family_shape_with_absolute_urls(recorded) -> N
     assert rec["recording_resource_url"] == f"{base}Recording/{call.recording}/"
     assert rec["recording_url"] == f"{base}Recording/{call.recording}/Media/"
     assert rec["resource_uri"] == f"{t.base}Recording/{call.recording}/"
-    assert (rec["session_uuid"], rec["call_uuid"]) == (session["session_uuid"], call.callee_leg)
-    assert (rec["from_number"], rec["to_number"]) == (session["virtual_number"], us(2))
+    assert (rec["session_uuid"], rec["call_uuid"]) == (session["session_uuid"], call.caller_leg)
+    assert (rec["from_number"], rec["to_number"]) == (us(1), session["virtual_number"])
     assert rec["add_time"] == "2026-02-03 04:05:09"
     assert rec["recording_start_ms"] == 1770091509000
     assert rec["recording_end_ms"] - rec["recording_start_ms"] == rec["recording_duration_ms"]
