@@ -4,7 +4,7 @@ SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3
 
 NODE_SDK_DIR := tests/sdk_official/node
 
-.PHONY: install system-packages node-packages run test lint bench
+.PHONY: install system-packages node-packages run test fuzz lint bench
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -28,6 +28,11 @@ run: install
 
 test: install system-packages node-packages
 	$(PYTHON) -m pytest
+
+# The fuzz stage alone (make test runs it too): schemathesis over the API's OpenAPI and
+# Hypothesis properties over the SIP, SDP and API parsers, bounded to a minute or two.
+fuzz: install
+	$(PYTHON) -m pytest tests/fuzz
 
 lint:
 	$(PYTHON) -m ruff check src tests bench

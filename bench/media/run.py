@@ -330,11 +330,13 @@ def generate(
     n = len(relay.ports)
     hdr = struct.Struct("!BBHII")
     stamp = struct.Struct("!d")
-    # stream id = 2*call + (0: A→B, 1: B→A); both carried in the SSRC
+    # stream id = 2*call + (0: A→B, 1: B→A); carried in the SSRC and, as the relay
+    # writes an SSRC of its own, in the payload after the send time too
     streams = [Stream() for _ in range(2 * n)]
     packets = [bytearray(12 + PAYLOAD) for _ in range(2 * n)]
-    for p in packets:
+    for sid, p in enumerate(packets):
         p[20:] = b"\xff" * (PAYLOAD - 8)
+        p[20:24] = sid.to_bytes(4, "big")
     dests = []
     for a_port, b_port in relay.ports:
         dests.append((phone_a, ("127.0.0.1", a_port)))
@@ -362,9 +364,9 @@ def generate(
             except BlockingIOError:
                 return
             now = mono()
-            if len(data) < 20:
+            if len(data) < 24:
                 continue
-            ssrc = int.from_bytes(data[8:12], "big")
+            ssrc = int.from_bytes(data[20:24], "big")
             if ssrc >= len(streams):
                 continue
             sent_at = stamp.unpack_from(data, 12)[0]

@@ -68,6 +68,7 @@ def serve(
     """Run the HTTP API (and the SIP edge and event worker) in one process."""
     import uvicorn
 
+    from .api.server import uvicorn_config
     from .service import build_app
 
     logging.basicConfig(
@@ -92,7 +93,9 @@ def serve(
     # re-scanning it on every full collection (long GC pauses show as SIP latency).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    # uvicorn with the service's HTTP limits (header deadline, connection cap: api/server.py)
+    config = uvicorn_config(app_, settings, log_level=log_level.lower(), access_log=False)
+    uvicorn.Server(config).run()
 
 
 @account_app.command("create")

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
     sip_enabled: bool = True
+    # a SIP TCP connection silent this long is closed (unless a call still uses it)
+    sip_tcp_idle_timeout: float = 120.0
+    # bytes one SIP TCP connection may hold unframed (in) or unsent (out) before closing
+    sip_tcp_max_buffer: int = 64 * 1024
     rtp_address: str = "127.0.0.1"
     rtp_ports: str = "20000-29999"
     # the address written into SDP for the relay (a public or 1:1-NAT address); default
@@ -43,6 +47,14 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 100
     allow_private_callbacks: bool = False
     worker_enabled: bool = True
+
+    # HTTP limits (api/server.py, api/parsing.py; docs/api.md "Limits"): seconds for a
+    # request's headers to arrive, for its body, and for an idle keep-alive connection;
+    # open connections at most.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 5.0
+    http_max_connections: int = 1000
 
     rate_default: Decimal = Decimal("0.01000")
     rate_table: str = ""  # "1=0.0085,44=0.012": per-minute rate by E.164 prefix

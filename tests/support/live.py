@@ -116,13 +116,14 @@ class LiveService:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LiveService:
+        from vts_masking.api.server import uvicorn_config
         from vts_masking.service import build_app
 
         app = build_app(
             self.settings, store=self.store, clock=self.clock, background=self.background
         )
         self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn_config(app, self.settings, host="127.0.0.1", log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,16 +21,23 @@ from ..config import Settings
 from ..domain.ratelimit import TokenBuckets
 from ..store import Store
 from . import errors
+from .parsing import MAX_BODY
 from .routers import accounts, calls, numbers, sessions
 
 log = logging.getLogger("vts_masking")
 
 
-class TrailingSlash:
-    """Serve every path with and without its trailing slash, without a redirect.
+class RequestShape:
+    """What every request meets before routing.
 
-    SDKs always add the slash, the docs never do (spec §1); routes are declared
-    without it and this strips one before routing.
+    * Every path is served with and without its trailing slash, without a redirect:
+      SDKs always add the slash, the docs never do (spec §1); routes are declared
+      without it and this strips one.
+    * A path holding control characters (``%00`` decodes to NUL) names no resource:
+      404, before any of it reaches a store query (PostgreSQL refuses NUL in text).
+    * A declared ``Content-Length`` over the body limit is 413 before a byte of the
+      body is read, whatever the route (those that read a body check again while it
+      streams in: :func:`~vts_masking.api.parsing.read_body`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -37,24 +46,54 @@ class TrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
+            refusal = _refusal(scope, path)
+            if refusal is not None:
+                status, message = refusal
+                errors.count_refusal(status, f"{scope.get('method')} {path!r}: {message}")
+                response = errors.error_response(status, message)
+                await response(scope, receive, send)
+                return
             if len(path) > 1 and path.endswith("/"):
                 scope = dict(scope, path=path.rstrip("/") or "/")
         await self.app(scope, receive, send)
 
 
+def _refusal(scope: Scope, path: str) -> tuple[int, str] | None:
+    if not path.isprintable():
+        return 404, errors.HTTP_TEXTS[404]
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.strip()
+            if not text.isdigit() or len(text) > 18:
+                return 400, "Invalid Content-Length header."
+            if int(text) > MAX_BODY:
+                return 413, "Request body too large."
+    return None
+
+
 async def sweeper(store: Store, interval: float) -> None:
-    """Expire sessions whose time passed, forever (cancelled at shutdown)."""
+    """Expire sessions whose time passed and drop old idempotency keys, forever
+    (cancelled at shutdown). The two are independent: one failing never stops the
+    other, and a failure that repeats every second is logged once a minute."""
+    last_logged: dict[str, float] = {}
+
+    def failed(what: str) -> None:
+        now = time.monotonic()
+        if now - last_logged.get(what, -math.inf) >= 60.0:
+            last_logged[what] = now
+            log.exception("%s failed (retried every %.1f s; logged once a minute)", what, interval)
+
     while True:
         try:
             while await run_in_threadpool(store.sessions.sweep) >= 500:
                 pass
         except Exception:  # keep sweeping; the next pass retries the same rows
-            log.exception("expiry sweep failed")
+            failed("expiry sweep")
         try:
             while await run_in_threadpool(store.idempotency.sweep) >= 5000:
                 pass
         except Exception:
-            log.exception("idempotency key sweep failed")
+            failed("idempotency key sweep")
         await asyncio.sleep(interval)
 
 
@@ -115,5 +154,5 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.add_middleware(TrailingSlash)
+    app.add_middleware(RequestShape)
     return app

@@ -11,6 +11,7 @@ import logging
 
 import httpx
 
+from .. import badinput
 from ..domain.appxml import MAX_DOCUMENT, AppXmlError, Verb, parse
 from ..events.safety import UnsafeTarget, check_url, make_client
 
@@ -30,7 +31,7 @@ async def fetch_application(
     try:
         check_url(url)
     except UnsafeTarget as exc:
-        log.warning("answer_url %s refused: %s", url, exc)
+        badinput.note("unsafe_url", f"answer_url {url!r}: {exc}")
         return None
     form = {"CallUUID": call_uuid, "From": from_number, "To": to_number, "Direction": "inbound"}
     try:
@@ -52,7 +53,10 @@ async def fetch_application(
                 if len(body) > MAX_DOCUMENT:
                     log.warning("answer_url %s: document too large", url)
                     return None
-    except (httpx.HTTPError, UnsafeTarget, OSError) as exc:
+    except UnsafeTarget as exc:  # checked again on the address connected to
+        badinput.note("unsafe_url", f"answer_url {url!r}: {exc}")
+        return None
+    except (httpx.HTTPError, OSError) as exc:
         log.warning("answer_url %s failed: %s", url, exc)
         return None
     try:

@@ -3,10 +3,18 @@
 It knows nothing of sessions. Each inbound INVITE becomes an :class:`InboundCall` handed to
 an async ``router`` supplied by the caller (the ``calls`` engine), which answers with a
 :class:`Reject` or a :class:`Bridge`. For a bridge the B2BUA places a brand-new call to the
-trunk — new Call-ID, tags, branch, Via and Contact, From = the caller ID it was given, and
-an SDP whose ``o=`` line is ours — so nothing of the caller's identity crosses. Provisional
-answers, the final answer, re-INVITE, UPDATE and INFO are relayed; BYE or CANCEL on one
-side ends the other; ``ring_timeout`` and ``call_time_limit`` are enforced here.
+trunk — new Call-ID, tags, branch, Via and Contact, From = the caller ID it was given — so
+nothing of the caller's identity crosses. Every SDP it sends is written through the
+allow-list of :mod:`vts_masking.media.crossing` (its ``sdp_rewriter`` hook, the calls
+engine's relay, gets the other phone's SDP as a ``Description`` and returns ours); an SDP
+that cannot be written so (no G.711, no relay ports) refuses the call or the re-INVITE
+(:class:`~vts_masking.media.crossing.NotRelayable`). Provisional answers, the final
+answer, re-INVITE, UPDATE and INFO (DTMF only) are relayed; BYE or CANCEL on one side ends
+the other; ``ring_timeout`` and ``call_time_limit`` are enforced here.
+
+An INVITE without an offer (delayed offer) is sent on without one; the callee's offer in
+its 2xx goes to the caller in ours, and the callee's ACK waits for the caller's answer
+(in the caller's ACK), written through the same allow-list.
 
 :meth:`B2BUA.originate` places both calls itself (``initiate_call_to_first_party``): it
 calls the first party without an offer, sends that party's offer to the second party and
@@ -35,6 +43,8 @@ from typing import Any, Literal, Protocol
 
 from vts_masking.clock import Clock
 from vts_masking.domain.coerce import is_number
+from vts_masking.media import crossing
+from vts_masking.media.crossing import Description, NotRelayable
 from vts_masking.sip.dialog import Dialog, DialogError
 from vts_masking.sip.message import (
     Headers,
@@ -203,9 +213,11 @@ class Answer:
 
 Decision = Reject | Bridge | Answer
 Router = Callable[[InboundCall], Awaitable[Decision]]
-# Called with the leg an SDP is about to be sent to and the parsed SDP, to edit in place
-# (the media relay will point c=/m= at itself here). The o= line is already ours.
-SdpRewriter = Callable[["Leg", SessionDescription], None]
+# Called with the leg an SDP is about to be sent to, the other phone's SDP as the allow-list
+# reads it, and whether it is an offer; returns the SDP to send, written by
+# media/crossing.py (the relay points it at itself). The B2BUA puts its own o= line on it.
+# Raises NotRelayable to refuse it.
+SdpRewriter = Callable[["Leg", Description, bool], SessionDescription]
 
 Side = Literal["a", "b"]
 
@@ -341,11 +353,6 @@ class _Ctx:
     offer: bool = True  # relayed re-INVITE carried an offer
 
 
-def _identifying(kind: str, value: str) -> bool:
-    """SDP lines that may carry a party's identity (RFC 4566 i, u, e, p; a=tool)."""
-    return kind in ("i", "u", "e", "p") or (kind == "a" and value.startswith("tool:"))
-
-
 def _user(uri: str) -> str | None:
     try:
         return parse_uri(uri).user
@@ -382,6 +389,7 @@ class B2BUA:
             listen[0], listen[1], advertised_host=advertised_host
         )
         self.transport.on_event = self.handle
+        self.transport.in_use = self._uses_connection
         self.calls: dict[str, Call] = {}
         self._dialogs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) → leg
         self._tasks: set[asyncio.Task[None]] = set()
@@ -401,6 +409,18 @@ class B2BUA:
     @property
     def host(self) -> str:
         return self.transport.advertised_host
+
+    def _uses_connection(self, addr: Addr) -> bool:
+        """Asked by the transport before it closes an idle TCP connection to ``addr``: a
+        call still needs it (an inbound phone's connection could not be opened again)."""
+        for leg in self._inbound.values():
+            if leg.addr == addr and not leg.finished:
+                return True
+        return any(
+            leg.addr == addr and leg.transport != "udp" and not leg.finished
+            for call in self.calls.values()
+            for leg in call.legs
+        )
 
     # ---------------------------------------------------------------- events in
     def handle(self, event: TuEvent) -> None:
@@ -574,7 +594,21 @@ class B2BUA:
         mf = leg.invite.headers.get("max-forwards") if leg.invite else None
         mf = (mf or "").strip()
         max_forwards = int(mf) - 1 if is_number(mf) and len(mf) < 4 else 70
-        self._dial(call, "b", decision, leg.invite.body if leg.invite else b"", max_forwards)
+        try:
+            self._dial(call, "b", decision, leg.invite.body if leg.invite else b"", max_forwards)
+        except NotRelayable as exc:
+            # nothing was sent to the other party: the caller is refused (503 + Retry-After
+            # when the relay has no ports, 488 when its SDP has nothing it can carry)
+            self._refuse(leg, exc)
+            self._maybe_finish(call)
+
+    def _refuse(self, leg: Leg, exc: NotRelayable) -> None:
+        """Fail an inbound leg not yet answered because its media cannot be relayed."""
+        extra: tuple[tuple[str, str], ...] = ()
+        if exc.retry_after is not None:
+            extra = (("Retry-After", str(exc.retry_after)),)
+        cause = "NORMAL_TEMPORARY_FAILURE" if exc.status == 503 else "INCOMPATIBLE_DESTINATION"
+        self._fail_inbound(leg, exc.status, cause, "system", reason=exc.reason, extra=extra)
 
     # ---------------------------------------------------------------- answered mode
     def _answer(self, call: Call, leg: Leg, decision: Answer) -> None:
@@ -592,6 +626,10 @@ class B2BUA:
                 sd = parse_sdp(body)
                 sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
                 body = sd.to_bytes()
+        except NotRelayable as exc:
+            self._refuse(leg, exc)
+            self._maybe_finish(call)
+            return
         except Exception:
             log.exception("b2bua: no answer SDP for call %s", call.id)
             body = b""
@@ -660,7 +698,11 @@ class B2BUA:
         a = call.a
         if call.kind != "answered" or call.ended or a is None or not a.is_up or call.b:
             return None
-        return self._dial(call, "b", target, sdp)
+        try:
+            return self._dial(call, "b", target, sdp)
+        except NotRelayable:
+            self.hangup(call, "NORMAL_TEMPORARY_FAILURE")
+            return None
 
     def limit(self, call: Call, seconds: float) -> None:
         """Answered mode: end ``call`` (BYE to both legs) ``seconds`` from now."""
@@ -690,6 +732,8 @@ class B2BUA:
             call_id=new_call_id(),
             local_tag=new_tag(),
         )
+        # first, as it may refuse (NotRelayable): then nothing is sent nor registered
+        sdp = self._sdp_for(leg, body, offer=True) if body else b""
         if side == "a":
             call.a = leg
         else:
@@ -703,7 +747,6 @@ class B2BUA:
         h.add("CSeq", "1 INVITE")
         h.add("Contact", self.transport.contact(transport=tp))
         h.add("Allow", ALLOW)
-        sdp = self._sdp_for(leg, body) if body else b""
         if sdp:
             h.add("Content-Type", "application/sdp")
         invite = Request("INVITE", ruri, h, sdp)
@@ -736,22 +779,21 @@ class B2BUA:
         self._dial(call, "a", first, b"")
         return call
 
-    def _sdp_for(self, leg: Leg, body: bytes) -> bytes:
-        """The SDP as sent to ``leg``: our o= line, then the per-leg rewriter."""
+    def _sdp_for(self, leg: Leg, body: bytes, *, offer: bool) -> bytes:
+        """The SDP to send to ``leg``, made from the other phone's SDP ``body`` (an offer
+        or an answer): read through the allow-list, written by the hook (the relay) or,
+        for a bare B2BUA, by :func:`crossing.direct`; our o= line on it. Raises
+        :class:`NotRelayable` when it cannot be written."""
         try:
-            sd = parse_sdp(body)
-        except SdpError:
-            log.warning("b2bua: unreadable SDP not relayed on leg %s", leg.id)
-            return b""
-        sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
-        # s=, i=, u=, e= (e-mail), p= (phone) and a=tool can all name the other party or
-        # their phone: none of them crosses.
-        sd.name = "-"
-        sd.lines = [(t, v) for t, v in sd.lines if not _identifying(t, v)]
-        for m in sd.media:
-            m.lines = [(t, v) for t, v in m.lines if not _identifying(t, v)]
+            desc = crossing.read(parse_sdp(body))
+        except SdpError as exc:
+            log.info("b2bua: unreadable SDP for leg %s: %s", leg.id, exc)
+            raise NotRelayable(488, "Not Acceptable Here") from None
         if self.sdp_rewriter is not None:
-            self.sdp_rewriter(leg, sd)
+            sd = self.sdp_rewriter(leg, desc, offer)
+        else:
+            sd = crossing.direct(desc)
+        sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
         out = sd.to_bytes()
         if leg.last_sdp is not None and out != leg.last_sdp:
             # RFC 3264 §8: a changed description gets the next version.
@@ -785,19 +827,23 @@ class B2BUA:
             self._reinvite_response(ctx, txn, resp)
         elif ctx.purpose == "relay" and resp.status >= 200 and ctx.peer_txn is not None:
             other = ctx.leg.call.other(ctx.leg)
-            body = resp.body
-            extra: tuple[tuple[str, str], ...] = ()
-            if body and resp.content_type == "application/sdp" and other is not None:
-                body = self._sdp_for(other, body)
-            elif body:
-                extra = (("Content-Type", resp.headers.get("content-type") or ""),)
+            body = b""
+            status = resp.status
+            if (
+                resp.body
+                and resp.content_type == "application/sdp"
+                and other is not None
+                and 200 <= status < 300
+            ):
+                try:
+                    body = self._sdp_for(other, resp.body, offer=False)
+                except NotRelayable as exc:
+                    status = exc.status
+            # only an answer written by us crosses; no other body of the response does
             peer = ctx.peer_txn
             to_tag = other.local_tag if other is not None else None
-            resp_out = make_response(
-                peer.request, resp.status, to_tag=to_tag, body=body, extra=extra
-            )
-            if body and not extra:
-                resp_out.headers.add("Content-Type", "application/sdp")
+            extra = (("Content-Type", "application/sdp"),) if body else ()
+            resp_out = make_response(peer.request, status, to_tag=to_tag, body=body, extra=extra)
             self.transport.respond(peer, resp_out)
 
     def _invite_response(self, leg: Leg, txn: ClientTransaction, resp: Response) -> None:
@@ -835,7 +881,15 @@ class B2BUA:
             return
         if a.invite_txn.state != "proceeding":
             return
-        body = self._sdp_for(a, resp.body) if resp.body else b""
+        body = b""
+        b = call.b
+        if resp.body and b is not None and b.invite is not None and b.invite.body:
+            # early media: the answer to the caller's offer (an offerless INVITE's 18x SDP
+            # is not relayed: its offer comes in the 2xx)
+            try:
+                body = self._sdp_for(a, resp.body, offer=False)
+            except NotRelayable:
+                body = b""
         # Our own reason phrase: the callee's free text could name them.
         self._respond(a.invite_txn, resp.status, to_tag=a.local_tag, body=body, contact=True)
         if a.state == "new":
@@ -872,9 +926,18 @@ class B2BUA:
             if call.bridge.call_time_limit:
                 self._later(call, call.bridge.call_time_limit, self._time_limit, call)
             assert call.second is not None
-            self._dial(call, "b", call.second, resp.body)
+            try:
+                self._dial(call, "b", call.second, resp.body)
+            except NotRelayable as exc:
+                log.info("b2bua: first party's offer on call %s refused: %s", call.id, exc)
+                self._ack_pending_with_rejection(leg)
+                self._end_leg(leg, "INCOMPATIBLE_DESTINATION", "system", send_bye=True)
+                self._maybe_finish(call)
             return
-        self._send_ack(leg, b"")
+        delayed = call.kind == "inbound" and leg.side == "b" and bool(resp.body)
+        delayed = delayed and leg.invite is not None and not leg.invite.body
+        if not delayed:
+            self._send_ack(leg, b"")
         if call.kind == "answered":
             if leg.side == "a" and call.script is not None:
                 # originate_answered: the first party is up; the script takes over
@@ -885,7 +948,12 @@ class B2BUA:
         if call.kind == "originate":
             a = call.a
             assert a is not None
-            answer = self._sdp_for(a, resp.body) if resp.body else b""
+            try:
+                answer = self._sdp_for(a, resp.body, offer=False) if resp.body else b""
+            except NotRelayable as exc:
+                log.info("b2bua: second party's answer on call %s refused: %s", call.id, exc)
+                self.hangup(call, "INCOMPATIBLE_DESTINATION")  # A gets a rejecting ACK, BYE
+                return
             a.offer_pending = None
             self._send_ack(a, answer)
             return
@@ -893,8 +961,20 @@ class B2BUA:
         assert a is not None and isinstance(a.invite_txn, ServerInviteTransaction)
         inv = a.invite
         assert inv is not None
+        try:
+            body = self._sdp_for(a, resp.body, offer=delayed) if resp.body else b""
+        except NotRelayable as exc:
+            log.info("b2bua: callee's SDP on call %s refused: %s", call.id, exc)
+            if delayed:
+                self._send_ack(leg, b"")
+            self._end_leg(leg, "INCOMPATIBLE_DESTINATION", "system", send_bye=True)
+            self._refuse(a, exc)
+            self._maybe_finish(call)
+            return
         a.dialog = Dialog.as_uas(inv, self.transport.contact(transport=a.transport), a.local_tag)
-        body = self._sdp_for(a, resp.body) if resp.body else b""
+        if delayed and leg.invite is not None:
+            # the callee's offer went to the caller: its answer comes in the caller's ACK
+            a.relay_ack = _PendingAck(leg, leg.invite.cseq.number, inv.cseq.number, True)
         self._respond(a.invite_txn, 200, to_tag=a.local_tag, body=body, contact=True)
         a.state = "answered"
         a.status = 200
@@ -926,9 +1006,18 @@ class B2BUA:
             self._end_leg(other, "NORMAL_CLEARING", "system", send_bye=True)
         self._maybe_finish(call)
 
-    def _fail_inbound(self, a: Leg, status: int, cause: str | None, by: str | None) -> None:
+    def _fail_inbound(
+        self,
+        a: Leg,
+        status: int,
+        cause: str | None,
+        by: str | None,
+        *,
+        reason: str | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if isinstance(a.invite_txn, ServerInviteTransaction) and a.invite_txn.state == "proceeding":
-            self._respond(a.invite_txn, status, to_tag=a.local_tag)
+            self._respond(a.invite_txn, status, reason, to_tag=a.local_tag, extra=extra)
         self._leg_failed(a, status, cause or cause_for_status(status), by)
 
     # ---------------------------------------------------------------- timers
@@ -1049,9 +1138,7 @@ class B2BUA:
         body = b""
         if offer:
             try:
-                sd = parse_sdp(offer)
-                for m in sd.media:
-                    m.port = 0
+                sd = crossing.decline(crossing.read(parse_sdp(offer)), self.host)
                 sd.set_origin(leg.sdp_session_id, leg.sdp_version, self.host)
                 body = sd.to_bytes()
             except SdpError:
@@ -1098,15 +1185,25 @@ class B2BUA:
             return
         pending = leg.relay_ack
         if pending is not None and pending.cseq_in == req.cseq.number:
-            # Delayed-offer re-INVITE: the answer comes in this ACK; pass it on.
+            # Delayed offer (the INVITE, or a re-INVITE, had no SDP): the answer comes in
+            # this ACK; pass it on.
             leg.relay_ack = None
             other = pending.to_leg
-            body = self._sdp_for(other, req.body) if req.body else b""
-            if other.dialog is not None:
+            try:
+                body = self._sdp_for(other, req.body, offer=False) if req.body else b""
+            except NotRelayable:
+                body = None
+            if pending.initial:
+                self._send_ack(other, body or b"")
+            elif other.dialog is not None:
                 ack = other.dialog.create_ack(
-                    pending.cseq, self.transport.via(other.transport), body
+                    pending.cseq, self.transport.via(other.transport), body or b""
                 )
                 self.transport.send_stateless(ack, other.addr, other.transport)
+            if not body:
+                # no answer we can write: the offer was left unanswered; end the call
+                log.info("b2bua: ACK of leg %s carries no usable answer; ending call", leg.id)
+                self.hangup(leg.call, "INCOMPATIBLE_DESTINATION")
 
     # ---------------------------------------------------------------- in-dialog
     def _in_dialog(self, leg: Leg, ev: RequestReceived) -> None:
@@ -1162,8 +1259,12 @@ class B2BUA:
             return
         assert leg.dialog is not None and other.dialog is not None
         self._respond(txn, 100)
+        try:
+            body = self._sdp_for(other, req.body, offer=True) if req.body else b""
+        except NotRelayable as exc:
+            self._respond(txn, exc.status, exc.reason)
+            return
         leg.dialog.update_target(req)
-        body = self._sdp_for(other, req.body) if req.body else b""
         out = other.dialog.create_request("INVITE", self.transport.via(other.transport), body)
         out.headers.add("Allow", ALLOW)
         other.reinvite_busy = True
@@ -1190,33 +1291,47 @@ class B2BUA:
                 self.transport.send_stateless(ack, other.addr, other.transport)
             return
         other.reinvite_busy = False
+        refused: NotRelayable | None = None
+        body: bytes | None = b""
+        try:
+            body = self._sdp_for(origin, resp.body, offer=not ctx.offer) if resp.body else b""
+        except NotRelayable as exc:
+            body, refused = None, exc
         if other.dialog is not None:
             other.dialog.update_target(resp)
-            if ctx.offer:
+            if ctx.offer or body is None:
                 ack = other.dialog.create_ack(cseq, self.transport.via(other.transport))
                 self.transport.send_stateless(ack, other.addr, other.transport)
             else:
                 origin.relay_ack = _PendingAck(other, cseq, peer.request.cseq.number)
-        body = self._sdp_for(origin, resp.body) if resp.body else b""
-        if peer.state == "proceeding":
+        if peer.state != "proceeding":
+            return
+        if refused is not None:
+            self._respond(peer, refused.status, refused.reason)
+        else:
             self._respond(peer, 200, to_tag=None, body=body, contact=True)
 
     def _relay_simple(self, leg: Leg, other: Leg, txn: ServerTransaction) -> None:
         """UPDATE and INFO: pass the request on, answer with the peer's final response."""
         req = txn.request
         assert other.dialog is not None
-        ctype = req.headers.get("content-type")
+        ctype: str | None = None
         body = req.body
-        if body and req.content_type == "application/sdp":
-            body = self._sdp_for(other, body)
+        if body and req.method == "UPDATE" and req.content_type == "application/sdp":
+            try:
+                body = self._sdp_for(other, body, offer=True)
+            except NotRelayable as exc:
+                self._respond(txn, exc.status, exc.reason)
+                return
             ctype = "application/sdp"
-        extra = [
-            (name.title(), v)
-            for name in ("info-package", "recv-info")
-            if (v := req.headers.get(name))
-        ]
+        elif body:
+            written = crossing.info_body(req.headers.get("content-type") or "", body)
+            if written is None:
+                self._respond(txn, 415, extra=(("Accept", crossing.INFO_TYPE),))
+                return
+            ctype, body = written
         out = other.dialog.create_request(
-            req.method, self.transport.via(other.transport), body, ctype, extra
+            req.method, self.transport.via(other.transport), body, ctype
         )
         if req.method == "UPDATE" and leg.dialog is not None:
             leg.dialog.update_target(req)
@@ -1257,5 +1372,6 @@ class B2BUA:
 @dataclass(slots=True)
 class _PendingAck:
     to_leg: Leg
-    cseq: int  # CSeq of the re-INVITE we sent to ``to_leg``
-    cseq_in: int  # CSeq of the re-INVITE we received (its ACK carries the answer)
+    cseq: int  # CSeq of the (re-)INVITE we sent to ``to_leg``
+    cseq_in: int  # CSeq of the (re-)INVITE we received (its ACK carries the answer)
+    initial: bool = False  # the call's first INVITE (its ACK is retransmitted with 2xx)

@@ -10,6 +10,10 @@ plain bridges are relayed through the B2BUA's SDP hook; calls that need prompts,
 the unknown-caller message are answered by the B2BUA itself (its ``Answer`` decision and
 ``originate_answered``) and driven by the scripts here (``_connect``, ``_pin_entry``,
 ``_unknown_caller``). Recording starts when the parties are bridged.
+
+No call is ever bridged around the relay: without relay ports (all taken, or the media
+path disabled) a call is refused 503 with ``Retry-After`` (counted in ``stats``, logged a
+few times a minute), and an initiated call is not placed.
 """
 
 from __future__ import annotations
@@ -30,21 +34,26 @@ from ..clock import Clock
 from ..config import Settings
 from ..domain.appxml import Dial, Hangup, Play, Verb, Wait
 from ..domain.phone import normalize_lenient
+from ..media.crossing import Description, NotRelayable
 from ..media.dtmf import PinCollector, digit_from_sip_info
 from ..media.prompt import PromptFetcher
 from ..media.relay import CallClosed, NoPortsAvailable, PortAllocator
+from ..ratelog import RateLimitedLog
 from ..sip.message import Request
-from ..sip.sdp import SdpError, SessionDescription, parse_sdp
+from ..sip.sdp import SessionDescription
+from ..sip.transport import SipTransport
 from ..store import Store
 from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
 from .application import fetch_application
 from .b2bua import B2BUA, Answer, Bridge, Call, Decision, InboundCall, Leg, Reject
-from .media import CallMedia, answer_sdp, audio_stream, offer_sdp, point_leg
+from .media import CallMedia, describe
 
 log = logging.getLogger("vts_masking.calls")
 
 #: seconds an application's ``<Dial>`` rings without a ``timeout`` (Twilio's and Plivo's)
 DIAL_TIMEOUT = 30
+#: ``Retry-After`` (seconds) of the 503 a call gets when the relay has no ports free
+NO_PORTS_RETRY_AFTER = 5
 
 
 def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
@@ -68,7 +77,6 @@ class CallContext:
     numbers: dict[str, tuple[str, str]]  # leg side → (from, to) as the customer sees them
     params: dict[str, Any] = field(default_factory=dict)  # the session's parameters
     media: CallMedia | None = None  # the RTP relay, from the first SDP on
-    no_media: bool = False  # no relay could be had: media flows directly
     recording: RecordingRef | None = None
     #: answered mode: records held back until the PIN names the session (calls.md §1.2)
     pending: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
@@ -107,15 +115,26 @@ class CallEngine:
             self.ports = PortAllocator(
                 settings.rtp_address, lo, hi, advertise=settings.rtp_advertise or None
             )
+        listen = host_port(settings.sip_listen)
         self.b2bua = B2BUA(
             self.route,
             trunk=host_port(settings.sip_trunk),
-            listen=host_port(settings.sip_listen),
+            listen=listen,
             observer=self,
             clock=self.clock,
-            sdp_rewriter=self._rewrite_sdp if self.ports is not None else None,
+            sdp_rewriter=self._rewrite_sdp,
+            transport=SipTransport(
+                listen[0],
+                listen[1],
+                tcp_idle_timeout=settings.sip_tcp_idle_timeout,
+                tcp_max_buffer=settings.sip_tcp_max_buffer,
+            ),
         )
         self.b2bua.on_info = self._on_info
+        #: plain counters (a metrics endpoint can read them): calls refused because the
+        #: relay had no ports (or is disabled), and SDPs refused as not relayable
+        self.stats: dict[str, int] = {"refused_no_media_ports": 0, "refused_media_disabled": 0}
+        self._warn = RateLimitedLog(log)
         self.prompts = PromptFetcher(
             cache_dir=settings.prompt_cache_path(), allow_private=settings.prompts_allow_private
         )
@@ -149,7 +168,12 @@ class CallEngine:
             return Reject(500, "Server Internal Error")
         if decision.kind == "reject":
             return Reject(decision.status, decision.reason)
-        media = self.ports is not None and inbound.sdp is not None
+        if self.ports is None:
+            # without the relay nothing can be masked: media would flow phone to phone
+            self.stats["refused_media_disabled"] += 1
+            self._warn.warning("media-off", "media relay disabled: call to %s refused", virtual)
+            return Reject(503, "Media Relay Disabled")
+        media = inbound.sdp is not None
         if decision.kind == "application":
             return await self._application(decision.answer_url or "", caller, virtual, media)
         if decision.kind != "bridge" and not media:
@@ -236,55 +260,46 @@ class CallEngine:
                 context=context,
             )
 
-        if self.ports is not None and (
-            params.get("first_party_play_url") or params.get("second_party_play_url")
-        ):
+        try:
+            # the relay first: a call it cannot carry is not placed at all
+            context.media = self._new_media(None)
+        except NotRelayable:
+            log.info("session %s: first party not called (no relay ports)", session_uuid)
+            return
+        if params.get("first_party_play_url") or params.get("second_party_play_url"):
             # the first party hears its prompt before the second party is dialled
             second = leg(row.second_party)
-            try:
-                self.b2bua.originate_answered(
-                    leg(row.first_party),
-                    lambda call: self._offer_sdp(call, context),
-                    lambda call: self._connect(call, context, second),
-                    context,
-                )
-                return
-            except (NoPortsAvailable, OSError) as e:
-                log.warning("no media relay for session %s (%s): no prompts", row.uuid, e)
-        self.b2bua.originate(leg(row.first_party), leg(row.second_party), context)
+            call = self.b2bua.originate_answered(
+                leg(row.first_party),
+                lambda call: self._offer_sdp(call, context),
+                lambda call: self._connect(call, context, second),
+                context,
+            )
+        else:
+            call = self.b2bua.originate(leg(row.first_party), leg(row.second_party), context)
+        context.media.call = call
 
     def _offer_sdp(self, call: Call, ctx: CallContext) -> bytes:
         """Our offer to the first party of an originated call (relay leg A)."""
-        ctx.media = self._new_media(call)
-        host, port = ctx.media.relay.a.local_address
-        return offer_sdp(host, port).to_bytes()
+        assert ctx.media is not None
+        ctx.media.call = call
+        return ctx.media.our_offer("a").to_bytes()
 
     # -- answered mode: prompts, PIN entry, unknown caller ------------------------------
 
     def _answer_sdp(self, call: Call) -> bytes | None:
-        """Our answer to the caller's offer, pointing at a new relay (None: cannot)."""
+        """Our answer to the caller's offer, pointing at a new relay (None: nothing in the
+        offer the relay can carry; raises NotRelayable when it has no ports)."""
         a = call.a
-        if a is None or a.invite is None or not a.invite.body or self.ports is None:
+        desc = describe(a.invite.body) if a is not None and a.invite is not None else None
+        if desc is None or desc.audio is None:
             return None
-        try:
-            offer = parse_sdp(a.invite.body)
-        except SdpError:
-            return None
-        stream = audio_stream(offer)
-        if stream is None:
-            return None
-        try:
-            media = self._new_media(call)
-        except (NoPortsAvailable, OSError) as e:
-            log.warning("no media relay for call %s (%s)", call.id, e)
-            return None
+        media = self._new_media(call)
         if isinstance(call.context, CallContext | AppCall):
             call.context.media = media
         else:
             call.context = media  # unknown caller: no records, the script owns the relay
-        point_leg(media.relay.a, stream)
-        host, port = media.relay.a.local_address
-        return answer_sdp(offer, stream, host, port).to_bytes()
+        return media.answer_caller("a", desc).to_bytes()
 
     @staticmethod
     def _media_of(call: Call) -> CallMedia | None:
@@ -329,6 +344,7 @@ class CallEngine:
                 caller_id=first.caller_id or virtual,
                 ring_timeout=first.timeout,
                 call_time_limit=first.time_limit,
+                context=AppCall(virtual),  # relayed like any call (its relay made lazily)
             )
         if isinstance(first, Hangup) or not media:
             return Reject(603, "Decline") if isinstance(first, Hangup) else Reject(480)
@@ -402,7 +418,7 @@ class CallEngine:
         a = call.a
         # originate_answered: the first party answered our offer
         outbound = a is not None and a.direction == "outbound"
-        if outbound and not self._set_remote(ctx.media, "A", a.remote_sdp if a else None):
+        if outbound and not self._answered(ctx.media, "a", a.remote_sdp if a else None):
             self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return
         await self._play(call, "A", ctx.params.get(_play_url(ctx.roles["a"])))
@@ -429,8 +445,7 @@ class CallEngine:
         if call.ended or media is None or media.relay.closed:
             return None
         holder.b_outcome = asyncio.get_running_loop().create_future()
-        host, port = media.relay.b.local_address
-        leg = self.b2bua.dial(call, target, offer_sdp(host, port).to_bytes())
+        leg = self.b2bua.dial(call, target, media.our_offer("b").to_bytes())
         if leg is None:
             return None
         answered = await holder.b_outcome
@@ -438,24 +453,17 @@ class CallEngine:
             return None
         if not answered:
             return False
-        if not self._set_remote(media, "B", leg.remote_sdp):
+        if not self._answered(media, "b", leg.remote_sdp):
             self.b2bua.hangup(call, "INCOMPATIBLE_DESTINATION")
             return None
         return True
 
     @staticmethod
-    def _set_remote(media: CallMedia | None, relay_leg: str, sdp: bytes | None) -> bool:
-        """Point relay leg at the phone that answered our offer with ``sdp``."""
-        stream = None
-        if sdp:
-            try:
-                stream = audio_stream(parse_sdp(sdp))
-            except SdpError:
-                stream = None
-        if stream is None or media is None:
+    def _answered(media: CallMedia | None, side: str, sdp: bytes | None) -> bool:
+        """Point the relay leg of ``side`` at the phone that answered our offer with ``sdp``."""
+        if media is None or not media.answered(side, describe(sdp)):
             log.warning("an answer without usable G.711 audio; ending the call")
             return False
-        point_leg(media.relay.leg(relay_leg), stream)
         return True
 
     async def _pin_entry(
@@ -666,46 +674,63 @@ class CallEngine:
 
     # -- media ----------------------------------------------------------------------
 
-    def _rewrite_sdp(self, leg: Leg, sd: SessionDescription) -> None:
-        """The B2BUA's hook: every SDP on its way to a leg goes through the call's relay."""
-        if leg.call.kind == "answered" and leg.state == "new":
-            return  # our own offer to the party dialled after answering: already ours
-        if isinstance(leg.call.context, AppCall):
-            # an application call: its relay was made at answer; re-INVITEs go through it
-            if leg.call.context.media is not None:
-                leg.call.context.media.rewrite(leg.side, sd)
-            return
-        ctx = self._ctx(leg.call)
-        if ctx is None or ctx.no_media or self.ports is None:
-            return
-        if ctx.media is None:
-            if leg.call.ended:
-                return
-            try:
-                ctx.media = self._new_media(leg.call)
-            except (NoPortsAvailable, OSError) as e:
-                log.warning("no media relay for call %s (%s): direct media", leg.call.id, e)
-                ctx.no_media = True
-                return
-        ctx.media.rewrite(leg.side, sd)
+    def _rewrite_sdp(self, leg: Leg, desc: Description, offer: bool) -> SessionDescription:
+        """The B2BUA's hook: every SDP on its way to a leg is written for the call's relay
+        (made with the call's first SDP). Raises NotRelayable: the B2BUA refuses."""
+        call = leg.call
+        holder = call.context
+        media = self._media_of(call)
+        if call.kind == "answered" and leg.state == "new":
+            # our own offer to a party we dial ourselves (after answering the caller, or
+            # the first party of an initiated call with prompts)
+            if media is None:
+                raise NotRelayable(503, "Service Unavailable")
+            return media.our_offer(leg.side)
+        if not isinstance(holder, CallContext | AppCall):
+            raise NotRelayable(503, "Service Unavailable")  # no call goes around the relay
+        if media is None:
+            if call.ended:
+                raise NotRelayable(503, "Service Unavailable")
+            media = holder.media = self._new_media(call)
+        if media.call is None:
+            media.call = call
+        return media.rewrite(leg.side, desc, offer)
 
-    def _new_media(self, call: Call) -> CallMedia:
-        assert self.ports is not None
+    def _new_media(self, call: Call | None) -> CallMedia:
+        """A relay for ``call`` (None: bound later, ``media.call``). Raises NotRelayable
+        (503 + Retry-After) when it cannot be had: counted, logged a few times a minute."""
+        if self.ports is None:
+            self.stats["refused_media_disabled"] += 1
+            raise NotRelayable(503, "Media Relay Disabled")
         timeout = self.settings.media_inactivity_timeout
         media: CallMedia
 
         def inactive(_leg: str) -> None:
             # only when nothing at all has come from either phone for the whole timeout
             # (a phone that never sends, or one on hold, alone does not end the call)
-            relay = media.relay
+            relay, owner = media.relay, media.call
             now = asyncio.get_running_loop().time()
-            if relay.closed or call.ended:
+            if relay.closed or owner is None or owner.ended:
                 return
             if all(now - lg.last_rx > timeout for lg in (relay.a, relay.b)):
-                log.info("call %s: no media for %.0f s; ending it", call.id, timeout)
-                self.b2bua.hangup(call, "RECOVERY_ON_TIMER_EXPIRE")
+                log.info("call %s: no media for %.0f s; ending it", owner.id, timeout)
+                self.b2bua.hangup(owner, "RECOVERY_ON_TIMER_EXPIRE")
 
-        media = CallMedia(self.ports, inactivity_timeout=timeout, on_inactive=inactive)
+        try:
+            media = CallMedia(self.ports, inactivity_timeout=timeout, on_inactive=inactive)
+        except (NoPortsAvailable, OSError) as e:
+            self.stats["refused_no_media_ports"] += 1
+            self._warn.warning(
+                "no-ports",
+                "no RTP relay ports (%d of %d pairs in use: %s): call refused 503",
+                self.ports.in_use,
+                self.ports.capacity,
+                e,
+            )
+            raise NotRelayable(
+                503, "No Media Ports Available", retry_after=NO_PORTS_RETRY_AFTER
+            ) from None
+        media.call = call
         return media
 
     def _both_answered(self, call: Call, ctx: CallContext, at: datetime) -> None:

@@ -1,11 +1,13 @@
 """SDP ↔ relay glue: puts a :class:`~vts_masking.media.relay.RelayedCall` in a call's media path.
 
-The B2BUA hands every SDP it is about to send to a leg to :meth:`CallMedia.rewrite`
-(its ``sdp_rewriter`` hook). That SDP came from the *other* leg's phone, so it says where
-that phone receives media: the relay leg of that side learns it (``set_remote``), and the
-SDP is pointed at the relay leg of the receiving side before it goes out. Offers and
-answers, provisional answers, re-INVITEs and UPDATEs all pass through here, so the relay
-follows every change of address or codec.
+The B2BUA reduces every SDP a phone sends to a :class:`~vts_masking.media.crossing.Description`
+(the allow-list's reading) and asks :meth:`CallMedia.rewrite` (its ``sdp_rewriter`` hook)
+for the SDP to send to the other leg. That description came from the *other* leg's
+phone, so it says where that phone receives media: the relay leg of that side learns it
+(``set_remote``), and the SDP written for the receiving side — by
+:mod:`vts_masking.media.crossing`, never copied — points at the relay leg facing it.
+Offers and answers, provisional answers, re-INVITEs and UPDATEs all pass through here,
+so the relay follows every change of address, codec or direction.
 
 Relay leg ``"A"`` faces B2BUA side ``"a"`` (the caller, or the first party dialled by
 ``originate``), relay leg ``"B"`` side ``"b"``.
@@ -14,73 +16,39 @@ Relay leg ``"A"`` faces B2BUA side ``"a"`` (the caller, or the first party diall
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from typing import Any
 
-from ..domain.coerce import is_number
-from ..media import g711
+from ..media import crossing
+from ..media.crossing import Description, NotRelayable, Stream
 from ..media.relay import Leg, PortAllocator, RelayedCall
-from ..sip.sdp import SessionDescription
+from ..sip.sdp import SdpError, SessionDescription, parse_sdp
 
 log = logging.getLogger("vts_masking.calls.media")
 
 _RELAY_LEG = {"a": "A", "b": "B"}
 
 
-@dataclass(frozen=True, slots=True)
-class AudioStream:
-    """The first usable audio stream of an SDP, as plain values for the relay."""
-
-    index: int
-    host: str
-    port: int
-    payload_type: int
-    codec: g711.Codec
-    event_pt: int | None
+def describe(body: bytes | None) -> Description | None:
+    """A phone's SDP body through the allow-list; None if there is none or it is unreadable."""
+    if not body:
+        return None
+    try:
+        return crossing.read(parse_sdp(body))
+    except SdpError:
+        return None
 
 
-def _rtpmaps(lines: list[tuple[str, str]]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for t, v in lines:
-        if t == "a" and v.lower().startswith("rtpmap:"):
-            pt, _, enc = v[7:].partition(" ")
-            if is_number(pt.strip()):
-                out[int(pt)] = enc.strip().lower()
-    return out
-
-
-def audio_stream(sd: SessionDescription) -> AudioStream | None:
-    """The first audio stream with a port and a G.711 format (in preference order)."""
-    for i, m in enumerate(sd.media):
-        if m.kind != "audio" or m.port == 0:
-            continue
-        host, port = sd.media_address(i)
-        if not host:
-            continue
-        maps = _rtpmaps(m.lines)
-        chosen: tuple[int, g711.Codec] | None = None
-        event_pt = None
-        for f in m.formats:
-            if not is_number(f):
-                continue
-            pt = int(f)
-            enc = maps.get(pt, "")
-            if enc.startswith("telephone-event/8000") and event_pt is None:
-                event_pt = pt
-                continue
-            if chosen is None:
-                if enc.startswith("pcmu/8000") or (not enc and pt == 0):
-                    chosen = (pt, "PCMU")
-                elif enc.startswith("pcma/8000") or (not enc and pt == 8):
-                    chosen = (pt, "PCMA")
-        if chosen is None:
-            continue
-        return AudioStream(i, host, port, chosen[0], chosen[1], event_pt)
-    return None
-
-
-def point_leg(leg: Leg, stream: AudioStream) -> None:
-    """Send relay leg ``leg``'s media to the phone ``stream`` describes."""
-    leg.set_remote(stream.host, stream.port, stream.payload_type, stream.event_pt, stream.codec)
+def point_leg(leg: Leg, stream: Stream, choice: crossing.Choice | None = None) -> None:
+    """Send relay leg ``leg``'s media to the phone ``stream`` describes, in its format
+    ``choice`` (default: its first G.711 format and its telephone-event). A stream on
+    hold without an address keeps the leg where it was (latched or declared)."""
+    if choice is None:
+        pt, codec = stream.audio[0]
+        choice = crossing.Choice(pt, codec, stream.event_pt)
+    if stream.host is not None:
+        leg.set_remote(stream.host, stream.port, choice.payload_type, choice.event_pt, choice.codec)
+    else:
+        leg.set_format(choice.payload_type, choice.event_pt, choice.codec)
 
 
 class CallMedia:
@@ -88,37 +56,74 @@ class CallMedia:
 
     def __init__(self, allocator: PortAllocator, **relay_kw: object) -> None:
         self.relay = RelayedCall(allocator, **relay_kw)  # type: ignore[arg-type]
-        #: the B2BUA side whose offer awaits an answer
-        self._offerer: str | None = None
+        #: the B2BUA call this relay serves (set by its owner; for the inactivity timeout)
+        self.call: Any = None
+        #: the last offer each side's phone made (an answer maps back onto it)
+        self._offers: dict[str, Description] = {}
 
-    def rewrite(self, side: str, sd: SessionDescription) -> None:
-        """``sd`` (from the phone of the other side) is about to be sent to ``side``."""
-        other = "b" if side == "a" else "a"
-        stream = audio_stream(sd)
+    def _local(self, side: str) -> tuple[str, int]:
+        return self.relay.leg(_RELAY_LEG[side]).local_address
+
+    def rewrite(self, side: str, desc: Description, offer: bool) -> SessionDescription:
+        """``desc`` (from the phone of the other side) is to be sent to ``side``: the SDP
+        to send instead. Raises :class:`NotRelayable` when the relay cannot carry it."""
+        if self.relay.closed:
+            raise NotRelayable(503, "Service Unavailable")
+        stream = desc.audio
         if stream is None:
-            log.info("no G.711 audio in SDP for side %s: media not relayed", side)
-            return
-        relay = self.relay
-        if relay.closed:
-            return
-        source = relay.leg(_RELAY_LEG[other])
-        answer = self._offerer == side
-        if not answer:
-            self._offerer = other
-        point_leg(source, stream)
-        if answer:
-            # The offerer sends what the answer chose (same numbers: the SDP crossed as is).
-            own = relay.leg(_RELAY_LEG[side])
-            if own.remote is not None:
-                own.set_remote(
-                    own.remote[0],
-                    own.remote[1],
-                    stream.payload_type,
-                    stream.event_pt,
-                    stream.codec,
-                )
-        host, port = relay.leg(_RELAY_LEG[side]).local_address
-        point_at(sd, stream.index, host, port)
+            log.info("no relayable G.711 audio in an SDP for side %s: refused", side)
+            raise NotRelayable(488, "Not Acceptable Here")
+        other = "b" if side == "a" else "a"
+        source = self.relay.leg(_RELAY_LEG[other])
+        host, port = self._local(side)
+        if offer:
+            self._offers[other] = desc
+            point_leg(source, stream)  # until the answer says which format
+            return crossing.offer(desc, host, port)
+        offered = self._offers.get(side)
+        if offered is None or offered.audio is None:
+            raise NotRelayable(488, "Not Acceptable Here")
+        pt, codec = stream.audio[0]
+        point_leg(source, stream, crossing.Choice(pt, codec, stream.event_pt))
+        choice = crossing.choose(offered, codec, stream.event_pt is not None)
+        point_leg(self.relay.leg(_RELAY_LEG[side]), offered.audio, choice)
+        return crossing.answer(
+            offered,
+            choice,
+            host,
+            port,
+            direction=stream.direction,
+            ptime=stream.ptime,
+            maxptime=stream.maxptime,
+        )
+
+    # -- answered mode: the service is the other end of each leg's offer/answer ----------
+
+    def answer_caller(self, side: str, desc: Description) -> SessionDescription:
+        """Our own answer to ``side``'s offer ``desc`` (we answered the call ourselves):
+        its first G.711 format and its telephone-event, at the relay leg facing it."""
+        stream = desc.audio
+        if stream is None:
+            raise NotRelayable(488, "Not Acceptable Here")
+        self._offers[side] = desc
+        choice = crossing.choose(desc, None, True)
+        point_leg(self.relay.leg(_RELAY_LEG[side]), stream, choice)
+        host, port = self._local(side)
+        return crossing.answer(desc, choice, host, port, ptime=20)
+
+    def our_offer(self, side: str) -> SessionDescription:
+        """Our own offer to ``side`` (a party we dial ourselves): PCMU, PCMA, telephone-event."""
+        host, port = self._local(side)
+        return crossing.offer(None, host, port)
+
+    def answered(self, side: str, desc: Description | None) -> bool:
+        """``side``'s phone answered our own offer with ``desc``: point its relay leg there.
+        False if the answer has nothing the relay can carry."""
+        stream = desc.audio if desc is not None else None
+        if stream is None:
+            return False
+        point_leg(self.relay.leg(_RELAY_LEG[side]), stream)
+        return True
 
     def bridge(self) -> None:
         """Both phones hear each other from now; silence from now on counts."""
@@ -128,74 +133,3 @@ class CallMedia:
 
     def close(self) -> None:
         self.relay.close()
-
-
-def point_at(sd: SessionDescription, index: int, host: str, port: int) -> None:
-    """Make stream ``index`` of ``sd`` say: send to ``host:port``; others are refused."""
-    for i, m in enumerate(sd.media):
-        if i == index:
-            m.port = port
-            m.connection = host
-            m.connection_prefix = "IN IP6" if ":" in host else "IN IP4"
-        else:
-            m.port = 0  # a stream we do not relay (video, a second audio) is declined
-    if sd.connection is not None:
-        sd.connection = host
-        sd.connection_prefix = sd.media[index].connection_prefix
-    # a=rtcp would name the phone's own RTCP port: drop it (RTCP is not relayed)
-    m = sd.media[index]
-    m.lines = [(t, v) for t, v in m.lines if not (t == "a" and v.lower().startswith("rtcp:"))]
-
-
-def answer_sdp(
-    offer: SessionDescription, stream: AudioStream, host: str, port: int
-) -> SessionDescription:
-    """Our own answer to ``offer``: the chosen G.711 format (+ telephone-event) at host:port."""
-    sd = SessionDescription()
-    sd.connection = host
-    sd.connection_prefix = "IN IP6" if ":" in host else "IN IP4"
-    sd.lines = [("t", "0 0")]
-    from ..sip.sdp import Media
-
-    for i, m in enumerate(offer.media):
-        if i != stream.index:
-            sd.media.append(Media(m.kind, 0, m.proto, m.formats[:1]))
-            continue
-        fmts = [str(stream.payload_type)]
-        lines = [("a", f"rtpmap:{stream.payload_type} {stream.codec}/8000")]
-        if stream.event_pt is not None:
-            fmts.append(str(stream.event_pt))
-            lines += [
-                ("a", f"rtpmap:{stream.event_pt} telephone-event/8000"),
-                ("a", f"fmtp:{stream.event_pt} 0-16"),
-            ]
-        lines += [("a", "ptime:20"), ("a", "sendrecv")]
-        sd.media.append(Media("audio", port, m.proto, fmts, lines=lines))
-    return sd
-
-
-def offer_sdp(host: str, port: int) -> SessionDescription:
-    """Our own offer (to a party we dial after answering the caller ourselves)."""
-    from ..sip.sdp import Media
-
-    sd = SessionDescription()
-    sd.connection = host
-    sd.connection_prefix = "IN IP6" if ":" in host else "IN IP4"
-    sd.lines = [("t", "0 0")]
-    sd.media.append(
-        Media(
-            "audio",
-            port,
-            "RTP/AVP",
-            ["0", "8", "101"],
-            lines=[
-                ("a", "rtpmap:0 PCMU/8000"),
-                ("a", "rtpmap:8 PCMA/8000"),
-                ("a", "rtpmap:101 telephone-event/8000"),
-                ("a", "fmtp:101 0-16"),
-                ("a", "ptime:20"),
-                ("a", "sendrecv"),
-            ],
-        )
-    )
-    return sd

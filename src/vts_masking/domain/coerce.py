@@ -8,11 +8,14 @@ returns a clean Python value or raises :class:`InvalidParameter` naming the para
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from . import errors
+from . import errors, outbound
+from . import text as text_rule
 
-MAX_URL_LENGTH = 1000
+MAX_URL_LENGTH = outbound.MAX_URL_LENGTH
+#: the integer rule: digits counted before ``int()`` (which is quadratic in them and
+#: refuses more than 4,300), and every integer inside the databases' 64-bit range
+MAX_DIGITS = 18
 
 
 def is_number(text: str) -> bool:
@@ -41,20 +44,32 @@ def boolean(name: str, value: Any) -> bool | None:
 
 
 def integer(name: str, value: Any) -> int | None:
+    """An integer given as a number, a digit string or an integral float.
+
+    One rule for every integer parameter: at most :data:`MAX_DIGITS` digits (a longer
+    one is outside any range the API has, and is refused before ``int()`` sees it).
+    """
     if is_unset(value):
         return None
     if isinstance(value, bool):
         raise errors.invalid(name, "must be an integer")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         text = value.strip()
         body = text[1:] if text[:1] in "+-" else text
-        if is_number(body):
-            return int(text)
-    raise errors.invalid(name, "must be an integer")
+        if not is_number(body):
+            raise errors.invalid(name, "must be an integer")
+        if len(body) > MAX_DIGITS:
+            raise errors.out_of_range(name)
+        number = int(text)
+    else:
+        raise errors.invalid(name, "must be an integer")
+    if abs(number) >= 10**MAX_DIGITS:
+        raise errors.out_of_range(name)
+    return number
 
 
 def bounded(name: str, value: Any, low: int, high: int) -> int | None:
@@ -75,6 +90,8 @@ def choice(name: str, value: Any, allowed: tuple[str, ...], *, upper: bool) -> s
 
 
 def url(name: str, value: Any) -> str | None:
+    """An http(s) URL of an acceptable shape (:func:`outbound.parse`). Whether its target
+    may be reached is the API's second check, which knows the operator's settings."""
     if is_unset(value):
         return None
     if not isinstance(value, str):
@@ -83,15 +100,11 @@ def url(name: str, value: Any) -> str | None:
     if len(text) >= MAX_URL_LENGTH:
         raise errors.invalid(name, f"must be shorter than {MAX_URL_LENGTH} characters")
     try:
-        parts = urlsplit(text)
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        port_ok = False
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise errors.invalid(name, "must be a valid http or https URL")
-    if any(ch.isspace() for ch in text):
-        raise errors.invalid(name, "must be a valid http or https URL")
+        outbound.parse(text)
+    except outbound.UnsafeUrl as exc:
+        if exc.reason.startswith(("scheme", "has no host", "malformed", "not a URL")):
+            raise errors.invalid(name, "must be a valid http or https URL") from None
+        raise errors.invalid(name, f"must be a valid http or https URL ({exc.reason})") from None
     return text
 
 
@@ -107,11 +120,15 @@ def digits(name: str, value: Any, low: int, high: int) -> str | None:
 
 
 def text(name: str, value: Any, max_length: int = 255) -> str | None:
+    """A name or identifier: at most ``max_length`` characters, no control characters."""
     if is_unset(value):
         return None
-    if not isinstance(value, str | int):
+    if not isinstance(value, str | int) or isinstance(value, bool):
         raise errors.invalid(name, "must be a string")
     result = str(value).strip()
     if len(result) > max_length:
         raise errors.invalid(name, f"must be at most {max_length} characters")
+    why = text_rule.problem(result) or text_rule.control_problem(result)
+    if why is not None:
+        raise errors.invalid(name, why)
     return result

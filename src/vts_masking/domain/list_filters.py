@@ -54,15 +54,23 @@ class SessionFilters:
     offset: int = 0
 
 
+# Filter times are compared with a second (or more) added or taken off: at the edges
+# of datetime's range (year 9999) that overflows, so the range is refused up front.
+TIME_YEARS = (1900, 9998)
+
+
 def parse_time(name: str, value: Any) -> tuple[datetime, timedelta]:
     """A filter's time and the span it stands for (0 when written with a fraction)."""
     if isinstance(value, str):
         text = value.strip()
         for fmt, span in TIME_FORMATS:
             try:
-                return datetime.strptime(text, fmt), span
+                parsed = datetime.strptime(text, fmt)
             except ValueError:
                 continue
+            if not TIME_YEARS[0] <= parsed.year <= TIME_YEARS[1]:
+                raise errors.out_of_range(name)
+            return parsed, span
     raise errors.invalid(name, "must be a time written YYYY-MM-DD HH:MM[:SS[.ffffff]]")
 
 

@@ -7,7 +7,12 @@ from functools import lru_cache
 
 import phonenumbers
 
+from . import text as text_rule
+
+# Separators people write inside a number; stripped before the digit rule applies.
 _STRIP = re.compile(r"[\s\-().]")
+_NON_DIGITS = re.compile(r"[^0-9]")
+MAX_INPUT = 64  # characters: the longest formatted E.164 number is far shorter
 
 
 class InvalidNumber(ValueError):
@@ -16,12 +21,20 @@ class InvalidNumber(ValueError):
 
 @lru_cache(maxsize=65536)
 def _parse(text: str) -> tuple[str, str | None]:
-    cleaned = _STRIP.sub("", text)
+    # The phone-number rule: after the separators are stripped, an optional "+" (or
+    # "00") and ASCII digits only. str.isdigit() would take Arabic-Indic or full-width
+    # digits (phonenumbers then quietly maps them to ASCII), and "-1415…" is a negative
+    # number, not a phone number.
+    stripped = text.strip()
+    if len(stripped) > MAX_INPUT or stripped.startswith("-"):
+        raise InvalidNumber(text)
+    cleaned = _STRIP.sub("", stripped)
     if cleaned.startswith("00"):
         cleaned = cleaned[2:]
     if not cleaned.startswith("+"):
         cleaned = "+" + cleaned
-    if not cleaned[1:].isdigit() or not 4 <= len(cleaned) <= 16:
+    digits = cleaned[1:]
+    if not (digits.isascii() and digits.isdigit()) or not 4 <= len(cleaned) <= 16:
         raise InvalidNumber(text)
     try:
         parsed = phonenumbers.parse(cleaned, None)
@@ -56,5 +69,10 @@ def normalize_lenient(text: str) -> str:
     try:
         return normalize(text)
     except InvalidNumber:
-        digits = re.sub(r"\D", "", str(text))
-        return "+" + digits if digits else str(text)
+        kept = str(text)[:MAX_INPUT]
+        digits = _NON_DIGITS.sub("", kept)
+        if digits:
+            return "+" + digits
+        # A lookup key must be storable text (a SIP From user may hold NUL or bytes
+        # that are not UTF-8): such a key matches nothing, as it should.
+        return kept if text_rule.problem(kept) is None else ""

@@ -22,6 +22,17 @@ PIN_RETRY_WAIT = (5, 10, 5)
 FORMATS = ("mp3", "wav")
 METHODS = ("GET", "POST")
 
+# URL parameters by what the service does with them: sends events to, or fetches audio
+# from (the outbound-URL guard applies the operator's setting for each kind).
+CALLBACK_URLS = ("callback_url", "recording_callback_url")
+PLAY_URLS = (
+    "first_party_play_url",
+    "second_party_play_url",
+    "pin_prompt_play",
+    "incorrect_pin_play",
+    "unknown_caller_play",
+)
+
 # Keys an update may change; every other known session key is accepted and ignored.
 UPDATABLE = (
     "session_expiry",

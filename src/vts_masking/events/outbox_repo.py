@@ -70,6 +70,15 @@ class Outcome:
     error: str | None
 
 
+def _params(row: Any) -> dict[str, str] | None:
+    """An event's parameters, or ``None`` when the stored text is not a JSON object."""
+    try:
+        value = json.loads(row.params)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 class OutboxRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -131,6 +140,24 @@ class OutboxRepo:
                 rows += conn.execute(due).all()
             if not rows:
                 return []
+            decoded = {r.id: _params(r) for r in rows}
+            unreadable = [r for r in rows if decoded[r.id] is None]
+            if unreadable:
+                # One damaged row must not fail the claim (and so every tenant's events
+                # claimed with it, again after each lease): it is failed on its own,
+                # and that is logged once — a failed row is never claimed again.
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([r.id for r in unreadable]))
+                    .values(
+                        status="failed",
+                        lease_until=None,
+                        last_error="refused: the stored event parameters cannot be read",
+                    )
+                )
+                for r in unreadable:
+                    log.error("event %s has unreadable parameters; marked failed", r.id)
+                rows = [r for r in rows if decoded[r.id] is not None]
             account_ids = {r.account_id for r in rows}
             tokens = dict(
                 conn.execute(
@@ -148,7 +175,7 @@ class OutboxRepo:
                 event_name=r.event_name,
                 url=r.url or "",
                 method=(r.method or "POST").upper(),
-                params=json.loads(r.params),
+                params=decoded[r.id] or {},
                 attempts=r.attempts,
                 created_time=r.created_time,
                 lease_until=lease_until,

@@ -1,15 +1,22 @@
-"""Outbound safety for callbacks: where the service may send a customer's events.
+"""Outbound safety: the guarded HTTP client of everything the service fetches or sends
+to a URL a customer chose — event callbacks and recording callbacks (the delivery
+worker), a number's ``answer_url`` (:mod:`vts_masking.calls.application`) and play URLs
+(:mod:`vts_masking.media.prompt`). Without care each is a way to make the service send
+requests into the operator's own network (SSRF). The rules (calls.md §4), whose pure
+half is :mod:`vts_masking.domain.outbound` (the API applies it too, and refuses such
+URLs with a 400 before they are stored):
 
-A callback URL is chosen by the customer, so without care it is a way to make the service
-send requests into the operator's own network (SSRF). The rules (calls.md §4):
-
-* only ``http`` and ``https`` URLs with a host;
+* only ``http`` and ``https`` URLs with a host, of an unambiguous shape (no control
+  characters, no numeric host that parsers read differently, such as ``0177.0.0.1``);
 * every address the host resolves to must be public: loopback, link-local, private,
-  shared (CGNAT), multicast, reserved, documentation and unspecified addresses are
-  refused, including IPv4 addresses hidden inside IPv6 (mapped, 6to4, NAT64) — unless the
-  operator passes ``--allow-private-callbacks``;
-* no proxies from the environment, no redirects, bounded time-outs and response size
-  (the worker sets those on its client).
+  site-local, shared (CGNAT), multicast, reserved, documentation and unspecified
+  addresses are refused, including IPv4 addresses hidden inside IPv6 (mapped,
+  compatible, 6to4, NAT64) — unless the operator allows private targets
+  (``--allow-private-callbacks``; ``VTS_PROMPTS_ALLOW_PRIVATE`` for play URLs); a name
+  that does not resolve is not connected to at all;
+* no proxies from the environment, no redirects (play URLs: at most three, each hop
+  checked the same way, as each connects through the same backend), bounded time-outs
+  and response size (each user sets those on its client).
 
 DNS rebinding: the check is made *inside the connection*, not before it. The transport's
 network backend resolves the host once, vets every address, and then connects to the
@@ -28,64 +35,30 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
+from ..domain import outbound
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-ALLOWED_SCHEMES = ("http", "https")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+ALLOWED_SCHEMES = outbound.SCHEMES
+is_public = outbound.is_public  # the one address rule (domain/outbound.py)
 
 
 class UnsafeTarget(Exception):
-    """The callback target is not allowed; delivering it later would not change that."""
+    """The target is not allowed; sending to it later would not change that."""
 
 
 def check_url(url: str) -> tuple[str, int]:
-    """Raise :class:`UnsafeTarget` unless ``url`` is http(s) with a host; return host, port."""
+    """Raise :class:`UnsafeTarget` unless ``url`` has an acceptable shape
+    (:func:`vts_masking.domain.outbound.parse`); return its host and port."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeTarget(f"refused: malformed URL ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ALLOWED_SCHEMES:
-        raise UnsafeTarget(f"refused: scheme {scheme or '(none)'!r} is not http or https")
-    if not parts.hostname:
-        raise UnsafeTarget("refused: URL has no host")
-    return parts.hostname, port or (443 if scheme == "https" else 80)
-
-
-def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
-    if isinstance(ip, ipaddress.IPv4Address):
-        return None
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def is_public(ip: IPAddress) -> bool:
-    """True for an address a customer's callback may reach without the operator's consent."""
-    inner = _embedded_ipv4(ip)
-    if inner is not None:
-        # Packets to these reach the IPv4 address inside (ipaddress calls the mapped and
-        # NAT64 ranges "reserved" whatever they hold), so that address decides.
-        return is_public(inner)
-    return (
-        ip.is_global  # excludes private, loopback, link-local, shared, documentation …
-        and not ip.is_multicast  # 224.0.0.0/4 counts as "global" to ipaddress
-        and not ip.is_reserved
-        and not ip.is_unspecified
-        and not ip.is_loopback
-        and not ip.is_link_local
-        and not ip.is_private
-    )
+        target = outbound.parse(url)
+    except outbound.UnsafeUrl as exc:
+        raise UnsafeTarget(f"refused: URL {exc.reason}") from None
+    return target.host, target.port
 
 
 def check_addresses(host: str, addresses: Iterable[str]) -> list[str]:
@@ -96,7 +69,10 @@ def check_addresses(host: str, addresses: Iterable[str]) -> list[str]:
     """
     vetted = []
     for text in addresses:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+        try:
+            ip = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+        except ValueError:
+            raise UnsafeTarget(f"refused: {host} resolves to {text!r}") from None
         if not is_public(ip):
             raise UnsafeTarget(f"refused: {host} resolves to non-public address {ip}")
         vetted.append(str(ip))
@@ -199,8 +175,11 @@ def make_client(
     connect_timeout: float = 5.0,
     read_timeout: float = 10.0,
     verify: ssl.SSLContext | bool = True,
+    max_redirects: int = 0,
+    user_agent: str = "vts-masking-events/1",
 ) -> httpx.AsyncClient:
-    """The worker's HTTP client: guarded, no redirects, no env proxies, bounded waits."""
+    """A guarded HTTP client: no env proxies, bounded waits, and no redirects unless
+    ``max_redirects`` (every hop connects through the guarded backend)."""
     limits = httpx.Limits(
         max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=30
     )
@@ -209,9 +188,10 @@ def make_client(
         timeout=httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=read_timeout
         ),
-        follow_redirects=False,
+        follow_redirects=max_redirects > 0,
+        max_redirects=max(max_redirects, 1),
         trust_env=False,
-        headers={"User-Agent": "vts-masking-events/1"},
+        headers={"User-Agent": user_agent},
     )
 
 

@@ -34,6 +34,7 @@ import httpx
 
 from vts.signature import NONCE_HEADER, SIGNATURE_HEADER, compute_v3_signature, generate_nonce
 
+from .. import badinput
 from ..store.base import Database
 from .delivery import DELIVERED, FAILED, RETRY, Attempt, Random, RetryPolicy, decide, default_rng
 from .metrics import COUNTERS, Counters
@@ -157,6 +158,7 @@ class DeliveryWorker:
             async with asyncio.timeout(self.config.deadline), self.clients.slot() as client:
                 return await self._send(client, event)
         except UnsafeTarget as exc:
+            badinput.note("unsafe_url", f"event {event.id} to {event.url!r}: {exc}")
             return Attempt(error=str(exc), refused=True)
         except (httpx.TimeoutException, TimeoutError):
             return Attempt(error="timeout")
@@ -168,7 +170,14 @@ class DeliveryWorker:
 
     async def _send(self, client: httpx.AsyncClient, event: Claimed) -> Attempt:
         check_url(event.url)
-        request = build_request(client, event)
+        try:
+            request = build_request(client, event)
+        except (ValueError, TypeError, UnicodeError, httpx.InvalidURL) as exc:
+            # Nothing about this event will change: refuse it once (failed, no retries,
+            # no traceback per attempt) instead of retrying it for a day.
+            raise UnsafeTarget(
+                f"refused: the request cannot be built ({type(exc).__name__}: {exc})"
+            ) from None
         response = await client.send(request, stream=True)
         try:
             read = 0

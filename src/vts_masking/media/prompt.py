@@ -11,11 +11,14 @@ reported in the log), downmixes to mono and resamples to 8 kHz: a windowed-sinc 
 at 3.6 kHz (FFT convolution, so no aliasing from 44.1/48 kHz material) followed by linear
 interpolation onto the 8 kHz grid — plenty for telephone-band speech, numpy only.
 
-Play URLs come from customers, so by default a URL whose host resolves to a loopback,
-private, link-local or otherwise non-global address is refused (the same rule as for
-callbacks); ``allow_private=True`` lifts it (development, tests, operator-internal prompt
-servers). The check resolves the name before the request: it stops plain mistakes and
-probes, not a DNS-rebinding attacker racing the resolver.
+Play URLs come from customers, so they are fetched through the same guarded client as
+event callbacks (:mod:`vts_masking.events.safety`): a URL of an ambiguous shape is not
+fetched, and neither is one whose host resolves to a loopback, private, link-local,
+site-local, multicast or otherwise non-public address (IPv4 inside IPv6 included), nor
+one that does not resolve; ``allow_private=True`` lifts the address rule (development,
+tests, operator-internal prompt servers). The check is made inside the connection, on
+the very address connected to, and again for every redirect hop, so a DNS answer that
+changes between the check and the request changes nothing.
 
 Every failure path returns None with one log line: a call must go on without its prompt.
 """
@@ -25,19 +28,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 
+from .. import badinput
 from ..clock import Clock
+from ..events.safety import UnsafeTarget, check_url, make_client
 from . import g711
 
 log = logging.getLogger(__name__)
@@ -131,20 +134,6 @@ def to_frames(samples: np.ndarray, codec: g711.Codec, frame: int = FRAME_SAMPLES
     return [encoded[i : i + frame] for i in range(0, len(encoded), frame)]
 
 
-class _Refused(Exception):
-    pass
-
-
-async def _refuse_non_public(request: httpx.Request) -> None:
-    host = request.url.host
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, request.url.port or 80)
-    except OSError:
-        return  # unresolvable: let the request fail and log the real reason
-    if not all(ipaddress.ip_address(info[4][0]).is_global for info in infos):
-        raise _Refused(host)
-
-
 @dataclass(slots=True)
 class _Entry:
     body: bytes
@@ -172,7 +161,6 @@ class PromptFetcher:
         fresh_for: float = 60.0,
         max_entries: int = 256,
         allow_private: bool = False,
-        client: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -182,16 +170,14 @@ class PromptFetcher:
         self.max_entries = max_entries
         self.allow_private = allow_private
         self._clock = clock or Clock()
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            follow_redirects=True,
+        self._client = make_client(
+            allow_private=allow_private,
+            concurrency=16,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             max_redirects=3,
-            headers={"User-Agent": "vts-masking-prompts/1"},
+            user_agent="vts-masking-prompts/1",
         )
-        if not allow_private:
-            # a hook, so that every redirect hop is checked too
-            self._client.event_hooks.setdefault("request", []).append(_refuse_non_public)
         self._mem: OrderedDict[str, _Entry] = OrderedDict()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         #: counters for tests and metrics
@@ -199,8 +185,7 @@ class PromptFetcher:
         self.not_modified = 0
 
     async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
+        await self._client.aclose()
 
     async def load(self, url: str) -> Prompt | None:
         """The prepared prompt for ``url``, or None (logged) if it cannot be had."""
@@ -213,9 +198,10 @@ class PromptFetcher:
         return entry.body if entry is not None else None
 
     async def _get(self, url: str, *, decode: bool) -> _Entry | None:
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            log.warning("prompt %s: only http and https URLs are fetched; skipping", url)
+        try:
+            check_url(url)
+        except UnsafeTarget as e:
+            badinput.note("unsafe_url", f"prompt {url!r}: {e}")
             return None
         # one fetch (and one decode) per URL at a time: concurrent calls share the result
         lock, users = self._locks.get(url) or (asyncio.Lock(), 0)
@@ -260,8 +246,8 @@ class PromptFetcher:
         except _TooLarge:
             log.warning("prompt %s: larger than %d bytes; skipping", url, self.max_bytes)
             return None
-        except _Refused as e:
-            log.warning("prompt %s: host %s is not a public address; refused", url, e)
+        except UnsafeTarget as e:
+            badinput.note("unsafe_url", f"prompt {url!r}: {e}; not a public address")
             return None
         except (httpx.HTTPError, TimeoutError, OSError) as e:
             if entry is not None:

@@ -14,17 +14,19 @@ Per packet, a leg:
   been silent for ``relatch_after`` seconds (NAT rebinding, re-INVITE to a new address);
 - shows the packet to every *tap* (the recorder) with its arrival time;
 - reports telephone-event digits (RFC 4733) to ``on_dtmf``, one per event;
-- when the call is *bridged*, forwards it out of the other leg's socket: unchanged when
-  both legs use the same codec and payload types, payload types rewritten when only the
-  numbers differ, payload re-encoded PCMU↔PCMA (one ``bytes.translate``) when the legs
-  negotiated different G.711 laws. Telephone-events go across with the peer's event
-  payload type, and are dropped if the peer did not negotiate telephone-event.
+- when the call is *bridged*, forwards its payload out of the other leg's socket in a
+  header written by that leg's :class:`~vts_masking.media.crossing.RtpStream` (our SSRC,
+  sequence numbers and timestamps; no padding, extension or CSRC list; the peer's payload
+  type — what may cross is decided there), the payload re-encoded PCMU↔PCMA (one
+  ``bytes.translate``) when the legs negotiated different G.711 laws. Telephone-events go
+  across with the peer's event payload type, and are dropped if the peer did not
+  negotiate telephone-event; any other payload type is dropped.
 
 A *prompt* (a sequence of 20 ms encoded frames) can be played into a leg: it is paced on
-the event-loop clock with its own SSRC, contiguous sequence numbers, timestamps that
-advance 160 per frame (and by the elapsed time between prompts), and the marker bit on
-each prompt's first packet. While a prompt plays, it owns that leg's output: bridged
-audio from the other leg is not forwarded into it.
+the event-loop clock and sent on the same stream of that leg (same SSRC, contiguous
+sequence numbers, timestamps advancing 160 per frame and by the elapsed time between
+runs), with the marker bit on each prompt's first packet. While a prompt plays, it owns
+that leg's output: bridged audio from the other leg is not forwarded into it.
 
 RTCP: port+1 of each leg is reserved (bound) so no other call's RTP lands there, but RTCP
 is neither read nor relayed; the kernel drops what queues up. Nothing in a relayed G.711
@@ -44,7 +46,6 @@ import asyncio
 import errno
 import ipaddress
 import logging
-import random
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import g711
+from .crossing import RtpStream
 from .dtmf import PinCollector, PinResult, TelephoneEventDetector
 from .recorder import CallRecorder, RecordingResult
 from .rtp import RtpParseError, payload_end, payload_offset
@@ -187,10 +189,6 @@ class Leg:
     """One side of a relayed call: a socket, the phone's address, its codec."""
 
     __slots__ = (
-        "_play_seq",
-        "_play_ssrc",
-        "_play_ts",
-        "_played_at",
         "_relatch_after",
         "advertise",
         "armed",
@@ -201,6 +199,7 @@ class Leg:
         "last_rx",
         "latched",
         "name",
+        "out",
         "pair",
         "payload_type",
         "peer",
@@ -233,10 +232,8 @@ class Leg:
         self.tx_packets = 0
         self.dropped = 0
         self._relatch_after = relatch_after
-        self._play_ssrc = random.getrandbits(32)
-        self._play_seq = random.getrandbits(16)
-        self._play_ts = random.getrandbits(32)
-        self._played_at: float | None = None
+        #: the one RTP stream sent to this leg's phone (forwarded audio and prompts)
+        self.out = RtpStream()
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -272,6 +269,16 @@ class Leg:
         if remote != self.remote:
             self.latched = None
         self.remote = remote
+        self.set_format(payload_type, telephone_event_pt, codec)
+
+    def set_format(
+        self,
+        payload_type: int,
+        telephone_event_pt: int | None = None,
+        codec: g711.Codec | None = None,
+    ) -> None:
+        """Change only what the phone sends and receives, not where (a hold without an
+        address: the leg keeps sending where it did, or waits for the phone's packets)."""
         self.payload_type = payload_type
         self.codec = codec or g711.CODEC_BY_PT.get(payload_type)
         self.event_pt = telephone_event_pt
@@ -335,13 +342,9 @@ class Playback:
         return self.future.done()
 
     def start(self) -> None:
-        leg = self._leg
-        now = self._loop.time()
-        if leg._played_at is not None:
-            # keep the timestamp clock running across the silence between prompts
-            gap = max(0, round((now - leg._played_at) * 8000))
-            leg._play_ts = (leg._play_ts + gap) & 0xFFFFFFFF
-        self._start = now
+        # a new run on the leg's stream: its timestamps move on by the time elapsed
+        self._leg.out.restart()
+        self._start = self._loop.time()
         self._handle = self._loop.call_soon(self._tick)
 
     def _tick(self) -> None:
@@ -354,18 +357,8 @@ class Playback:
         if now - target > _MAX_LAG:
             self._start += now - target
         payload = self._frames[self._i]
-        b1 = (0x80 if self._i == 0 else 0) | self._pt
-        header = (
-            bytes((0x80, b1))
-            + leg._play_seq.to_bytes(2, "big")
-            + leg._play_ts.to_bytes(4, "big")
-            + leg._play_ssrc.to_bytes(4, "big")
-        )
-        leg.send(header + payload)
+        leg.send(leg.out.own(payload, self._pt, now, marker=self._i == 0))
         self.sent += 1
-        leg._play_seq = (leg._play_seq + 1) & 0xFFFF
-        leg._play_ts = (leg._play_ts + len(payload)) & 0xFFFFFFFF
-        leg._played_at = now + len(payload) / 8000
         self._i += 1
         # the last frame's own duration is waited out before reporting completion
         self._handle = self._loop.call_at(self._start + self._i * self._ptime, self._tick)
@@ -634,36 +627,31 @@ class RelayedCall:
         dest = out.latched or out.remote
         if dest is None:
             return
+        # only the negotiated audio and telephone-events cross (media/crossing.py)
         if is_event:
             out_pt = out.event_pt
-            if out_pt is None:
-                return
         elif pt == leg.payload_type:
             out_pt = out.payload_type
-            table = leg.translate
-            if table is not None:
-                try:
-                    off = payload_offset(data)
-                except RtpParseError:
-                    leg.dropped += 1
-                    return
-                end = payload_end(data)
-                if end < off:
-                    leg.dropped += 1
-                    return
-                data = (
-                    bytes((data[0], (data[1] & 0x80) | out_pt))
-                    + data[2:off]
-                    + data[off:end].translate(table)
-                    + data[end:]
-                )
-                out_pt = pt = None  # already rewritten
         else:
-            out_pt = pt  # comfort noise or anything else: as is
-        if out_pt is not None and out_pt != pt:
-            data = bytes((data[0], (data[1] & 0x80) | out_pt)) + data[2:]
+            leg.dropped += 1
+            return
+        if out_pt is None:
+            return
         try:
-            out.sock.sendto(data, dest)
+            off = payload_offset(data)
+        except RtpParseError:
+            leg.dropped += 1
+            return
+        end = payload_end(data)
+        if end < off:
+            leg.dropped += 1
+            return
+        payload = data[off:end]
+        table = leg.translate
+        if table is not None and not is_event:
+            payload = payload.translate(table)
+        try:
+            out.sock.sendto(out.out.forward(data, out_pt, payload, now), dest)
             out.tx_packets += 1
         except OSError:
             out.dropped += 1

@@ -4,8 +4,19 @@
 with the loop's monotonic time into :class:`~vts_masking.sip.transaction.TransactionLayer`,
 runs the actions that come back (sends), arms one ``loop.call_at`` for the layer's next
 deadline and hands transaction-user events (new requests, responses, time-outs) to the
-callback it was given. Malformed input is logged and answered ``400`` when the request was
-readable enough to answer, and otherwise dropped: it never takes the transport down.
+callback it was given. Malformed input is counted (``stats["malformed"]``), logged at
+WARNING at most a few times a minute (a flood of garbage must not flood the log), and
+answered ``400`` when the request was readable enough to answer, otherwise dropped: it
+never takes the transport down.
+
+TCP connections are closed when idle for ``tcp_idle_timeout`` seconds (any bytes, CRLF
+keep-alives included, count as activity; a connection a call still uses, as told by the
+``in_use`` hook, is kept), and when more than ``tcp_max_buffer`` bytes wait on them in
+either direction (an unframed partial message in, unsent data out).
+
+Nothing here depends on the event loop's classes: ``serve`` runs on uvloop, whose
+transports are not subclasses of :mod:`asyncio`'s (``isinstance`` checks against
+``asyncio.Transport`` fail there), so only the methods every loop provides are used.
 """
 
 from __future__ import annotations
@@ -15,8 +26,9 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from vts_masking.ratelog import RateLimitedLog
 from vts_masking.sip.message import (
     Request,
     Response,
@@ -44,6 +56,13 @@ log = logging.getLogger("vts_masking.sip")
 
 Addr = tuple[str, int]
 TuEvent = RequestReceived | ResponseReceived | TransactionTimeout | TransactionTerminated
+
+#: seconds a TCP connection may stay silent before it is closed (Kamailio's default
+#: ``tcp_connection_lifetime`` is 120 s too); connections a call still uses are kept
+TCP_IDLE_TIMEOUT = 120.0
+#: bytes a TCP connection may hold unframed (a partial message) or unsent: 64 KiB, far
+#: above any sane SIP message and the most one connection can make us hold
+TCP_MAX_BUFFER = 64 * 1024
 
 
 def parse_hostport(text: str, default_port: int = 5060) -> Addr:
@@ -78,39 +97,96 @@ class _Tcp(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = peer
         self.pending: list[bytes] = []
+        self.last_activity = owner.now()
+        self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # No isinstance(transport, asyncio.Transport): uvloop's TCPTransport is no
+        # subclass of it, yet has every method used here.
+        self.transport = cast(asyncio.Transport, transport)
+        self.last_activity = self.owner.now()
         if self.peer is None:
             p = transport.get_extra_info("peername")
             self.peer = (p[0], p[1])
         self.owner._tcp[self.peer] = self
         for data in self.pending:
-            transport.write(data)
+            self.transport.write(data)
         self.pending.clear()
+        self._check_write_buffer()
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None
+        if self.closing:
+            return
+        self.last_activity = self.owner.now()
         try:
             messages = self.framer.feed(data)
         except SipParseError as exc:
-            log.warning("sip: garbled TCP stream from %s (%s); closing", self.peer, exc)
-            if self.transport is not None:
-                self.transport.close()
+            self.owner.stats["malformed"] += 1
+            self.owner.warn(
+                "tcp-garbled", "sip: garbled TCP stream from %s (%s); closing", self.peer, exc
+            )
+            self.close()
             return
         for msg in messages:
             self.owner._on_message(msg, self.peer, "tcp")
+        if self.framer.pending > self.owner.tcp_max_buffer:
+            self.owner.stats["tcp_overflow"] += 1
+            self.owner.warn(
+                "tcp-overflow",
+                "sip: TCP connection from %s holds %d unframed bytes (cap %d); closing",
+                self.peer,
+                self.framer.pending,
+                self.owner.tcp_max_buffer,
+            )
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
         if self.peer is not None and self.owner._tcp.get(self.peer) is self:
             del self.owner._tcp[self.peer]
 
     def write(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.last_activity = self.owner.now()
         if self.transport is None:
             self.pending.append(data)
+            if sum(map(len, self.pending)) > self.owner.tcp_max_buffer:
+                self._overflow_out(sum(map(len, self.pending)))
         else:
             self.transport.write(data)
+            self._check_write_buffer()
+
+    def _check_write_buffer(self) -> None:
+        if self.transport is None or self.closing:
+            return
+        waiting = self.transport.get_write_buffer_size()
+        if waiting > self.owner.tcp_max_buffer:
+            self._overflow_out(waiting)
+
+    def _overflow_out(self, waiting: int) -> None:
+        # a peer that does not read what we send must not make us hold it forever
+        self.owner.stats["tcp_overflow"] += 1
+        self.owner.warn(
+            "tcp-overflow",
+            "sip: TCP connection to %s has %d unsent bytes (cap %d); closing",
+            self.peer,
+            waiting,
+            self.owner.tcp_max_buffer,
+        )
+        self.close(abort=True)
+
+    def close(self, abort: bool = False) -> None:
+        self.closing = True
+        self.pending.clear()
+        if self.peer is not None and self.owner._tcp.get(self.peer) is self:
+            del self.owner._tcp[self.peer]
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
 
 
 class SipTransport:
@@ -127,6 +203,8 @@ class SipTransport:
         on_event: Callable[[TuEvent], None] | None = None,
         *,
         advertised_host: str | None = None,
+        tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        tcp_max_buffer: int = TCP_MAX_BUFFER,
     ) -> None:
         self.host = host
         self.port = port
@@ -134,12 +212,27 @@ class SipTransport:
         self.on_event: Callable[[TuEvent], None] = on_event or (lambda ev: None)
         self.layer = TransactionLayer()
         self._udp: asyncio.DatagramTransport | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.AbstractServer | None = None
         self._tcp: dict[Addr, _Tcp] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.stats = {"received": 0, "sent": 0, "malformed": 0}
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.tcp_max_buffer = tcp_max_buffer
+        #: asked before an idle TCP connection to ``addr`` is closed: True keeps it (a
+        #: call still talks over it, and an inbound one could not be opened again)
+        self.in_use: Callable[[Addr], bool] = lambda addr: False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        #: plain counters (a metrics endpoint can read them): messages received and
+        #: sent, malformed input, TCP connections closed for idling or overflowing
+        self.stats = {
+            "received": 0,
+            "sent": 0,
+            "malformed": 0,
+            "tcp_idle_closed": 0,
+            "tcp_overflow": 0,
+        }
+        self._warnings = RateLimitedLog(log)
 
     def __repr__(self) -> str:
         return f"udp+tcp:{self.host}:{self.port}"
@@ -170,20 +263,54 @@ class SipTransport:
             break
         self.port = port
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp_sock)
+        self._arm_idle_sweep()
         log.info("sip: listening on %s:%d (udp, tcp)", self.host, self.port)
 
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._udp is not None:
             self._udp.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
         for conn in list(self._tcp.values()):
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.close()
         self._tcp.clear()
+
+    def warn(self, key: str, msg: str, *args: object) -> None:
+        """A warning about input from outside: a few a minute per ``key``, then counted."""
+        self._warnings.warning(key, msg, *args)
+
+    def _arm_idle_sweep(self) -> None:
+        if self.tcp_idle_timeout <= 0 or self._loop is None:
+            return
+        # a connection is closed between 1 and 1.25 idle timeouts after its last byte
+        interval = max(0.05, self.tcp_idle_timeout / 4)
+        self._idle_timer = self._loop.call_later(interval, self._sweep_idle)
+
+    def _sweep_idle(self) -> None:
+        self._idle_timer = None
+        now = self.now()
+        for addr, conn in list(self._tcp.items()):
+            if now - conn.last_activity <= self.tcp_idle_timeout:
+                continue
+            try:
+                keep = self.in_use(addr)
+            except Exception:
+                log.exception("sip: in_use hook failed")
+                keep = True
+            if keep:
+                conn.last_activity = now  # asked again one idle timeout from now
+                continue
+            self.stats["tcp_idle_closed"] += 1
+            idle = now - conn.last_activity
+            log.info("sip: TCP connection %s idle for %.0f s; closing", addr, idle)
+            conn.close()
+        self._arm_idle_sweep()
 
     @property
     def local_addr(self) -> Addr:
@@ -238,7 +365,7 @@ class SipTransport:
                 try:
                     await loop.create_connection(lambda: c, addr[0], addr[1])
                 except OSError as exc:
-                    log.warning("sip: tcp connect to %s failed: %s", addr, exc)
+                    self.warn("tcp-connect", "sip: tcp connect to %s failed: %s", addr, exc)
                     if self._tcp.get(addr) is c:
                         del self._tcp[addr]
                     self._run(self.layer.transport_error(addr, "tcp", self.now()))
@@ -318,7 +445,9 @@ class SipTransport:
     ) -> None:
         self.stats["malformed"] += 1
         partial = msg if msg is not None else exc.partial
-        log.warning("sip: malformed message from %s:%d: %s", addr[0], addr[1], exc.reason)
+        self.warn(
+            "malformed", "sip: malformed message from %s:%d: %s", addr[0], addr[1], exc.reason
+        )
         if not isinstance(partial, Request) or partial.method == "ACK":
             return
         try:

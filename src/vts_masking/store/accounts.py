@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ..domain import errors
+from ..domain import coerce, errors
 from . import idempotency
 from .base import Database
 from .idempotency import Idempotency
@@ -96,7 +96,12 @@ class AccountRepo:
         render: Callable[[Account], dict[str, Any]] | None = None,
     ) -> Account:
         """A new account; with ``idem``, ``render(account)`` is kept as the answer to
-        its key in the same transaction."""
+        its key in the same transaction. The name meets the API's rule for names
+        whoever creates the account (the operator's CLI too): no control characters."""
+        checked = coerce.text("name", name)
+        if not checked:
+            raise errors.missing("name")
+        name = checked
         now = self.db.clock.now()
         prefix = "SA" if parent else "MA"
         with self.db.write() as conn:
@@ -232,8 +237,14 @@ class AccountRepo:
         city: str | None = None,
         address: str | None = None,
     ) -> None:
-        """Change an account's details; ``None`` leaves a field as it is."""
-        given = {"name": name, "enabled": enabled, "city": city, "address": address}
+        """Change an account's details; ``None`` leaves a field as it is. Texts meet the
+        API's rule for them whoever changes them (no control characters)."""
+        given = {
+            "name": coerce.text("name", name),
+            "enabled": enabled,
+            "city": coerce.text("city", city),
+            "address": coerce.text("address", address, 1000),
+        }
         values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         values["modified_time"] = self.db.clock.now()
         with self.db.write() as conn:

@@ -25,6 +25,11 @@ class NumberFilters:
     number_startswith: str | None = None  # E.164 with "+"
 
 
+def _unavailable(raw: str) -> errors.InvalidParameter:
+    """One answer for a number that is invalid and for one that is someone else's."""
+    return errors.invalid("numbers", f"contains an invalid or unavailable number: {raw[:40]}")
+
+
 class NumberRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -38,26 +43,35 @@ class NumberRepo:
         alias: str | None = None,
         app_id: str | None = None,
         answer_url: str | None = None,
+        by_main: bool = True,
     ) -> list[str]:
-        """Add numbers to a pool; a number held by another account is refused whole."""
-        parsed: list[tuple[str, str]] = []
+        """Add numbers to a pool (``pool``: a subaccount of ``main``, or ``main``'s own).
+
+        The ownership rule: a number is added only where it is free — not held by
+        another account, and, when a subaccount adds it (``by_main=False``), not in any
+        other pool of its main account (moving a number between pools is its main
+        account's decision). A number that may not be added is refused with the very
+        answer an invalid number gets, so the refusal never tells that it exists.
+        The request is refused whole: nothing is added when one number is refused.
+        """
+        parsed: list[tuple[str, str, str]] = []
         for raw in raw_numbers:
             try:
                 e164 = phone.normalize(raw)
             except phone.InvalidNumber:
-                raise errors.invalid(
-                    "numbers", f"contains an invalid phone number: {raw}"
-                ) from None
-            parsed.append((e164, phone.country_of(e164) or "ZZ"))
+                raise _unavailable(raw) from None
+            parsed.append((e164, phone.country_of(e164) or "ZZ", raw))
         if not parsed:
             raise errors.missing("numbers")
         for attempt in range(2):
             try:
-                self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url)
+                self._add_once(
+                    main, parsed, (pool or main).id, alias, app_id, answer_url, by_main
+                )
                 break
             except IntegrityError:
                 # a concurrent add inserted one of these numbers first: once more, as an
-                # update of the now existing row (or the "already in use" refusal)
+                # update of the now existing row (or the refusal)
                 if attempt:
                     raise
         return [p[0] for p in parsed]
@@ -65,11 +79,12 @@ class NumberRepo:
     def _add_once(
         self,
         main: Account,
-        parsed: list[tuple[str, str]],
+        parsed: list[tuple[str, str, str]],
         pool_id: int,
         alias: str | None,
         app_id: str | None,
         answer_url: str | None,
+        by_main: bool,
     ) -> None:
         now = self.db.clock.now()
         with self.db.write() as conn:
@@ -79,11 +94,13 @@ class NumberRepo:
                     select(numbers).where(numbers.c.number.in_([p[0] for p in parsed]))
                 )
             }
-            for e164, _ in parsed:
+            for e164, _, raw in parsed:
                 row = existing.get(e164)
-                if row is not None and row.account_id != main.id and row.state != "removed":
-                    raise errors.invalid("numbers", f"contains a number already in use: {e164}")
-            for e164, country in dict(parsed).items():
+                if row is None or row.state == "removed":
+                    continue  # free
+                if row.account_id != main.id or (row.pool_id != pool_id and not by_main):
+                    raise _unavailable(raw)
+            for e164, (country, _raw) in {p[0]: p[1:] for p in parsed}.items():
                 values = {
                     "account_id": main.id,
                     "pool_id": pool_id,

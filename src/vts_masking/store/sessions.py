@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from ..domain import allocation, errors, phone
 from ..domain.list_filters import SessionFilters
@@ -35,6 +36,11 @@ from .idempotency import Answer, Idempotency
 from .models import bindings, calls, interactions, numbers, recordings, sessions
 
 MAX_ATTEMPTS = 8
+log = logging.getLogger("vts_masking.store")
+# What a damaged row raises while it is processed (bad JSON, a value the database or
+# the encoder refuses). Connection and operational errors are not among them: those
+# fail the whole pass, which the next sweep retries.
+ROW_ERRORS = (ValueError, TypeError, LookupError, DataError)
 
 
 def _free_number_query(geo: bool, upper: bool) -> Any:
@@ -90,6 +96,7 @@ class SessionRepo:
         # The service's public URL, before the links a session view carries (its
         # interactions' call and recording URLs); set by ``Store.public_url``.
         self.base_url = ""
+        self._stuck: set[int] = set()  # sessions even _set_aside could not mark
 
     # -- scope ----------------------------------------------------------------------
 
@@ -557,8 +564,27 @@ class SessionRepo:
 
     def sweep(self, batch: int = 500) -> int:
         """Mark sessions whose expiry passed as expired, write ``SessionTimeout``,
-        release dead bindings and finish draining numbers. Safe in many processes at
-        once: rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+        release dead bindings and finish draining numbers; returns how many sessions
+        were expired. Safe in many processes at once: rows are claimed with
+        ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+
+        Each of the three steps runs even when another fails (the first failure is
+        raised after all ran), and a session that cannot be expired normally is set
+        aside on its own (:meth:`_set_aside`) — one bad row never holds back another
+        tenant's expiry.
+        """
+        done = 0
+        failure: Exception | None = None
+        for step in (self._expire_due, self._release_dead_bindings, self._finish_draining):
+            try:
+                done += step(batch)
+            except Exception as exc:  # the next step, and the next sweep, still run
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return done
+
+    def _expire_due(self, batch: int) -> int:
         done = 0
         with self.db.write() as conn:
             now = self.db.clock.now()
@@ -568,21 +594,65 @@ class SessionRepo:
                 .order_by(sessions.c.expiry_time)
                 .limit(batch)
             )
+            if self._stuck:
+                query = query.where(sessions.c.id.not_in(self._stuck))
             if self.db.postgres:
                 query = query.with_for_update(skip_locked=True)
             for row in conn.execute(query).all():
-                self._end(conn, row, row.expiry_time, now)
+                try:
+                    with conn.begin_nested():  # a savepoint: a failure undoes this row only
+                        self._end(conn, row, row.expiry_time, now)
+                except ROW_ERRORS as exc:
+                    self._set_aside(conn, row, now, exc)
                 done += 1
+        return done
+
+    def _set_aside(self, conn: Connection, row: Any, now: datetime, exc: Exception) -> None:
+        """A session whose expiry cannot be processed (its stored row is damaged: its
+        params do not decode, its event cannot be written) is marked expired without
+        ``SessionTimeout`` and its bindings are freed, and that is logged once — the
+        row no longer comes back. Should even that fail, the row is skipped by this
+        process from then on (logged once too), so it never blocks the batch."""
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == row.id)
+                    .values(status="expired", ended_time=row.expiry_time, modified_time=now)
+                )
+                conn.execute(delete(bindings).where(bindings.c.session_id == row.id))
+            log.error(
+                "session %s could not be expired normally (%s: %s); marked expired "
+                "without SessionTimeout",
+                row.uuid,
+                type(exc).__name__,
+                exc,
+            )
+        except ROW_ERRORS as again:
+            self._stuck.add(row.id)
+            log.error(
+                "session %s cannot be expired (%s: %s); skipped from now on",
+                row.uuid,
+                type(again).__name__,
+                again,
+            )
+
+    def _release_dead_bindings(self, _batch: int) -> int:
         # Housekeeping in transactions of their own, claiming rows with SKIP LOCKED so
         # two sweepers never wait on each other's rows (no deadlock, no double work).
         with self.db.write() as conn:
+            now = self.db.clock.now()
             dead = select(bindings.c.id).where(bindings.c.blocked_until <= now).limit(5000)
             if self.db.postgres:
                 dead = dead.with_for_update(skip_locked=True)
             ids = list(conn.execute(dead).scalars())
             if ids:
                 conn.execute(delete(bindings).where(bindings.c.id.in_(ids)))
+        return 0
+
+    def _finish_draining(self, _batch: int) -> int:
         with self.db.write() as conn:
+            now = self.db.clock.now()
             draining = select(numbers.c.id).where(numbers.c.state == "draining")
             if self.db.postgres:
                 draining = draining.with_for_update(skip_locked=True)
@@ -608,7 +678,7 @@ class SessionRepo:
                     .where(numbers.c.id.in_(drained))
                     .values(state="removed", modified_time=now)
                 )
-        return done
+        return 0
 
     def events(self, principal: Principal, session_uuid: str) -> list[Any]:
         with self.db.read() as conn:

@@ -195,6 +195,14 @@ def test_call_control_is_refused_with_a_reason(calls, method: str, path: str) ->
     r = t.http.request(method, t.base + path.format(uuid=made[3].caller_leg), json={})
     assert r.status_code == 405
     assert r.json()["error"].startswith("Calls are placed by masking sessions")
+    served = {"Call/": "GET", "Call/{uuid}/": "GET"}.get(path, "")
+    assert r.headers["Allow"] == served
+
+
+def test_a_method_no_route_serves_names_only_the_served_ones_in_allow(calls) -> None:
+    t, _, _, made = calls
+    r = t.http.put(t.base + f"Call/{made[0].caller_leg}/", json={})
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
 
 
 def test_call_control_still_needs_credentials(calls) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from vts_masking import badinput
 from vts_masking.clock import FrozenClock
 from vts_masking.media.prompt import PromptFetcher
 
@@ -315,15 +316,29 @@ async def test_concurrent_loads_of_one_url_fetch_it_once(site):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:1/a.wav", "http://10.1.2.3/a.wav", "http://169.254.169.254/latest"]
+    "url",
+    [
+        "http://127.0.0.1:1/a.wav",
+        "http://10.1.2.3/a.wav",
+        "http://169.254.169.254/latest",
+        # forms the old check (ipaddress.is_global alone) let through
+        "http://[64:ff9b::7f00:1]:1/a.wav",  # NAT64 of 127.0.0.1
+        "http://[2002:7f00:1::]:1/a.wav",  # 6to4 of 127.0.0.1
+        "http://[::127.0.0.1]:1/a.wav",  # IPv4-compatible
+        "http://[fec0::1]:1/a.wav",  # site-local
+        "http://224.0.0.1:1/a.wav",  # multicast
+        "http://0177.0.0.1:1/a.wav",  # octal: 127.0.0.1 to the C resolver
+        "http://127.0.0.1\x00.example.com/a.wav",  # NUL ends the host for C code
+    ],
 )
 @pytest.mark.asyncio
-async def test_private_addresses_are_refused_by_default(url, caplog):
+async def test_private_and_ambiguous_addresses_are_refused_by_default(url):
     f = PromptFetcher()
-    with caplog.at_level(logging.WARNING):
-        assert await f.load(url) is None
+    before = badinput.COUNTS.snapshot().get("unsafe_url", 0)
+    assert await f.load(url) is None
     await f.aclose()
-    assert "not a public address" in caplog.text
+    assert f.requests <= 1  # refused inside the connection, or before any request
+    assert badinput.COUNTS.snapshot()["unsafe_url"] == before + 1
 
 
 @pytest.mark.asyncio

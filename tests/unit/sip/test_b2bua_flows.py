@@ -13,6 +13,8 @@ import pytest
 
 from tests.unit.sip.samples import INVITE
 from vts_masking.calls.b2bua import B2BUA, Bridge, InboundCall, Leg, Reject
+from vts_masking.media import crossing
+from vts_masking.media.crossing import Description
 from vts_masking.sip.message import (
     Request,
     Response,
@@ -162,7 +164,9 @@ async def test_outbound_invite_is_built_from_scratch():
         assert secret not in raw, secret
     sd = parse_sdp(inv.body)
     assert sd.origin.startswith("- ") and sd.origin.endswith(" IN IP4 192.0.2.10")
-    assert sd.media_address(0) == ("10.0.0.1", 49170)  # media relayed unchanged (for now)
+    # a bare B2BUA (no relay hook) writes the phone's own media address: the service
+    # never runs so (its calls engine relays every call or refuses it)
+    assert sd.media_address(0) == ("10.0.0.1", 49170)
 
 
 @pytest.mark.asyncio
@@ -329,12 +333,14 @@ async def test_bye_outside_any_dialog_is_481_and_options_is_200():
 
 @pytest.mark.asyncio
 async def test_sdp_rewriter_edits_the_sdp_sent_to_each_leg():
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, bool]] = []
 
-    def rewriter(leg: Leg, sd: SessionDescription) -> None:
-        seen.append((leg.side, leg.direction))
+    def rewriter(leg: Leg, desc: Description, offer: bool) -> SessionDescription:
+        seen.append((leg.side, leg.direction, offer))
+        sd = crossing.direct(desc)
         sd.set_connection("203.0.113.7")
         sd.media[0].port = 30000 if leg.side == "b" else 30002
+        return sd
 
     _, fake = await start(sdp_rewriter=rewriter)
     answer(fake, 200, CALLEE_SDP)
@@ -342,7 +348,7 @@ async def test_sdp_rewriter_edits_the_sdp_sent_to_each_leg():
     ok = next(m for m in fake.to(CALLER) if isinstance(m, Response) and m.status == 200)
     assert parse_sdp(inv.body).media_address(0) == ("203.0.113.7", 30000)
     assert parse_sdp(ok.body).media_address(0) == ("203.0.113.7", 30002)
-    assert seen == [("b", "outbound"), ("a", "inbound")]
+    assert seen == [("b", "outbound", True), ("a", "inbound", False)]
 
 
 @pytest.mark.asyncio

@@ -195,3 +195,15 @@ def test_unicode_digits_are_parse_errors_not_crashes(old, new):
     with pytest.raises(SipParseError):
         msg = parse_message(INVITE.replace(old, new))
         msg.parsed_uri  # noqa: B018
+
+
+def test_a_stream_with_a_5000_digit_content_length_is_a_parse_error() -> None:
+    from vts_masking.sip.message import SipParseError, StreamFramer
+
+    head = (
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKx\r\n"
+        b"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+        b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    )
+    with pytest.raises(SipParseError, match="Content-Length"):
+        StreamFramer().feed(head)

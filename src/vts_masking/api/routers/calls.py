@@ -23,6 +23,7 @@ from ...domain.list_filters import parse_call_filters, parse_recording_filters
 from ...domain.views import account_path, call_view, live_call_view, recording_view
 from ...store import Principal
 from ..deps import get_store, principal, public_url
+from ..errors import NOT_SERVED, allowed_methods, error_response
 from ..idempotency import answer_once, idempotency_of
 from ..params import query
 from ..render import list_page, ok
@@ -82,7 +83,12 @@ async def get_call(
 )
 @router.delete(BASE + "/Request/{request_uuid}", include_in_schema=False)
 async def call_control(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    raise errors.ApiError(NO_CALL_CONTROL, status=405)
+    # Allow names what the path really serves (GET for a leg, nothing for its actions).
+    allow = ", ".join(allowed_methods(request))
+    return error_response(405, NO_CALL_CONTROL, {"Allow": allow})
+
+
+NOT_SERVED.add(call_control)
 
 
 @router.get(BASE + "/Recording", summary="List recordings")

@@ -23,6 +23,7 @@ from ..deps import get_store, principal
 from ..idempotency import answer_once, idempotency_of
 from ..params import body, delete_params, query
 from ..render import list_page, ok
+from ..urlguard import vet
 
 router = APIRouter(tags=["Numbers"])
 BASE = "/v1/Account/{auth_id}/Number"
@@ -83,12 +84,15 @@ async def add_numbers(request: Request, who: Principal = Depends(principal)) -> 
     if coerce.is_unset(raw.get("numbers")):
         raise errors.missing("numbers")
     items = _split_numbers(raw["numbers"])
+    fields = _number_fields(raw)
+    await vet(request, [("answer_url", fields.get("answer_url"))], play=False)
     store = get_store(request)
 
     def work() -> list[str]:
         pool = _pool(store, who, raw)
-        fields = _number_fields(raw)
-        return store.numbers.add(who.main, items, pool=pool, **fields)
+        return store.numbers.add(
+            who.main, items, pool=pool, by_main=who.subaccount is None, **fields
+        )
 
     async def add() -> JSONResponse:
         added = await run_in_threadpool(work)
@@ -150,10 +154,12 @@ async def update_number(
     number: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
     raw = await body(request)
+    fields = _number_fields(raw)
+    await vet(request, [("answer_url", fields.get("answer_url"))], play=False)
     store = get_store(request)
 
     def work() -> tuple[dict[str, Any], dict[int, str]]:
-        values = _number_fields(raw)
+        values = dict(fields)
         if "subaccount" in raw and who.subaccount is None:
             pool = _pool(store, who, raw)
             values["pool_id"] = (pool or who.main).id

@@ -18,6 +18,7 @@ from ..deps import get_store, principal, read
 from ..idempotency import answer_once, idempotency_of, replayed
 from ..params import body, query
 from ..render import list_page, ok
+from ..urlguard import vet_session_urls
 
 log = logging.getLogger("vts_masking.api")
 router = APIRouter(tags=["Masking sessions"])
@@ -28,6 +29,7 @@ BASE = "/v1/Account/{auth_id}/Masking/Session"
 async def create_session(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     raw = await body(request)
     params = session_params.parse_create(raw)
+    await vet_session_urls(request, vars(params))
     idem = idempotency_of(request, who, raw)
 
     def render(view: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +88,7 @@ async def update_session(
 ) -> JSONResponse:
     raw = await body(request)
     change = session_params.parse_update(raw)
+    await vet_session_urls(request, change.changes)
     store = get_store(request)
     idem = idempotency_of(request, who, raw)
     api_id = str(uuid.uuid4())  # the kept answer and this one must be the same
