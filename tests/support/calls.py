@@ -13,13 +13,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
-from tests.support.live import LiveService
 from vts_masking.domain.billing import RateTable
+from vts_masking.store import Store
 from vts_masking.store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, other
 
 Role = Literal["first", "second"]
+
+
+class Service(Protocol):
+    """A running service's store and base URL (a ``LiveService``, or the store of a
+    service run as a subprocess on the same database)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def url(self) -> str: ...
 
 
 @dataclass
@@ -31,7 +42,7 @@ class LoggedCall:
 
 
 def log_call(
-    live: LiveService,
+    live: Service,
     session: dict,
     *,
     start: datetime,
@@ -65,7 +76,7 @@ def log_call(
     if answered:
         log.leg_answered(ref, "b", "outbound", vn, callee_number, answer)
         if media is not None:
-            recordings = RecordingLog(live.store.db, live.settings.base_url())
+            recordings = RecordingLog(live.store.db, live.url)
             rec = RecordingRef(str(uuid.uuid4()), media.suffix.lstrip("."), str(media), answer)
             recordings.recording_started(ref, rec, "a")  # the caller's leg, as the engine
             size = media.stat().st_size
