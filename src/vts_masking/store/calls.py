@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select, update
-from sqlalchemy.orm import aliased
 
 from ..domain import errors
 from ..domain.list_filters import CallFilters, RecordingFilters
@@ -15,21 +14,11 @@ from .filters import comparison_conditions
 from .models import calls, recordings, sessions
 
 # A leg's parent is the first leg of its interaction (the caller's inbound leg, or the
-# call to the first party of initiate_call_to_first_party): the family's A leg.
-_first = aliased(calls)
-_parent = aliased(calls)
-_FIRST_LEG = (
-    select(func.min(_first.c.id))
-    .where(_first.c.interaction_id == calls.c.interaction_id)
-    .correlate(calls)
-    .scalar_subquery()
-)
-_PARENT_UUID = (
-    select(_parent.c.uuid)
-    .where(_parent.c.id == _FIRST_LEG, _parent.c.id != calls.c.id)
-    .correlate(calls)
-    .scalar_subquery()
-)
+# call to the first party of initiate_call_to_first_party): the family's A leg. Found
+# for a page's legs in one grouped query after the page is read (_with_parents), not by
+# a correlated subquery per row: PostgreSQL evaluates those for every row an OFFSET
+# skips too, and answered min(id) by walking the primary key (118 s for offset 10000
+# of 40 000 legs, bench/api/call_list.py).
 # The family's filter names for a leg's columns.
 CALL_COLUMNS = {
     "initiation_time": calls.c.initiation_time,
@@ -56,6 +45,17 @@ class CallRepo:
         sub = self.accounts.by_auth_id(auth_id)
         return sub.id if sub and sub.parent_id == who.main.id else -1
 
+    def _session_id(self, who: Principal, session_uuid: str) -> int:
+        """The id of a session the principal sees (-1, matching nothing, otherwise)."""
+        scope = sessions.c.account_id == who.main.id
+        if who.subaccount is not None:
+            scope = sessions.c.subaccount_id == who.subaccount.id
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(sessions.c.id).where(sessions.c.uuid == session_uuid, scope)
+            ).scalar()
+        return int(found) if found is not None else -1
+
     def _call_scope(self, who: Principal) -> Any:
         cond = calls.c.account_id == who.main.id
         if who.subaccount is not None:
@@ -63,11 +63,53 @@ class CallRepo:
         return cond
 
     def _call_select(self) -> Select[Any]:
-        return select(
-            calls,
-            sessions.c.uuid.label("session_uuid"),
-            _PARENT_UUID.label("parent_call_uuid"),
-        ).select_from(calls.outerjoin(sessions, sessions.c.id == calls.c.session_id))
+        return select(calls, sessions.c.uuid.label("session_uuid")).select_from(
+            calls.outerjoin(sessions, sessions.c.id == calls.c.session_id)
+        )
+
+    @staticmethod
+    def _with_parents(conn: Any, rows: list[Any]) -> list[dict[str, Any]]:
+        """The rows as dicts with ``parent_call_uuid``: the first leg of the same
+        interaction when that is another leg, else ``None``."""
+        interactions = {r.interaction_id for r in rows if r.interaction_id is not None}
+        first: dict[int, tuple[int, str]] = {}
+        if interactions:
+            firsts = (
+                select(calls.c.interaction_id, func.min(calls.c.id).label("first_id"))
+                .where(calls.c.interaction_id.in_(interactions))
+                .group_by(calls.c.interaction_id)
+                .subquery()
+            )
+            first = {
+                r.interaction_id: (r.id, r.uuid)
+                for r in conn.execute(
+                    select(firsts.c.interaction_id, calls.c.id, calls.c.uuid).join(
+                        calls, calls.c.id == firsts.c.first_id
+                    )
+                )
+            }
+        out = []
+        for r in rows:
+            lead = first.get(r.interaction_id)
+            parent = lead[1] if lead is not None and lead[0] != r.id else None
+            out.append({**r._mapping, "parent_call_uuid": parent})
+        return out
+
+    def _first_leg(self, who: Principal, call_uuid: str) -> tuple[int, int] | None:
+        """(id, interaction id) of a leg the principal sees that is the first of its
+        interaction, or ``None``."""
+        with self.db.read() as conn:
+            leg = conn.execute(
+                select(calls.c.id, calls.c.interaction_id).where(
+                    calls.c.uuid == call_uuid, self._call_scope(who)
+                )
+            ).first()
+            if leg is None or leg.interaction_id is None:
+                return None
+            lead = conn.execute(
+                select(func.min(calls.c.id)).where(calls.c.interaction_id == leg.interaction_id)
+            ).scalar()
+        return (leg.id, leg.interaction_id) if lead == leg.id else None
 
     def get_call(self, who: Principal, call_uuid: str, *, live: bool = False) -> dict[str, Any]:
         """One leg; with ``live`` only while it is still up (the family's live view)."""
@@ -76,18 +118,32 @@ class CallRepo:
             cond.append(calls.c.end_time.is_(None))
         with self.db.read() as conn:
             row = conn.execute(self._call_select().where(*cond)).first()
-        if row is None:
-            raise errors.NotFound("Call not found.")
-        return dict(row._mapping)
+            if row is None:
+                raise errors.NotFound("Call not found.")
+            return self._with_parents(conn, [row])[0]
 
     def list_calls(self, who: Principal, filters: CallFilters) -> tuple[int, list[dict[str, Any]]]:
         """A page of legs, newest first, and how many match."""
-        cond = [self._call_scope(who)]
+        # The narrowest scope first, looked up in the principal's scope: one session's
+        # legs by its id, the B legs of an A leg by their interaction. Then the legs'
+        # own account needs no condition, so the planner takes that column's index;
+        # with the account's too, SQLite walked all the account's legs in time order
+        # looking for the few (9x slower, bench/api/call_list.py).
+        cond: list[Any] = []
+        if filters.session_uuid:
+            cond.append(calls.c.session_id == self._session_id(who, filters.session_uuid))
+        if filters.parent_call_uuid:
+            # The family's "B legs of this A leg": the other legs of its interaction.
+            a_leg = self._first_leg(who, filters.parent_call_uuid)
+            if a_leg is None:
+                cond.append(calls.c.id == -1)
+            else:
+                cond += [calls.c.interaction_id == a_leg[1], calls.c.id != a_leg[0]]
+        if not cond:
+            cond.append(self._call_scope(who))
         sub_id = self._subaccount_id(who, filters.subaccount)
         if sub_id is not None:
             cond.append(calls.c.session_id.in_(self._owned_sessions(sub_id)))
-        if filters.session_uuid:
-            cond.append(sessions.c.uuid == filters.session_uuid)
         if filters.call_direction:
             cond.append(calls.c.direction == filters.call_direction)
         if filters.from_prefix:
@@ -100,24 +156,10 @@ class CallRepo:
             cond.append(calls.c.end_time.is_(None))
         if filters.hangup_cause_code is not None:
             cond.append(calls.c.hangup_cause_code == filters.hangup_cause_code)
-        if filters.parent_call_uuid:
-            # The family's "B legs of this A leg": the other legs of its interaction.
-            a_leg = aliased(calls)
-            cond.append(
-                calls.c.interaction_id.in_(
-                    select(a_leg.c.interaction_id).where(
-                        a_leg.c.uuid == filters.parent_call_uuid, a_leg.c.id == _FIRST_LEG
-                    )
-                )
-            )
-            cond.append(calls.c.uuid != filters.parent_call_uuid)
         cond += comparison_conditions(CALL_COLUMNS, filters.comparisons)
         where = and_(*cond)
-        counted = select(func.count()).select_from(
-            calls.outerjoin(sessions, sessions.c.id == calls.c.session_id)
-        )
         with self.db.read() as conn:
-            total = conn.execute(counted.where(where)).scalar()
+            total = conn.execute(select(func.count()).select_from(calls).where(where)).scalar()
             rows = conn.execute(
                 self._call_select()
                 .where(where)
@@ -125,7 +167,7 @@ class CallRepo:
                 .limit(filters.limit)
                 .offset(filters.offset)
             ).all()
-        return int(total or 0), [dict(r._mapping) for r in rows]
+            return int(total or 0), self._with_parents(conn, rows)
 
     def _rec_scope(self, who: Principal) -> Any:
         cond = and_(recordings.c.account_id == who.main.id, recordings.c.deleted.is_(False))

@@ -157,6 +157,11 @@ def test_another_tenant_sees_none_of_the_calls(calls) -> None:
     other = make_tenant(t.live)
     try:
         assert other.http.get(other.base + "Call/").json()["meta"]["total_count"] == 0
+        by_session = {"session_uuid": calls[1]["session_uuid"]}
+        listed_by_session = other.http.get(other.base + "Call/", params=by_session).json()
+        assert listed_by_session["meta"]["total_count"] == 0
+        by_parent = {"parent_call_uuid": made[0].caller_leg}
+        assert other.http.get(other.base + "Call/", params=by_parent).json()["objects"] == []
         assert other.http.get(other.base + f"Call/{made[0].caller_leg}/").status_code == 404
     finally:
         other.http.close()
