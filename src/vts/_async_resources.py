@@ -239,6 +239,8 @@ class AsyncNumbers(_Resource):
         number_contains: str | None = None,
         number_startswith: str | None = None,
         country: str | None = None,
+        type: str | None = None,
+        services: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
         state: str | None = None,
@@ -246,7 +248,9 @@ class AsyncNumbers(_Resource):
         limit: int | None = None,
         offset: int | None = None,
     ) -> NumberList:
-        """One page of the pool."""
+        """One page of the pool. ``type`` is the family's number type (``local``,
+        ``mobile``, ``tollfree``, ``national``); ``services`` (``voice``, ``sms``, ``mms``,
+        comma-separated): the pool carries voice only."""
         params = collect(locals())
         return await self._client._request("GET", "Number/", params=params, parse=NumberList)
 
@@ -256,6 +260,8 @@ class AsyncNumbers(_Resource):
         number_contains: str | None = None,
         number_startswith: str | None = None,
         country: str | None = None,
+        type: str | None = None,
+        services: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
         state: str | None = None,
@@ -465,6 +471,11 @@ class AsyncRecordings(_Resource):
         add_time__gte: datetime | str | None = None,
         add_time__lt: datetime | str | None = None,
         add_time__lte: datetime | str | None = None,
+        recording_storage_duration: int | None = None,
+        recording_storage_duration__gt: int | None = None,
+        recording_storage_duration__gte: int | None = None,
+        recording_storage_duration__lt: int | None = None,
+        recording_storage_duration__lte: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
     ) -> RecordingList:
@@ -484,6 +495,11 @@ class AsyncRecordings(_Resource):
         add_time__gte: datetime | str | None = None,
         add_time__lt: datetime | str | None = None,
         add_time__lte: datetime | str | None = None,
+        recording_storage_duration: int | None = None,
+        recording_storage_duration__gt: int | None = None,
+        recording_storage_duration__gte: int | None = None,
+        recording_storage_duration__lt: int | None = None,
+        recording_storage_duration__lte: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
     ) -> AsyncIterator[Recording]:

@@ -230,6 +230,8 @@ class Numbers(_Resource):
         number_contains: str | None = None,
         number_startswith: str | None = None,
         country: str | None = None,
+        type: str | None = None,
+        services: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
         state: str | None = None,
@@ -237,7 +239,9 @@ class Numbers(_Resource):
         limit: int | None = None,
         offset: int | None = None,
     ) -> NumberList:
-        """One page of the pool."""
+        """One page of the pool. ``type`` is the family's number type (``local``,
+        ``mobile``, ``tollfree``, ``national``); ``services`` (``voice``, ``sms``, ``mms``,
+        comma-separated): the pool carries voice only."""
         params = collect(locals())
         return self._client._request("GET", "Number/", params=params, parse=NumberList)
 
@@ -247,6 +251,8 @@ class Numbers(_Resource):
         number_contains: str | None = None,
         number_startswith: str | None = None,
         country: str | None = None,
+        type: str | None = None,
+        services: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
         state: str | None = None,
@@ -452,6 +458,11 @@ class Recordings(_Resource):
         add_time__gte: datetime | str | None = None,
         add_time__lt: datetime | str | None = None,
         add_time__lte: datetime | str | None = None,
+        recording_storage_duration: int | None = None,
+        recording_storage_duration__gt: int | None = None,
+        recording_storage_duration__gte: int | None = None,
+        recording_storage_duration__lt: int | None = None,
+        recording_storage_duration__lte: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
     ) -> RecordingList:
@@ -471,6 +482,11 @@ class Recordings(_Resource):
         add_time__gte: datetime | str | None = None,
         add_time__lt: datetime | str | None = None,
         add_time__lte: datetime | str | None = None,
+        recording_storage_duration: int | None = None,
+        recording_storage_duration__gt: int | None = None,
+        recording_storage_duration__gte: int | None = None,
+        recording_storage_duration__lt: int | None = None,
+        recording_storage_duration__lte: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
     ) -> Iterator[Recording]:

@@ -646,6 +646,7 @@ class Recording(VTSObject):
     recording_end_ms: int | None
     recording_duration_ms: int | None
     rounded_recording_duration: int | None
+    recording_storage_duration: int | None
     recording_size: int | None
     recording_url: str | None
     recording_resource_url: str | None

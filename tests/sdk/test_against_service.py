@@ -763,6 +763,10 @@ def test_recordings_list_by_add_time(live, client, tmp_path):
     assert [r.recording_id for r in found.objects] == [call.recording]
     assert client.recordings.list(add_time__gt=rec.add_time).objects == []
     assert call.recording in {r.recording_id for r in client.recordings.list(add_time__lte=rec.add_time).objects}
+    # recorded in 2031: kept for no whole day yet (the clock reads earlier), never negative
+    assert rec.recording_storage_duration == 0
+    kept = client.recordings.list(recording_storage_duration__lt=1)
+    assert call.recording in {r.recording_id for r in kept.objects}
 
 
 def test_account_update(live, client):
@@ -783,14 +787,18 @@ def test_subaccount_delete_with_cascade_takes_its_numbers_out(client):
         client.numbers.get("+12202009301")
 
 
-def test_numbers_list_by_prefix(client):
-    client.numbers.add("+12202009401")
+def test_numbers_list_by_prefix_and_type(client):
+    client.numbers.add(["+12202009401", "+18005550177"])
     try:
         found = client.numbers.list(number_startswith="1220200940")
         assert [n.number for n in found.objects] == ["+12202009401"]
         assert found.objects[0].sub_account is None and found.objects[0].active is True
+        free = client.numbers.list(type="tollfree")
+        assert [(n.number, n.number_type) for n in free.objects] == [("+18005550177", "tollfree")]
+        assert client.numbers.list(services="sms").objects == []
     finally:
         client.numbers.delete("+12202009401")
+        client.numbers.delete("+18005550177")
 
 
 # -- the service's signed callbacks verify with the SDK --------------------------------------

@@ -215,6 +215,7 @@ class Recording(Body):
     recording_end_ms: int | None
     recording_duration_ms: int
     rounded_recording_duration: int
+    recording_storage_duration: int = Field(description="whole days kept")
     recording_size: int
     recording_url: str = Field(description="absolute URL of the media file")
     recording_resource_url: str = Field(description="absolute URL of this resource")

@@ -138,6 +138,28 @@ def parse_session_filters(raw: Mapping[str, Any]) -> SessionFilters:
     )
 
 
+# -- filters on what this service does not keep ----------------------------------------
+
+# The family's filters on data a masking service has no such thing as. Ignoring one would
+# answer every object as if it matched, so each is refused, naming the filter.
+UNKEPT_CALL_FILTERS = ("hangup_source",)
+UNKEPT_RECORDING_FILTERS = ("conference_name", "conference_uuid", "mpc_name", "mpc_uuid")
+UNKEPT_NUMBER_FILTERS = (
+    *(f"renewal_date{op}" for op in OPERATORS),
+    "tendlc_registration_status",
+    "tendlc_campaign_id",
+    "toll_free_sms_verification",
+    "toll_free_sms_verification_order_status",
+    "cnam_lookup",
+)
+
+
+def refuse_unkept(raw: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if not coerce.is_unset(raw.get(name)):
+            raise errors.invalid(name, "is not kept by this service")
+
+
 # -- calls and recordings ------------------------------------------------------------
 
 CALL_TIMES = ("initiation_time", "answer_time", "end_time")
@@ -147,6 +169,7 @@ CALL_INTEGERS = ("bill_duration",)
 CALL_VIEWS = ("live", "queued")
 CALL_STATUSES = ("ringing", "in-progress", "completed", "busy", "no-answer", "canceled", "failed")
 RECORDING_TIMES = ("add_time",)
+RECORDING_INTEGERS = ("recording_storage_duration",)  # whole days since add_time
 
 
 @dataclass(frozen=True)
@@ -182,10 +205,7 @@ def parse_call_filters(raw: Mapping[str, Any]) -> tuple[str | None, CallFilters]
     the filters. ``status`` takes either a view or a leg state."""
     status = coerce.choice("status", raw.get("status"), CALL_VIEWS + CALL_STATUSES, upper=False)
     view = status if status in CALL_VIEWS else None
-    if not coerce.is_unset(raw.get("hangup_source")):
-        # The family's filter on who hung up: not recorded here, and ignoring it would
-        # answer every call as if it matched.
-        raise errors.invalid("hangup_source", "is not recorded by this service")
+    refuse_unkept(raw, UNKEPT_CALL_FILTERS)
     limit, offset = parse_paging(raw)
     return view, CallFilters(
         session_uuid=coerce.text("session_uuid", raw.get("session_uuid"), 36),
@@ -217,7 +237,34 @@ class RecordingFilters:
     offset: int = 0
 
 
+def storage_days_as_times(
+    comparisons: tuple[Comparison, ...], now: datetime
+) -> tuple[Comparison, ...]:
+    """``recording_storage_duration`` (whole days since ``add_time``) comparisons as
+    ``add_time`` ones at ``now``: ``days > N`` is ``add_time <= now - (N+1) days``, and
+    so on; the others pass through."""
+    out: list[Comparison] = []
+    for c in comparisons:
+        if c.column != "recording_storage_duration":
+            out.append(c)
+            continue
+        n = timedelta(days=c.value)
+        day = timedelta(days=1)
+        out += [
+            Comparison("add_time", op, value)
+            for op, value in {
+                "gt": [("lte", now - n - day)],
+                "gte": [("lte", now - n)],
+                "lt": [("gt", now - n)],
+                "lte": [("gt", now - n - day)],
+                "eq": [("gt", now - n - day), ("lte", now - n)],
+            }[c.op]
+        ]
+    return tuple(out)
+
+
 def parse_recording_filters(raw: Mapping[str, Any]) -> RecordingFilters:
+    refuse_unkept(raw, UNKEPT_RECORDING_FILTERS)
     limit, offset = parse_paging(raw)
     return RecordingFilters(
         session_uuid=coerce.text("session_uuid", raw.get("session_uuid"), 36),
@@ -225,7 +272,7 @@ def parse_recording_filters(raw: Mapping[str, Any]) -> RecordingFilters:
         subaccount=coerce.text("subaccount", raw.get("subaccount"), 20),
         from_prefix=parse_prefix(raw, "from_number"),
         to_prefix=parse_prefix(raw, "to_number"),
-        comparisons=parse_comparisons(raw, RECORDING_TIMES),
+        comparisons=parse_comparisons(raw, RECORDING_TIMES, RECORDING_INTEGERS),
         limit=limit,
         offset=offset,
     )

@@ -217,7 +217,7 @@ def number_view(
         "number": row["number"],
         "alias": row["alias"],
         "country": row["country"],
-        "number_type": number_type(row["number"]),
+        "number_type": row.get("number_type") or number_type(row["number"]),
         "sub_account": subaccount,
         "subaccount": subaccount,
         "app_id": row["app_id"],
@@ -293,10 +293,13 @@ def _epoch_ms(value: datetime | None) -> int | None:
     return round((value - datetime(1970, 1, 1)).total_seconds() * 1000)
 
 
-def recording_view(row: Mapping[str, Any], base_url: str, account_root: str) -> dict[str, Any]:
+def recording_view(
+    row: Mapping[str, Any], base_url: str, account_root: str, now: datetime
+) -> dict[str, Any]:
     """A recording's metadata: the family's fields (``add_time``, ``recording_type``,
     ``recording_start_ms``/``recording_end_ms`` since the epoch, the call's numbers,
-    ``rounded_recording_duration`` in whole minutes' seconds) and ours. ``recording_url``
+    ``rounded_recording_duration`` in whole minutes' seconds, ``recording_storage_duration``
+    in whole days kept) and ours. ``recording_url``
     and ``recording_resource_url`` are absolute, as in the recording callbacks."""
     resource = f"{account_root}Recording/{row['uuid']}/"
     duration = float(row["duration"] or 0)
@@ -316,6 +319,7 @@ def recording_view(row: Mapping[str, Any], base_url: str, account_root: str) -> 
         "recording_end_ms": _epoch_ms(row["end_time"]),
         "recording_duration_ms": round(duration * 1000),
         "rounded_recording_duration": math.ceil(duration / 60) * 60,
+        "recording_storage_duration": max((now - row["start_time"]).days, 0),
         "recording_size": row["size"],
         "recording_url": absolute(base_url, f"{resource}Media/"),
         "recording_resource_url": absolute(base_url, resource),

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select, update
 
 from ..domain import errors
-from ..domain.list_filters import CallFilters, RecordingFilters
+from ..domain.list_filters import CallFilters, RecordingFilters, storage_days_as_times
 from .accounts import AccountRepo, Principal
 from .base import Database
 from .filters import comparison_conditions
@@ -213,7 +213,8 @@ class CallRepo:
             cond.append(calls.c.from_number.startswith(filters.from_prefix, autoescape=True))
         if filters.to_prefix:
             cond.append(calls.c.to_number.startswith(filters.to_prefix, autoescape=True))
-        cond += comparison_conditions(RECORDING_COLUMNS, filters.comparisons)
+        times = storage_days_as_times(filters.comparisons, self.db.clock.now())
+        cond += comparison_conditions(RECORDING_COLUMNS, times)
         base = self._rec_select().where(and_(*cond))
         with self.db.read() as conn:
             total = conn.execute(select(func.count()).select_from(base.subquery())).scalar()

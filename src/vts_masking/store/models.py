@@ -58,6 +58,8 @@ numbers = Table(
     Column("alias", String(255), nullable=True),
     Column("app_id", String(64), nullable=True),
     Column("answer_url", String(1000), nullable=True),
+    # The family's number_type (local | mobile | tollfree | national), from phonenumbers.
+    Column("number_type", String(16), nullable=True),
     # in_service | draining (takes no new sessions, removed when its last one ends)
     Column("state", String(16), nullable=False, default="in_service"),
     Column("spread", Float, nullable=False),

@@ -175,7 +175,7 @@ def test_another_tenant_sees_none_of_the_calls(calls) -> None:
         ({"from_number": "caller"}, "from_number must be a phone number or the first digits"),
         ({"bill_duration__gt": "long"}, "bill_duration__gt must be an integer"),
         ({"limit": 21}, "limit is outside the allowed range"),
-        ({"hangup_source": "Caller"}, "hangup_source is not recorded by this service"),
+        ({"hangup_source": "Caller"}, "hangup_source is not kept by this service"),
     ],
 )
 def test_bad_filters_are_400(calls, params: dict, error: str) -> None:

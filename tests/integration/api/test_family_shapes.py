@@ -5,7 +5,7 @@ lists; every URL the API returns is absolute."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -166,3 +166,50 @@ def test_the_event_log_names_its_session(recorded) -> None:
     r = t.http.get(t.base + f"Masking/Session/{session['session_uuid']}/Event/")
     events = r.json()["response"]["objects"]
     assert events and {e["session_uuid"] for e in events} == {session["session_uuid"]}
+
+
+def test_numbers_filter_by_the_family_s_type(tenant: Tenant) -> None:
+    tenant.add_numbers(tenant.vn(0), "+1 800 555 0199")
+    for kind, expected in (("tollfree", ["+18005550199"]), ("local", [tenant.vn(0)])):
+        got = tenant.http.get(tenant.base + "Number/", params={"type": kind}).json()
+        assert [o["number"] for o in got["objects"]] == expected
+        assert {o["number_type"] for o in got["objects"]} == {kind}
+
+
+@pytest.mark.parametrize(("services", "found"), [("voice", 1), ("sms", 0), ("voice,mms", 0)])
+def test_numbers_carry_voice_only(tenant: Tenant, services: str, found: int) -> None:
+    tenant.add_numbers(tenant.vn(0))
+    got = tenant.http.get(tenant.base + "Number/", params={"services": services}).json()
+    assert got["meta"]["total_count"] == len(got["objects"]) == found
+
+
+@pytest.mark.parametrize(
+    ("resource", "name"),
+    [
+        ("Number/", "renewal_date__lt"),
+        ("Number/", "tendlc_campaign_id"),
+        ("Recording/", "conference_name"),
+        ("Recording/", "mpc_uuid"),
+        ("Call/", "hangup_source"),
+    ],
+)
+def test_a_filter_on_what_is_not_kept_is_refused(tenant: Tenant, resource: str, name: str) -> None:
+    r = tenant.http.get(tenant.base + resource, params={name: "x"})
+    assert r.status_code == 400
+    assert r.json()["error"] == f"Invalid parameter. {name} is not kept by this service."
+
+
+def test_recordings_by_days_kept(recorded) -> None:
+    t, _, call = recorded  # recorded on 2026-02-03; the service's clock reads today
+    rec = t.http.get(t.base + f"Recording/{call.recording}/").json()
+    days = rec["recording_storage_duration"]
+    assert days == (datetime.now(UTC).replace(tzinfo=None) - datetime(2026, 2, 3, 4, 5, 9)).days
+    for params, found in (
+        ({"recording_storage_duration": days}, 1),
+        ({"recording_storage_duration__gte": days}, 1),
+        ({"recording_storage_duration__gt": days}, 0),
+        ({"recording_storage_duration__lt": days}, 0),
+        ({"recording_storage_duration__lte": days + 1}, 1),
+    ):
+        got = t.http.get(t.base + "Recording/", params=params).json()
+        assert got["meta"]["total_count"] == found, params

@@ -97,8 +97,8 @@ async def list_recordings(request: Request, who: Principal = Depends(principal))
     filters = parse_recording_filters(raw)
     store = get_store(request)
     total, rows = await run_in_threadpool(store.calls.list_recordings, who, filters)
-    base, root = public_url(request), account_path(who.path_auth_id)
-    objects = [recording_view(r, base, root) for r in rows]
+    base, root, now = public_url(request), account_path(who.path_auth_id), store.clock.now()
+    objects = [recording_view(r, base, root, now) for r in rows]
     return ok(list_page(request, raw, filters.limit, filters.offset, total, objects))
 
 
@@ -108,7 +108,8 @@ async def get_recording(
 ) -> JSONResponse:
     store = get_store(request)
     row = await run_in_threadpool(store.calls.get_recording, who, recording_id)
-    return ok(recording_view(row, public_url(request), account_path(who.path_auth_id)))
+    root = account_path(who.path_auth_id)
+    return ok(recording_view(row, public_url(request), root, store.clock.now()))
 
 
 @router.get(BASE + "/Recording/{recording_id}/Media", summary="Download a recording's audio")

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...domain import coerce, errors
-from ...domain.list_filters import parse_paging, parse_prefix
+from ...domain.list_filters import UNKEPT_NUMBER_FILTERS, parse_paging, parse_prefix, refuse_unkept
 from ...domain.views import account_path, number_view
 from ...store import Principal
 from ...store.numbers import NumberFilters
@@ -63,6 +63,21 @@ def _pool(store: Any, who: Principal, raw: dict[str, Any]) -> Any:
             raise errors.invalid("subaccount", "is not a subaccount of this account")
         return sub
     return None
+
+
+NUMBER_TYPES = ("local", "mobile", "tollfree", "national")
+SERVICES = ("voice", "sms", "mms")
+
+
+def _carries(raw: dict[str, Any]) -> bool:
+    """Whether the pool's numbers carry every service the family's ``services`` filter
+    asks for (``voice,sms``): they carry voice only, so asking for more matches none."""
+    value = raw.get("services")
+    if coerce.is_unset(value):
+        return True
+    parts = [s for s in str(value).split(",") if s.strip()]
+    asked = [coerce.choice("services", s, SERVICES, upper=False) for s in parts]
+    return set(asked) <= {"voice"}
 
 
 def _number_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +129,10 @@ async def list_numbers(request: Request, who: Principal = Depends(principal)) ->
         state = "in_service" if in_service else "draining"
     # the family's prefix filter: digits with the country code, with or without "+"
     prefix = parse_prefix(raw, "number_startswith")
+    kind = coerce.choice("type", raw.get("type"), NUMBER_TYPES, upper=False)
+    refuse_unkept(raw, UNKEPT_NUMBER_FILTERS)
+    if not _carries(raw):
+        return ok(list_page(request, raw, limit, offset, 0, []))
 
     def work() -> tuple[int, list[dict[str, Any]], dict[int, str]]:
         sub_filter = None
@@ -128,6 +147,7 @@ async def list_numbers(request: Request, who: Principal = Depends(principal)) ->
             state=state,
             number_contains=coerce.text("number_contains", raw.get("number_contains"), 20),
             number_startswith=prefix,
+            number_type=kind,
         )
         total, rows = store.numbers.list(who.main, who.subaccount, filters, limit, offset)
         return total, rows, _sub_ids(store, who)
