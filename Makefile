@@ -1,17 +1,22 @@
 # The two commands README.md gives: `make run` and `make test`.
 PYTHON ?= python3
-SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3
+# kamailio (+ its TLS modules) plays the carrier and baresip-core the encrypting phone
+# (TLS + SRTP) in the trunking tests; chromium the console tests' browser
+SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 chromium chromium-driver kamailio \
+	kamailio-tls-modules baresip-core
 
 NODE_SDK_DIR := tests/sdk_official/node
 
-.PHONY: install system-packages node-packages run test fuzz lint bench
+.PHONY: install system-packages node-packages run test fuzz lint bench vendor-htmx
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-# SIPp (Debian package sip-tester) plays the phones in the end-to-end tests.
+# SIPp (Debian package sip-tester) plays the phones in the end-to-end tests; headless
+# Chromium (driven by Playwright, never downloaded by it) is the console tests' browser.
+# Installed when any package is missing (dpkg asked by name: kamailio lives in /usr/sbin).
 system-packages:
-	@if ! command -v sipp >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then \
+	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi; \
 	fi
@@ -39,3 +44,15 @@ lint:
 
 bench: install
 	$(PYTHON) bench/api/run.py
+
+# The console's one script, vendored from the npm registry (the file and its licence are
+# committed; this only refreshes them). Checked against the tarball's known digest.
+HTMX_VERSION := 2.0.11
+HTMX_SHA256 := 165a2655073e9e6e55e307a7c74e8ebcdb76afb7701f9c16cfd106a13add408e
+CONSOLE_STATIC := src/vts_masking/console/static
+vendor-htmx:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
+		&& echo "$(HTMX_SHA256)  htmx.org-$(HTMX_VERSION).tgz" | sha256sum -c --quiet \
+		&& tar xzf htmx.org-$(HTMX_VERSION).tgz \
+		&& cp package/dist/htmx.min.js $(CURDIR)/$(CONSOLE_STATIC)/htmx.min.js \
+		&& cp package/LICENSE $(CURDIR)/$(CONSOLE_STATIC)/htmx.LICENSE.txt && rm -rf $$tmp

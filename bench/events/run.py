@@ -46,7 +46,7 @@ from tests.support.live import free_port, wait_healthy  # noqa: E402
 from vts.signature import NONCE_HEADER, SIGNATURE_HEADER, compute_v3_signature  # noqa: E402
 from vts_masking.domain.events import base_params  # noqa: E402
 from vts_masking.store import Store  # noqa: E402
-from vts_masking.store.models import numbers, outbox, sessions  # noqa: E402
+from vts_masking.store.models import delivery_attempts, numbers, outbox, sessions  # noqa: E402
 
 CONCURRENCY = 64
 
@@ -162,6 +162,7 @@ def seed(store: Store, url: str, n: int) -> None:
 
 def reset(store: Store) -> None:
     with store.db.write() as conn:
+        conn.execute(delete(delivery_attempts))  # each attempt's log refers to its event
         conn.execute(delete(outbox))
         conn.execute(delete(sessions))
         conn.execute(delete(numbers))

@@ -14,8 +14,10 @@ from rich.table import Table
 
 from .cli_options import DatabaseUrl, DataDir, JsonOut
 from .config import Settings
+from .console.cli import console_app
 from .events.cli import events_app, worker_command
 from .store import Store
+from .trunks_cli import trunks_app
 
 app = typer.Typer(help="VTS Number Masking: the operator's command line.", no_args_is_help=True)
 account_app = typer.Typer(help="Main accounts.", no_args_is_help=True)
@@ -23,7 +25,9 @@ numbers_app = typer.Typer(help="The virtual number pool.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(events_app, name="events")
+app.add_typer(trunks_app, name="trunks")
 app.command("worker")(worker_command)
+app.add_typer(console_app, name="console")
 console = Console()
 
 

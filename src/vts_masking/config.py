@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .domain.billing import RateTable, parse_rates
+
+if TYPE_CHECKING:
+    from .sip.trunks import TrunkTable
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,18 @@ class Settings(BaseSettings):
 
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
+    # several trunks (TOML, deploy/README.md); when set, sip_trunk is not used
+    sip_trunks_file: Path | None = None
+    # who may send SIP besides the trunks: extra addresses/networks ("any": everyone)
+    sip_allow: str = ""
+    # loopback may send SIP (a developer's phones); production sets it false
+    sip_allow_loopback: bool = True
+    # SIP over TLS on sip_listen's host at this port (5061 is the usual one); needs a
+    # certificate and key (PEM files); sip_tls_ca: trust for trunks without their own
+    sip_tls_port: int | None = None
+    sip_tls_cert: Path | None = None
+    sip_tls_key: Path | None = None
+    sip_tls_ca: Path | None = None
     sip_enabled: bool = True
     # a SIP TCP connection silent this long is closed (unless a call still uses it)
     sip_tcp_idle_timeout: float = 120.0
@@ -65,6 +81,22 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'vts.sqlite3').resolve()}"
+
+    def trunk_table(self) -> TrunkTable:
+        """The trunks: from ``sip_trunks_file``, else the one ``sip_trunk`` (raises
+        :class:`~vts_masking.sip.trunks.TrunkConfigError` with the reason)."""
+        from .sip.trunks import TrunkConfigError, TrunkTable, load_trunks, parse_target
+
+        allow = tuple(a.strip() for a in self.sip_allow.split(",") if a.strip())
+        if self.sip_trunks_file is not None:
+            return load_trunks(
+                self.sip_trunks_file, allow=allow, allow_loopback=self.sip_allow_loopback
+            )
+        try:
+            addr = parse_target(self.sip_trunk)
+            return TrunkTable.single(addr, allow=allow, allow_loopback=self.sip_allow_loopback)
+        except ValueError as exc:
+            raise TrunkConfigError(f"sip_trunk: {exc}") from None
 
     def rtp_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.rtp_ports.partition("-")

@@ -19,18 +19,30 @@ def build_app(
     background: bool = True,
 ) -> FastAPI:
     app = create_app(settings, store=store, clock=clock, background=background)
+    from .console.routes import router as console_router
     from .events.api import router as metrics_router
     from .events.worker import start_worker, stop_worker
 
     app.include_router(metrics_router)
+    app.include_router(console_router)
     if background and settings.worker_enabled:
         app.state.startup_hooks.append(start_worker)
         app.state.shutdown_hooks.append(stop_worker)
     if settings.sip_enabled:
         from .calls.engine import CallEngine
+        from .calls.trunk_status import prometheus_lines
+        from .calls.trunk_status import router as trunks_router
+        from .sip.tls import TlsConfigError
+        from .sip.trunks import TrunkConfigError
 
-        engine = CallEngine(app.state.store, settings, clock)
+        try:
+            engine = CallEngine(app.state.store, settings, clock)
+        except (TrunkConfigError, TlsConfigError) as exc:
+            # the operator's configuration, not a bug: say what is wrong, no traceback
+            raise SystemExit(f"vts-masking: {exc}") from None
         app.state.calls = engine
+        app.include_router(trunks_router)
+        app.state.metrics_sources = [lambda: prometheus_lines(engine)]
 
         async def start_calls(_app: FastAPI) -> None:
             await engine.start()

@@ -86,9 +86,7 @@ def _prepare_json(raw: bytes) -> bytes:
         if first in (b"{", b"["):
             depth += 1
             if depth > MAX_DEPTH:
-                raise InvalidParameter(
-                    f"Invalid JSON body: nested deeper than {MAX_DEPTH} levels."
-                )
+                raise InvalidParameter(f"Invalid JSON body: nested deeper than {MAX_DEPTH} levels.")
         elif first in (b"}", b"]"):
             depth -= 1
         elif first == b",":
@@ -115,9 +113,7 @@ def _not_json(constant: str) -> Any:
 def parse_json(raw: bytes) -> Any:
     """A JSON document with this module's depth, comma and integer rules."""
     try:
-        return json.loads(
-            _prepare_json(raw), parse_int=_int_or_digits, parse_constant=_not_json
-        )
+        return json.loads(_prepare_json(raw), parse_int=_int_or_digits, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidParameter("Invalid JSON body.") from None
 

@@ -33,12 +33,15 @@ this service sits behind the operator's trunk or load balancer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from vts_masking.clock import Clock
@@ -56,7 +59,9 @@ from vts_masking.sip.message import (
     new_tag,
     parse_uri,
 )
+from vts_masking.sip.registration import Registration
 from vts_masking.sip.sdp import SdpError, SessionDescription, parse_sdp
+from vts_masking.sip.tls import client_context
 from vts_masking.sip.transaction import (
     ClientInviteTransaction,
     ClientTransaction,
@@ -69,6 +74,19 @@ from vts_masking.sip.transaction import (
     build_cancel,
 )
 from vts_masking.sip.transport import SipTransport, TuEvent
+from vts_masking.sip.trunks import Trunk, TrunkTable
+from vts_masking.sip.uac import (
+    SessionTimer,
+    auth_headers,
+    challenges_of,
+    negotiate_session_timer,
+    parse_rack,
+    rack_value,
+    redirect_targets,
+    resubmit,
+    rseq_of,
+    wants_reliable,
+)
 
 __all__ = [
     "B2BUA",
@@ -89,7 +107,9 @@ __all__ = [
 log = logging.getLogger("vts_masking.calls.b2bua")
 
 Addr = tuple[str, int]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
+#: SIP extensions we implement (a request requiring another one is answered 420)
+SUPPORTED = ("100rel", "timer")
 
 # Hangup causes (the names customers know from the usual voice APIs) and Q.850-ish codes.
 CAUSE_CODES = {
@@ -188,7 +208,7 @@ class Bridge:
     caller_id: str = "anonymous"
     target_uri: str | None = None
     trunk: Addr | None = None
-    transport: str = "udp"
+    transport: str | None = None  # None: the trunk's own
     ring_timeout: float | None = None
     call_time_limit: float | None = None
     context: Any = None
@@ -259,6 +279,21 @@ class Leg:
     relay_ack: _PendingAck | None = None  # offerless re-INVITE: ACK to pass on to the peer
     remote_sdp: bytes | None = None  # answered-mode outbound legs: the SDP of their 2xx
     reinvite_busy: bool = False
+    # trunking (outbound: the trunk it leaves through; inbound: the one it came from)
+    trunk: Trunk | None = None
+    redirects: int = 0  # 3xx followed on this leg
+    # RFC 3262, outbound legs: early dialogs by the callee's tag, the last RSeq seen
+    early: dict[str, Dialog] = field(default_factory=dict)
+    rseq_seen: dict[str, int] = field(default_factory=dict)
+    # RFC 3262, inbound legs: our last RSeq, whether that 1xx carried SDP, and what waits
+    # for its PRACK (the next reliable 1xx; a 2xx that must not overtake an SDP answer)
+    rseq: int = 0
+    prack_sdp: bool = False
+    queued_provisional: tuple[int, bytes] | None = None
+    queued_final: bytes | None = None
+    # RFC 4028: the session timer our 2xx granted, and when it was last refreshed
+    timer: SessionTimer | None = None
+    timer_handle: asyncio.TimerHandle | None = None
 
     @property
     def hangup_cause_code(self) -> int | None:
@@ -348,9 +383,18 @@ class _Ctx:
     """What a transaction means to us (stored in ``txn.context``)."""
 
     leg: Leg
-    purpose: str  # invite, reinvite, relay, bye, cancel
+    purpose: str  # invite, reinvite, relay, bye, cancel, prack, refresh
     peer_txn: ServerTransaction | None = None  # the request we relay for (reinvite/relay)
     offer: bool = True  # relayed re-INVITE carried an offer
+    dialog: Dialog | None = None  # the (early) dialog of an in-dialog request, if not leg's
+    answered: int = 0  # challenges this request's chain of resubmissions has answered
+
+
+@dataclass(slots=True)
+class _RegCtx:
+    """A REGISTER's transaction belongs to a trunk's registration, not to a call."""
+
+    registration: Registration
 
 
 def _user(uri: str) -> str | None:
@@ -358,6 +402,19 @@ def _user(uri: str) -> str | None:
         return parse_uri(uri).user
     except SipParseError:
         return None
+
+
+def _dialled(req: Request) -> str | None:
+    """The number dialled: the Request-URI user, or — for a call a registration-based
+    trunk delivers to our registered Contact (``sip:vts@...``) — the To user."""
+    user = _user(req.uri)
+    if user and is_number(user.lstrip("+")):
+        return user
+    try:
+        to_user = req.to.uri.user
+    except SipParseError:
+        to_user = None
+    return to_user if to_user and is_number(to_user.lstrip("+")) else user
 
 
 # --------------------------------------------------------------------------- the B2BUA
@@ -370,16 +427,22 @@ class B2BUA:
         self,
         router: Router,
         *,
-        trunk: Addr,
+        trunk: Addr | None = None,
+        trunks: TrunkTable | None = None,
         listen: Addr = ("127.0.0.1", 5060),
         advertised_host: str | None = None,
         observer: CallObserver | None = None,
         clock: Clock | None = None,
         sdp_rewriter: SdpRewriter | None = None,
         transport: SipTransport | None = None,
+        tls_ca_file: str | Path | None = None,
     ) -> None:
         self.router = router
-        self.trunk = trunk
+        if trunks is None:
+            if trunk is None:
+                raise ValueError("a trunk address or a trunk table is needed")
+            trunks = TrunkTable.single(trunk)
+        self.trunks = trunks
         self.observer: CallObserver = observer or _NullObserver()
         self.clock = clock or Clock()
         self.sdp_rewriter = sdp_rewriter
@@ -389,6 +452,14 @@ class B2BUA:
             listen[0], listen[1], advertised_host=advertised_host
         )
         self.transport.on_event = self.handle
+        self.transport.acl = trunks.acl
+        self.transport.tls_client = self._tls_client
+        self._tls_ca_file = tls_ca_file
+        self._tls_contexts: dict[Addr, ssl.SSLContext] = {}
+        self.registrations: dict[str, Registration] = {}
+        self._reg_timers: dict[str, asyncio.TimerHandle] = {}
+        #: inbound INVITEs answered with a digest challenge / refused it (trunk credentials)
+        self.auth_stats = {"challenged": 0, "refused": 0}
         self.transport.in_use = self._uses_connection
         self.calls: dict[str, Call] = {}
         self._dialogs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag) → leg
@@ -398,17 +469,107 @@ class B2BUA:
 
     async def start(self) -> None:
         await self.transport.start()
+        for trunk in self.trunks.trunks:
+            if trunk.register:
+                self._start_registration(trunk)
 
     async def stop(self) -> None:
         for call in list(self.calls.values()):
             self.hangup(call, "NORMAL_CLEARING")
         for t in list(self._tasks):
             t.cancel()
+        for name, reg in self.registrations.items():
+            handle = self._reg_timers.pop(name, None)
+            if handle is not None:
+                handle.cancel()
+            self._reg_send(reg, reg.stop(self.transport.now()))  # best effort: unregister
+        await asyncio.sleep(0)
         await self.transport.close()
 
     @property
     def host(self) -> str:
         return self.transport.advertised_host
+
+    @property
+    def trunk(self) -> Addr:
+        """The default trunk's address (the one-trunk case of ``--sip-trunk``)."""
+        return self.trunks.default.addr
+
+    # ---------------------------------------------------------------- registration
+    def _start_registration(self, trunk: Trunk) -> None:
+        tp = trunk.transport
+        reg = Registration(
+            trunk,
+            via=lambda: self.transport.via(tp),
+            contact=self.transport.contact(transport=tp, secure=tp == "tls"),
+        )
+        self.registrations[trunk.name] = reg
+        self._reg_send(reg, reg.start(self.transport.now()))
+
+    def _reg_send(self, reg: Registration, requests: list[Request]) -> None:
+        trunk = reg.trunk
+        for req in requests:
+            txn = self.transport.send_request(req, trunk.addr, trunk.transport)
+            txn.context = _RegCtx(reg)
+        self._reg_arm(reg)
+
+    def _reg_arm(self, reg: Registration) -> None:
+        name = reg.trunk.name
+        old = self._reg_timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        due = reg.next_deadline()
+        if due is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._reg_timers.pop(name, None)
+            try:
+                self._reg_send(reg, reg.on_timer(max(self.transport.now(), due)))
+            except Exception:
+                log.exception("b2bua: registration to %s failed", name)
+
+        # the transport's clock is the loop's: deadlines are loop times
+        self._reg_timers[name] = loop.call_at(due, fire)
+
+    def _tls_client(self, addr: Addr) -> tuple[ssl.SSLContext, str | None]:
+        """How we check the peer of an outbound TLS connection: a trunk's certificate
+        against its CA (or the operator's, or the system's) and its name; built once."""
+        trunk = next(
+            (t for t in self.trunks.trunks if t.addr == addr and t.transport == "tls"), None
+        )
+        ctx = self._tls_contexts.get(addr)
+        if ctx is None:
+            if trunk is not None:
+                ctx = client_context(
+                    verify=trunk.tls_verify, ca_file=trunk.tls_ca_file or self._tls_ca_file
+                )
+            else:
+                ctx = client_context(ca_file=self._tls_ca_file)
+            self._tls_contexts[addr] = ctx
+        name = (trunk.tls_server_name or trunk.host) if trunk is not None else addr[0]
+        return ctx, name if ctx.check_hostname else None
+
+    def trunk_status(self) -> list[dict[str, Any]]:
+        """Per trunk: address, registration state, digest counters (metrics, CLI)."""
+        now = self.transport.now()
+        out = []
+        for t in self.trunks.trunks:
+            reg = self.registrations.get(t.name)
+            digest = t.digest
+            out.append(
+                {
+                    "name": t.name,
+                    "address": f"{t.host}:{t.port}",
+                    "transport": t.transport,
+                    "default": t is self.trunks.default,
+                    "registration": reg.status(now) if reg is not None else None,
+                    "challenges_answered": digest.answered if digest else 0,
+                    "challenges_refused": digest.rejected if digest else 0,
+                }
+            )
+        return out
 
     def _uses_connection(self, addr: Addr) -> bool:
         """Asked by the transport before it closes an idle TCP connection to ``addr``: a
@@ -429,8 +590,16 @@ class B2BUA:
             if isinstance(event, RequestReceived):
                 self._on_request(event)
             elif isinstance(event, ResponseReceived):
+                if event.txn is not None and isinstance(event.txn.context, _RegCtx):
+                    reg = event.txn.context.registration
+                    self._reg_send(reg, reg.on_response(event.response, self.transport.now()))
+                    return
                 self._on_response(event)
             elif isinstance(event, TransactionTimeout):
+                if isinstance(event.txn.context, _RegCtx):
+                    reg = event.txn.context.registration
+                    self._reg_send(reg, reg.on_timeout(self.transport.now()))
+                    return
                 self._on_timeout(event)
             elif isinstance(event, TransactionTerminated):
                 ctx = event.txn.context
@@ -458,16 +627,26 @@ class B2BUA:
         body: bytes = b"",
         contact: bool = False,
         extra: tuple[tuple[str, str], ...] = (),
+        reliable: bool = False,
     ) -> None:
         headers = list(extra)
         if contact:
-            headers.append(("Contact", self.transport.contact(transport=txn.transport)))
+            headers.append(("Contact", self._contact_for(txn.request, txn.transport)))
         if body:
             headers.append(("Content-Type", "application/sdp"))
         resp = make_response(
             txn.request, status, reason, to_tag=to_tag, body=body, extra=tuple(headers)
         )
-        self.transport.respond(txn, resp)
+        if reliable:
+            self.transport.respond(txn, resp, reliable=True)
+        else:
+            self.transport.respond(txn, resp)
+
+    def _contact_for(self, request: Request, transport: str) -> str:
+        """Our Contact answering ``request``: sips when it was sent to a sips URI."""
+        return self.transport.contact(
+            transport=transport, secure=request.uri[:5].lower() == "sips:"
+        )
 
     def _on_request(self, ev: RequestReceived) -> None:
         req = ev.request
@@ -533,6 +712,18 @@ class B2BUA:
             # The same INVITE again under a new branch (a loop or a fork): §8.2.2.2.
             self._respond(txn, 482)
             return
+        unsupported = [o for o in req.headers.get_all("require") if o.lower() not in SUPPORTED]
+        if unsupported:
+            self._respond(txn, 420, extra=(("Unsupported", ", ".join(unsupported)),))
+            return
+        trunk = self.trunks.for_source(ev.addr[0])
+        if not self._inbound_authorized(trunk, txn):
+            return
+        timer = negotiate_session_timer(req)
+        if isinstance(timer, int):
+            # RFC 4028 §8.1: too brief an interval is refused with our minimum
+            self._respond(txn, 422, extra=(("Min-SE", str(timer)),))
+            return
         self._respond(txn, 100)
         call = Call(id=str(uuid.uuid4()), kind="inbound", context=None, bridge=Bridge())
         leg = Leg(
@@ -548,6 +739,8 @@ class B2BUA:
             invite=req,
             invite_txn=txn,
             initiated_at=self.clock.now(),
+            trunk=trunk,
+            timer=timer,
         )
         call.a = leg
         txn.context = _Ctx(leg, "invite")
@@ -555,7 +748,7 @@ class B2BUA:
         inbound = InboundCall(
             leg_id=leg.id,
             call_id=req.call_id,
-            to_user=_user(req.uri),
+            to_user=_dialled(req),
             from_user=req.from_.uri.user,
             from_display=req.from_.display,
             source=ev.addr,
@@ -566,6 +759,28 @@ class B2BUA:
         task = asyncio.get_running_loop().create_task(self._route(call, inbound))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _inbound_authorized(self, trunk: Trunk | None, txn: ServerInviteTransaction) -> bool:
+        """A trunk that must authenticate to us: challenge an INVITE without valid
+        credentials (401, RFC 3261 §22.2); True when it may go on."""
+        server = trunk.digest_server if trunk is not None else None
+        if server is None:
+            return True
+        now = self.transport.now()
+        verdict = server.check("INVITE", txn.request.headers.get("authorization"), now)
+        if verdict.ok:
+            return True
+        if txn.request.headers.get("authorization") and not verdict.stale:
+            self.auth_stats["refused"] += 1
+        self.auth_stats["challenged"] += 1
+        challenges = server.challenges(now, stale=verdict.stale)
+        self._respond(
+            txn,
+            401,
+            to_tag=new_tag(),
+            extra=tuple(("WWW-Authenticate", c.to_header_value()) for c in challenges),
+        )
+        return False
 
     async def _route(self, call: Call, inbound: InboundCall) -> None:
         leg = call.a
@@ -639,9 +854,9 @@ class B2BUA:
             return
         leg.last_sdp = body
         leg.dialog = Dialog.as_uas(
-            leg.invite, self.transport.contact(transport=leg.transport), leg.local_tag
+            leg.invite, self._contact_for(leg.invite, leg.transport), leg.local_tag
         )
-        self._respond(leg.invite_txn, 200, to_tag=leg.local_tag, body=body, contact=True)
+        self._answer_caller(leg, body)
         leg.state = "answered"
         leg.status = 200
         leg.answered_at = self.clock.now()
@@ -709,28 +924,43 @@ class B2BUA:
         self._later(call, seconds, self._time_limit, call)
 
     # ---------------------------------------------------------------- outbound legs
+    def trunk_for(self, target: Bridge) -> Trunk:
+        """The trunk of an outbound leg: the one the Bridge names by address, else the one
+        serving its caller ID (the virtual number), else the default; a transport the
+        Bridge names wins over the trunk's."""
+        if target.trunk is not None:
+            trunk = next((t for t in self.trunks.trunks if t.addr == target.trunk), None)
+            if trunk is None:
+                trunk = Trunk("adhoc", target.trunk[0], target.trunk[1])
+        else:
+            trunk = self.trunks.for_caller_id(target.caller_id)
+        if target.transport is not None and target.transport != trunk.transport:
+            trunk = dataclasses.replace(trunk, transport=target.transport)  # type: ignore[arg-type]
+        return trunk
+
     def _dial(
         self, call: Call, side: Side, target: Bridge, body: bytes, max_forwards: int = 70
     ) -> Leg:
-        trunk = target.trunk or self.trunk
-        tp = target.transport
-        host = self.host
+        trunk = self.trunk_for(target)
+        tp = trunk.transport
+        host = trunk.from_domain or self.host
         number = target.number
         if target.target_uri:
             ruri = target.target_uri
             number = number or _user(ruri)
         else:
-            ruri = f"sip:{number}@{trunk[0]}:{trunk[1]}"
+            ruri = trunk.uri(number)
         leg = Leg(
             id=str(uuid.uuid4()),
             side=side,
             direction="outbound",
             call=call,
-            addr=trunk,
+            addr=trunk.addr,
             transport=tp,
             number=number,
             call_id=new_call_id(),
             local_tag=new_tag(),
+            trunk=trunk,
         )
         # first, as it may refuse (NotRelayable): then nothing is sent nor registered
         sdp = self._sdp_for(leg, body, offer=True) if body else b""
@@ -741,19 +971,26 @@ class B2BUA:
         h = Headers()
         h.add("Via", self.transport.via(tp))
         h.add("Max-Forwards", str(max(1, min(max_forwards, 70))))
-        h.add("From", f"<sip:{target.caller_id}@{host}>;tag={leg.local_tag}")
-        h.add("To", f"<sip:{number}@{trunk[0]}>" if number else f"<{ruri}>")
+        scheme = trunk.scheme
+        h.add("From", f"<{scheme}:{target.caller_id}@{host}>;tag={leg.local_tag}")
+        h.add("To", f"<{scheme}:{number}@{trunk.host}>" if number else f"<{ruri}>")
         h.add("Call-ID", leg.call_id)
         h.add("CSeq", "1 INVITE")
-        h.add("Contact", self.transport.contact(transport=tp))
+        h.add("Contact", self.transport.contact(transport=tp, secure=ruri.startswith("sips:")))
         h.add("Allow", ALLOW)
+        # early media from a carrier comes in reliable 183s (RFC 3262); no "timer": we
+        # answer session timers a trunk asks for, we do not ask a trunk for them
+        h.add("Supported", "100rel")
+        if trunk.digest is not None:
+            for name, value in trunk.digest.preauthorize("INVITE", ruri):
+                h.add(name, value)  # nonce reuse: no challenge round trip per call
         if sdp:
             h.add("Content-Type", "application/sdp")
         invite = Request("INVITE", ruri, h, sdp)
         leg.invite = invite
         leg.initiated_at = self.clock.now()
         self._dialogs[(leg.call_id, leg.local_tag)] = leg
-        txn = self.transport.send_request(invite, trunk, tp)
+        txn = self.transport.send_request(invite, trunk.addr, tp)
         assert isinstance(txn, ClientInviteTransaction)
         txn.context = _Ctx(leg, "invite")
         leg.invite_txn = txn
@@ -803,7 +1040,9 @@ class B2BUA:
         leg.last_sdp = out
         return out
 
-    def _later(self, call: Call, delay: float, fn: Callable[..., None], *args: Any) -> None:
+    def _later(
+        self, call: Call, delay: float, fn: Callable[..., None], *args: Any
+    ) -> asyncio.TimerHandle:
         loop = asyncio.get_running_loop()
 
         def run() -> None:
@@ -812,7 +1051,9 @@ class B2BUA:
             except Exception:
                 log.exception("b2bua: timer failed")
 
-        call._timers.append(loop.call_later(delay, run))
+        handle = loop.call_later(delay, run)
+        call._timers.append(handle)
+        return handle
 
     # ---------------------------------------------------------------- responses
     def _on_response(self, ev: ResponseReceived) -> None:
@@ -821,8 +1062,12 @@ class B2BUA:
             return
         ctx = txn.context
         resp = ev.response
+        if resp.status in (401, 407) and self._retry_with_credentials(ctx, txn, resp):
+            return
         if ctx.purpose == "invite":
             self._invite_response(ctx.leg, txn, resp)
+        elif ctx.purpose == "refresh":
+            self._refresh_response(ctx.leg, txn, resp)
         elif ctx.purpose == "reinvite":
             self._reinvite_response(ctx, txn, resp)
         elif ctx.purpose == "relay" and resp.status >= 200 and ctx.peer_txn is not None:
@@ -844,7 +1089,98 @@ class B2BUA:
             to_tag = other.local_tag if other is not None else None
             extra = (("Content-Type", "application/sdp"),) if body else ()
             resp_out = make_response(peer.request, status, to_tag=to_tag, body=body, extra=extra)
+            if other is not None and 200 <= status < 300 and peer.request.method == "UPDATE":
+                for name, value in self._timer_refreshed(other, peer.request):
+                    resp_out.headers.add(name, value)
             self.transport.respond(peer, resp_out)
+
+    def _retry_with_credentials(self, ctx: _Ctx, txn: ClientTransaction, resp: Response) -> bool:
+        """Answer a 401/407 to any request we sent (INVITE, BYE, re-INVITE, UPDATE, INFO,
+        PRACK, refresh) with the leg's trunk credentials: the same request again as a new
+        transaction (RFC 3261 §22.2). CANCEL is never resubmitted (§9.2: it cannot be
+        challenged; the one we send matches the latest INVITE, credentials and all).
+        False: not ours to answer (no credentials, refused twice) — the failure stands."""
+        leg = ctx.leg
+        req = txn.request
+        trunk = leg.trunk
+        if ctx.purpose == "cancel" or trunk is None or trunk.digest is None:
+            return False
+        if ctx.purpose == "invite" and (leg.abandoned or leg.finished or leg.call.ended):
+            return False
+        answer = trunk.digest.answer(
+            challenges_of(resp), req.method, req.uri, answered=ctx.answered
+        )
+        if answer is None:
+            log.warning("b2bua: trunk %s refused our credentials (%s)", trunk.name, req.method)
+            return False
+        if ctx.purpose == "invite":
+            cseq = req.cseq.number + 1
+        else:
+            dialog = ctx.dialog or leg.dialog
+            if dialog is None:
+                return False
+            dialog.local_cseq += 1
+            cseq = dialog.local_cseq
+        again = resubmit(req, self.transport.via(leg.transport), cseq, auth=[answer])
+        new_ctx = _Ctx(leg, ctx.purpose, ctx.peer_txn, ctx.offer, ctx.dialog, ctx.answered + 1)
+        ntxn = self.transport.send_request(again, leg.addr, leg.transport)
+        ntxn.context = new_ctx
+        if ctx.purpose == "invite":
+            self._replace_invite(leg, again, ntxn)
+        return True
+
+    def _replace_invite(self, leg: Leg, invite: Request, txn: ClientTransaction) -> None:
+        """The leg's INVITE went again (credentials, redirect): CANCEL and ACK follow the
+        new one, and a CANCEL waits for a provisional answer to it (§9.1)."""
+        assert isinstance(txn, ClientInviteTransaction)
+        leg.invite = invite
+        leg.invite_txn = txn
+        leg.got_provisional = False
+
+    def _follow_redirect(self, leg: Leg, txn: ClientTransaction, resp: Response) -> bool:
+        """A 3xx on an outbound leg: try its best Contact (through the same trunk) while
+        the trunk's ``max_redirects`` allows; False: the redirect is a failure."""
+        trunk = leg.trunk
+        if trunk is None or leg.redirects >= trunk.max_redirects or leg.abandoned:
+            return False
+        targets = redirect_targets(resp)
+        if not targets:
+            return False
+        leg.redirects += 1
+        req = txn.request
+        again = resubmit(
+            req, self.transport.via(leg.transport), req.cseq.number + 1, uri=targets[0]
+        )
+        ntxn = self.transport.send_request(again, leg.addr, leg.transport)
+        ntxn.context = _Ctx(leg, "invite")
+        self._replace_invite(leg, again, ntxn)
+        return True
+
+    def _prack(self, leg: Leg, txn: ClientTransaction, resp: Response, rseq: int) -> bool:
+        """RFC 3262 §4: acknowledge a reliable provisional in its early dialog. False: a
+        retransmission or out of order — neither acknowledged nor processed further."""
+        tag = resp.to.tag
+        if not tag:
+            return False
+        last = leg.rseq_seen.get(tag)
+        if last is not None and rseq != last + 1:
+            return False
+        dialog = leg.early.get(tag)
+        if dialog is None:
+            try:
+                dialog = Dialog.as_uac(txn.request, resp)
+            except DialogError as exc:
+                log.warning("b2bua: reliable provisional without a usable dialog: %s", exc)
+                return True
+            leg.early[tag] = dialog
+        leg.rseq_seen[tag] = rseq
+        prack = dialog.create_request(
+            "PRACK",
+            self.transport.via(leg.transport),
+            extra=[("RAck", rack_value(rseq, txn.request))],
+        )
+        self._send_in_dialog(leg, prack, _Ctx(leg, "prack", dialog=dialog))
+        return True
 
     def _invite_response(self, leg: Leg, txn: ClientTransaction, resp: Response) -> None:
         call = leg.call
@@ -858,6 +1194,9 @@ class B2BUA:
                 return
             if leg.abandoned or leg.finished:
                 return
+            rseq = rseq_of(resp)
+            if rseq is not None and not self._prack(leg, txn, resp, rseq):
+                return
             if leg.state == "new":
                 leg.state = "early"
                 leg.ringing_at = self.clock.now()
@@ -869,6 +1208,8 @@ class B2BUA:
             self._invite_answered(leg, resp)
             return
         # Final failure (the transaction already sent the ACK).
+        if 300 <= status < 400 and self._follow_redirect(leg, txn, resp):
+            return
         leg.cancel_pending = False
         if leg.finished:
             return
@@ -890,12 +1231,148 @@ class B2BUA:
                 body = self._sdp_for(a, resp.body, offer=False)
             except NotRelayable:
                 body = b""
-        # Our own reason phrase: the callee's free text could name them.
-        self._respond(a.invite_txn, resp.status, to_tag=a.local_tag, body=body, contact=True)
+        assert a.invite is not None
+        if wants_reliable(a.invite, resp.status, bool(body)):
+            if a.invite_txn.awaiting_prack:
+                # §3: one unacknowledged reliable provisional at a time; the latest waits
+                a.queued_provisional = (resp.status, body)
+            else:
+                self._send_reliable(a, resp.status, body)
+        else:
+            # Our own reason phrase: the callee's free text could name them.
+            self._respond(a.invite_txn, resp.status, to_tag=a.local_tag, body=body, contact=True)
         if a.state == "new":
             a.state = "early"
             a.ringing_at = self.clock.now()
             self.observer.on_leg_ringing(call, a, a.ringing_at)
+
+    def _send_reliable(self, a: Leg, status: int, body: bytes) -> None:
+        """A provisional to the caller per RFC 3262: Require 100rel, the next RSeq, kept
+        retransmitted by the transaction until the caller's PRACK."""
+        assert isinstance(a.invite_txn, ServerInviteTransaction)
+        a.rseq = a.rseq + 1 if a.rseq else secrets.randbelow(2**30) + 1
+        a.prack_sdp = bool(body)
+        self._respond(
+            a.invite_txn,
+            status,
+            to_tag=a.local_tag,
+            body=body,
+            contact=True,
+            extra=(("Require", "100rel"), ("RSeq", str(a.rseq))),
+            reliable=True,
+        )
+
+    def _on_prack(self, leg: Leg, txn: ServerTransaction, req: Request) -> None:
+        """The caller acknowledges our reliable provisional: stop retransmitting it, and
+        send what waited for it (the next reliable 1xx, or the 2xx)."""
+        inv = leg.invite_txn
+        rack = parse_rack(req.headers.get("rack"))
+        if (
+            leg.direction != "inbound"
+            or not isinstance(inv, ServerInviteTransaction)
+            or not inv.awaiting_prack
+            or rack is None
+            or leg.invite is None
+            or rack != (leg.rseq, leg.invite.cseq.number, "INVITE")
+        ):
+            self._respond(txn, 481)  # RFC 3262 §3: no matching reliable provisional
+            return
+        inv.prack_received()
+        self._respond(txn, 200)
+        if leg.queued_final is not None:
+            body, leg.queued_final = leg.queued_final, None
+            self._answer_caller(leg, body)
+        elif leg.queued_provisional is not None:
+            (status, body), leg.queued_provisional = leg.queued_provisional, None
+            self._send_reliable(leg, status, body)
+
+    def _timer_headers(self, leg: Leg) -> tuple[tuple[str, str], ...]:
+        """RFC 4028 §9: what our 2xx says of the session timer granted on ``leg``."""
+        if leg.timer is None:
+            return ()
+        out = [("Session-Expires", leg.timer.header())]
+        if leg.timer.require:
+            out.append(("Require", "timer"))
+        return tuple(out)
+
+    def _answer_caller(self, a: Leg, body: bytes) -> None:
+        """Send the 2xx to the inbound leg — unless an SDP answer it must not overtake
+        (RFC 3262 §3) is still waiting for its PRACK: then it goes when that arrives."""
+        txn = a.invite_txn
+        assert isinstance(txn, ServerInviteTransaction)
+        if txn.awaiting_prack and a.prack_sdp:
+            a.queued_final = body
+            return
+        a.queued_provisional = None
+        self._respond(
+            txn, 200, to_tag=a.local_tag, body=body, contact=True, extra=self._timer_headers(a)
+        )
+        self._arm_session_timer(a)
+
+    # ---------------------------------------------------------------- session timers
+    def _arm_session_timer(self, leg: Leg) -> None:
+        """Refresh the session ourselves at half the interval (refresher=uas), or end the
+        call if the caller's refresh does not come in time (§10: interval − min(32, ⅓))."""
+        timer = leg.timer
+        if timer is None or leg.call.ended:
+            return
+        if leg.timer_handle is not None:
+            leg.timer_handle.cancel()
+        if timer.refresher == "uas":
+            leg.timer_handle = self._later(leg.call, timer.interval / 2, self._refresh_session, leg)
+        else:
+            grace = min(32.0, timer.interval / 3)
+            leg.timer_handle = self._later(
+                leg.call, timer.interval - grace, self._session_expired, leg
+            )
+
+    def _timer_refreshed(self, leg: Leg, req: Request) -> tuple[tuple[str, str], ...]:
+        """A re-INVITE or UPDATE from ``leg`` was accepted: it refreshes the session (and
+        may renegotiate the timer). The headers our 2xx to it carries."""
+        if leg.timer is None:
+            return ()
+        timer = negotiate_session_timer(req)
+        if isinstance(timer, SessionTimer):
+            leg.timer = timer
+        self._arm_session_timer(leg)
+        return self._timer_headers(leg)
+
+    def _session_expired(self, leg: Leg) -> None:
+        leg.timer_handle = None
+        if leg.finished or leg.call.ended:
+            return
+        log.info("b2bua: session timer of leg %s expired without a refresh", leg.id)
+        self.hangup(leg.call, "RECOVERY_ON_TIMER_EXPIRE")
+
+    def _refresh_session(self, leg: Leg) -> None:
+        """We are the refresher: UPDATE without a body if the peer allows it, else a
+        re-INVITE with our current description unchanged (same o= version)."""
+        leg.timer_handle = None
+        if leg.finished or leg.dialog is None or leg.timer is None or leg.call.ended:
+            return
+        allow = leg.invite.headers.get_all("allow") if leg.invite is not None else []
+        use_update = any(m.strip().upper() == "UPDATE" for m in allow)
+        extra = [("Session-Expires", leg.timer.header()), ("Supported", "timer")]
+        via = self.transport.via(leg.transport)
+        if use_update or not leg.last_sdp:
+            req = leg.dialog.create_request("UPDATE", via, extra=extra)
+        else:
+            req = leg.dialog.create_request("INVITE", via, leg.last_sdp, extra=extra)
+        self._send_in_dialog(leg, req, _Ctx(leg, "refresh"))
+
+    def _refresh_response(self, leg: Leg, txn: ClientTransaction, resp: Response) -> None:
+        if resp.status < 200:
+            return
+        req = txn.request
+        if resp.status < 300:
+            if req.method == "INVITE" and leg.dialog is not None:
+                ack = leg.dialog.create_ack(req.cseq.number, self.transport.via(leg.transport))
+                self.transport.send_stateless(ack, leg.addr, leg.transport)
+            self._arm_session_timer(leg)
+        elif resp.status in (408, 481):
+            self.hangup(leg.call, "RECOVERY_ON_TIMER_EXPIRE")  # §10: the session is gone
+        else:
+            self._arm_session_timer(leg)  # 491 and friends: try again next period
 
     def _invite_answered(self, leg: Leg, resp: Response) -> None:
         call = leg.call
@@ -909,6 +1386,11 @@ class B2BUA:
         except DialogError as exc:
             log.warning("b2bua: unusable 2xx on leg %s: %s", leg.id, exc)
             return
+        early = leg.early.pop(resp.to.tag or "", None)
+        if early is not None and leg.dialog is not None:
+            # the early dialog's PRACKs used CSeq numbers: the dialog goes on from them
+            leg.dialog.local_cseq = max(leg.dialog.local_cseq, early.local_cseq)
+        leg.early.clear()
         if leg.abandoned or leg.finished or call.ended:
             # We gave up (CANCEL crossed the 2xx): accept and hang up at once.
             self._send_ack(leg, b"")
@@ -971,11 +1453,11 @@ class B2BUA:
             self._refuse(a, exc)
             self._maybe_finish(call)
             return
-        a.dialog = Dialog.as_uas(inv, self.transport.contact(transport=a.transport), a.local_tag)
+        a.dialog = Dialog.as_uas(inv, self._contact_for(inv, a.transport), a.local_tag)
         if delayed and leg.invite is not None:
             # the callee's offer went to the caller: its answer comes in the caller's ACK
             a.relay_ack = _PendingAck(leg, leg.invite.cseq.number, inv.cseq.number, True)
-        self._respond(a.invite_txn, 200, to_tag=a.local_tag, body=body, contact=True)
+        self._answer_caller(a, body)
         a.state = "answered"
         a.status = 200
         a.answered_at = self.clock.now()
@@ -1125,6 +1607,8 @@ class B2BUA:
         if leg.dialog is None or leg.invite is None:
             return
         ack = leg.dialog.create_ack(leg.invite.cseq.number, self.transport.via(leg.transport), body)
+        for name, value in auth_headers(leg.invite):
+            ack.headers.add(name, value)  # §22.1: the ACK of a 2xx carries the INVITE's
         leg.acked = True
         leg.ack_body = body
         self.transport.send_stateless(ack, leg.addr, leg.transport)
@@ -1149,8 +1633,18 @@ class B2BUA:
         if leg.dialog is None:
             return
         bye = leg.dialog.create_request("BYE", self.transport.via(leg.transport))
-        txn = self.transport.send_request(bye, leg.addr, leg.transport)
-        txn.context = _Ctx(leg, "bye")
+        self._send_in_dialog(leg, bye, _Ctx(leg, "bye"))
+
+    def _send_in_dialog(self, leg: Leg, request: Request, ctx: _Ctx) -> ClientTransaction:
+        """Send an in-dialog request on ``leg``, with the trunk's remembered credentials
+        (nonce reuse) when it has any; a challenge is answered by the generic retry."""
+        trunk = leg.trunk
+        if trunk is not None and trunk.digest is not None:
+            for name, value in trunk.digest.preauthorize(request.method, request.uri):
+                request.headers.add(name, value)
+        txn = self.transport.send_request(request, leg.addr, leg.transport)
+        txn.context = ctx
+        return txn
 
     # ---------------------------------------------------------------- CANCEL / ACK
     def _on_cancel(self, ev: RequestReceived) -> None:
@@ -1211,6 +1705,9 @@ class B2BUA:
         txn = ev.txn
         assert txn is not None
         method = req.method
+        if method == "PRACK":
+            self._on_prack(leg, txn, req)
+            return
         if leg.dialog is None:
             # Early dialog on an inbound leg (we sent 18x with our tag, no 2xx yet).
             if method == "BYE":
@@ -1268,8 +1765,9 @@ class B2BUA:
         out = other.dialog.create_request("INVITE", self.transport.via(other.transport), body)
         out.headers.add("Allow", ALLOW)
         other.reinvite_busy = True
-        ctxn = self.transport.send_request(out, other.addr, other.transport)
-        ctxn.context = _Ctx(other, "reinvite", peer_txn=txn, offer=bool(req.body))
+        self._send_in_dialog(
+            other, out, _Ctx(other, "reinvite", peer_txn=txn, offer=bool(req.body))
+        )
 
     def _reinvite_response(self, ctx: _Ctx, txn: ClientTransaction, resp: Response) -> None:
         other = ctx.leg  # the leg the re-INVITE was relayed to
@@ -1309,7 +1807,8 @@ class B2BUA:
         if refused is not None:
             self._respond(peer, refused.status, refused.reason)
         else:
-            self._respond(peer, 200, to_tag=None, body=body, contact=True)
+            extra = self._timer_refreshed(origin, peer.request)
+            self._respond(peer, 200, to_tag=None, body=body, contact=True, extra=extra)
 
     def _relay_simple(self, leg: Leg, other: Leg, txn: ServerTransaction) -> None:
         """UPDATE and INFO: pass the request on, answer with the peer's final response."""
@@ -1335,8 +1834,7 @@ class B2BUA:
         )
         if req.method == "UPDATE" and leg.dialog is not None:
             leg.dialog.update_target(req)
-        ctxn = self.transport.send_request(out, other.addr, other.transport)
-        ctxn.context = _Ctx(other, "relay", peer_txn=txn)
+        self._send_in_dialog(other, out, _Ctx(other, "relay", peer_txn=txn))
 
     # ---------------------------------------------------------------- time-outs
     def _on_timeout(self, ev: TransactionTimeout) -> None:
@@ -1362,6 +1860,20 @@ class B2BUA:
                 and ctx.peer_txn.state in ("trying", "proceeding")
             ):
                 self._respond(ctx.peer_txn, 408)
+            return
+        if (
+            isinstance(txn, ServerInviteTransaction)
+            and ctx.purpose == "invite"
+            and txn.state == "proceeding"
+            and not leg.finished
+        ):
+            # RFC 3262 §3: our reliable provisional was never PRACKed — refuse the call
+            log.warning("b2bua: no PRACK from the caller of leg %s; refusing", leg.id)
+            self._fail_inbound(leg, 500, "RECOVERY_ON_TIMER_EXPIRE", "system")
+            b = call.b
+            if b is not None and not b.finished:
+                self._abandon(b, "RECOVERY_ON_TIMER_EXPIRE", None, "system")
+            self._maybe_finish(call)
             return
         if isinstance(txn, ServerInviteTransaction) and ctx.purpose == "invite" and leg.is_up:
             # Our 200 was never ACKed (§13.3.1.4): end the call.

@@ -41,6 +41,7 @@ from ..media.relay import CallClosed, NoPortsAvailable, PortAllocator
 from ..ratelog import RateLimitedLog
 from ..sip.message import Request
 from ..sip.sdp import SessionDescription
+from ..sip.tls import TlsConfigError, server_context
 from ..sip.transport import SipTransport
 from ..store import Store
 from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, Route, other
@@ -61,6 +62,23 @@ def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
     if not host:
         return text, default_port
     return host.strip("[]"), int(port)
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """The transport's TLS listener, when the operator configured one."""
+    if settings.sip_tls_port is None:
+        return {}
+    if settings.sip_tls_cert is None or settings.sip_tls_key is None:
+        raise TlsConfigError("sip_tls_port needs sip_tls_cert and sip_tls_key")
+    return {
+        "tls_port": settings.sip_tls_port,
+        "tls_server": server_context(settings.sip_tls_cert, settings.sip_tls_key),
+    }
+
+
+def _srtp(leg: Leg) -> str:
+    """The SRTP policy of a leg's trunk ("off", "offer", "require"; media/srtp.py)."""
+    return leg.trunk.srtp if leg.trunk is not None else "off"
 
 
 def _play_url(role: Role) -> str:
@@ -118,7 +136,7 @@ class CallEngine:
         listen = host_port(settings.sip_listen)
         self.b2bua = B2BUA(
             self.route,
-            trunk=host_port(settings.sip_trunk),
+            trunks=settings.trunk_table(),
             listen=listen,
             observer=self,
             clock=self.clock,
@@ -128,7 +146,9 @@ class CallEngine:
                 listen[1],
                 tcp_idle_timeout=settings.sip_tcp_idle_timeout,
                 tcp_max_buffer=settings.sip_tcp_max_buffer,
+                **_tls_options(settings),
             ),
+            tls_ca_file=settings.sip_tls_ca,
         )
         self.b2bua.on_info = self._on_info
         #: plain counters (a metrics endpoint can read them): calls refused because the
@@ -147,7 +167,10 @@ class CallEngine:
             # (0.0.0.0 in SDP would mean "on hold")
             self.ports.advertise = self.b2bua.host
             log.info("RTP relay advertised as %s (set VTS_RTP_ADVERTISE)", self.ports.advertise)
-        log.info("SIP edge listening on %s, trunk %s", self.b2bua.transport, self.b2bua.trunk)
+        trunks = ", ".join(
+            f"{t.name} {t.host}:{t.port}/{t.transport}" for t in self.b2bua.trunks.trunks
+        )
+        log.info("SIP edge listening on %s, trunks: %s", self.b2bua.transport, trunks)
 
     async def stop(self) -> None:
         await self.b2bua.stop()
@@ -283,7 +306,8 @@ class CallEngine:
         """Our offer to the first party of an originated call (relay leg A)."""
         assert ctx.media is not None
         ctx.media.call = call
-        return ctx.media.our_offer("a").to_bytes()
+        srtp = self.b2bua.trunk_for(call.bridge).srtp
+        return ctx.media.our_offer("a", srtp=srtp).to_bytes()
 
     # -- answered mode: prompts, PIN entry, unknown caller ------------------------------
 
@@ -299,7 +323,7 @@ class CallEngine:
             call.context.media = media
         else:
             call.context = media  # unknown caller: no records, the script owns the relay
-        return media.answer_caller("a", desc).to_bytes()
+        return media.answer_caller("a", desc, srtp=_srtp(a)).to_bytes()
 
     @staticmethod
     def _media_of(call: Call) -> CallMedia | None:
@@ -445,7 +469,8 @@ class CallEngine:
         if call.ended or media is None or media.relay.closed:
             return None
         holder.b_outcome = asyncio.get_running_loop().create_future()
-        leg = self.b2bua.dial(call, target, media.our_offer("b").to_bytes())
+        srtp = self.b2bua.trunk_for(target).srtp
+        leg = self.b2bua.dial(call, target, media.our_offer("b", srtp=srtp).to_bytes())
         if leg is None:
             return None
         answered = await holder.b_outcome
@@ -685,7 +710,7 @@ class CallEngine:
             # the first party of an initiated call with prompts)
             if media is None:
                 raise NotRelayable(503, "Service Unavailable")
-            return media.our_offer(leg.side)
+            return media.our_offer(leg.side, srtp=_srtp(leg))
         if not isinstance(holder, CallContext | AppCall):
             raise NotRelayable(503, "Service Unavailable")  # no call goes around the relay
         if media is None:
@@ -694,7 +719,12 @@ class CallEngine:
             media = holder.media = self._new_media(call)
         if media.call is None:
             media.call = call
-        return media.rewrite(leg.side, desc, offer)
+        out = media.rewrite(leg.side, desc, offer, srtp=_srtp(leg))
+        if not offer and leg.side == "a" and leg.direction == "inbound" and not leg.is_up:
+            # early media (a 183 with SDP relayed to the caller): the callee's carrier
+            # plays tones or announcements before answering; let them through now
+            media.relay.bridge()
+        return out
 
     def _new_media(self, call: Call | None) -> CallMedia:
         """A relay for ``call`` (None: bound later, ``media.call``). Raises NotRelayable

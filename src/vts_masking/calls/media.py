@@ -9,6 +9,14 @@ phone, so it says where that phone receives media: the relay leg of that side le
 Offers and answers, provisional answers, re-INVITEs and UPDATEs all pass through here,
 so the relay follows every change of address, codec or direction.
 
+SRTP is decided per leg, and keys never cross: a leg whose phone offered SDES keys
+(``a=crypto``) is answered with a key of our own and becomes an SRTP relay leg; a leg we
+offer to gets our keys when its trunk's policy says so (``srtp``: ``"require"`` —
+``RTP/SAVP``, an answer without a key is refused 488 — or ``"offer"`` — keys on
+``RTP/AVP``, plain RTP if the answer has none). Each relay leg's :class:`SrtpLeg` holds
+that phone's key (to open its packets) and ours (to seal what we send it); the other
+leg's SDP never sees either.
+
 Relay leg ``"A"`` faces B2BUA side ``"a"`` (the caller, or the first party dialled by
 ``originate``), relay leg ``"B"`` side ``"b"``.
 """
@@ -21,6 +29,13 @@ from typing import Any
 from ..media import crossing
 from ..media.crossing import Description, NotRelayable, Stream
 from ..media.relay import Leg, PortAllocator, RelayedCall
+from ..media.srtp import (
+    CryptoAttribute,
+    SrtpLeg,
+    answer_crypto,
+    chosen_by_answer,
+    offer_crypto,
+)
 from ..sip.sdp import SdpError, SessionDescription, parse_sdp
 
 log = logging.getLogger("vts_masking.calls.media")
@@ -60,13 +75,56 @@ class CallMedia:
         self.call: Any = None
         #: the last offer each side's phone made (an answer maps back onto it)
         self._offers: dict[str, Description] = {}
+        #: our SDES keys in the last offer we wrote to a side, and its trunk's policy
+        self._our_crypto: dict[str, tuple[CryptoAttribute, ...]] = {}
+        self._policy: dict[str, str] = {}
 
     def _local(self, side: str) -> tuple[str, int]:
         return self.relay.leg(_RELAY_LEG[side]).local_address
 
-    def rewrite(self, side: str, desc: Description, offer: bool) -> SessionDescription:
-        """``desc`` (from the phone of the other side) is to be sent to ``side``: the SDP
-        to send instead. Raises :class:`NotRelayable` when the relay cannot carry it."""
+    def _offer_keys(self, side: str, srtp: str) -> tuple[CryptoAttribute, ...]:
+        """Our keys for an offer to ``side`` (none unless its policy asks for SRTP)."""
+        self._policy[side] = srtp
+        keys = tuple(offer_crypto()) if srtp in ("offer", "require") else ()
+        self._our_crypto[side] = keys
+        return keys
+
+    def _take_answer_keys(self, side: str, stream: crossing.Stream) -> None:
+        """``side``'s phone answered our offer: its SRTP keys (or plain, if allowed)."""
+        ours = self._our_crypto.pop(side, ())
+        if not ours:
+            return
+        picked = chosen_by_answer(list(ours), list(stream.crypto))
+        if picked is None:
+            if self._policy.get(side) == "require":
+                log.info("side %s answered our SRTP offer without a usable key", side)
+                raise NotRelayable(488, "Not Acceptable Here")
+            self.relay.leg(_RELAY_LEG[side]).srtp = None
+            return
+        theirs, mine = picked
+        self.relay.leg(_RELAY_LEG[side]).srtp = SrtpLeg(theirs, mine)
+
+    def _answer_keys(self, side: str, offered: crossing.Stream) -> CryptoAttribute | None:
+        """``side``'s phone offered ``offered``: our key answering its SDES offer, and its
+        relay leg made SRTP (None: it offered none — plain RTP, unless required)."""
+        if not offered.crypto:
+            if self._policy.get(side) == "require":
+                raise NotRelayable(488, "Not Acceptable Here")
+            self.relay.leg(_RELAY_LEG[side]).srtp = None
+            return None
+        chosen = answer_crypto(list(offered.crypto))
+        if chosen is None:
+            raise NotRelayable(488, "Not Acceptable Here")
+        theirs, mine = chosen
+        self.relay.leg(_RELAY_LEG[side]).srtp = SrtpLeg(theirs, mine)
+        return mine
+
+    def rewrite(
+        self, side: str, desc: Description, offer: bool, srtp: str = "off"
+    ) -> SessionDescription:
+        """``desc`` (from the phone of the other side) is to be sent to ``side``, whose
+        trunk's SRTP policy is ``srtp``: the SDP to send instead. Raises
+        :class:`NotRelayable` when the relay cannot carry it."""
         if self.relay.closed:
             raise NotRelayable(503, "Service Unavailable")
         stream = desc.audio
@@ -79,10 +137,14 @@ class CallMedia:
         if offer:
             self._offers[other] = desc
             point_leg(source, stream)  # until the answer says which format
-            return crossing.offer(desc, host, port)
+            keys = self._offer_keys(side, srtp)
+            return crossing.offer(desc, host, port, crypto=keys, srtp=srtp)
         offered = self._offers.get(side)
         if offered is None or offered.audio is None:
             raise NotRelayable(488, "Not Acceptable Here")
+        self._policy[side] = srtp
+        self._take_answer_keys(other, stream)  # the answering phone's keys, for its leg
+        mine = self._answer_keys(side, offered.audio)  # the offering phone's, for its leg
         pt, codec = stream.audio[0]
         point_leg(source, stream, crossing.Choice(pt, codec, stream.event_pt))
         choice = crossing.choose(offered, codec, stream.event_pt is not None)
@@ -95,32 +157,42 @@ class CallMedia:
             direction=stream.direction,
             ptime=stream.ptime,
             maxptime=stream.maxptime,
+            crypto=mine,
         )
 
     # -- answered mode: the service is the other end of each leg's offer/answer ----------
 
-    def answer_caller(self, side: str, desc: Description) -> SessionDescription:
+    def answer_caller(self, side: str, desc: Description, srtp: str = "off") -> SessionDescription:
         """Our own answer to ``side``'s offer ``desc`` (we answered the call ourselves):
-        its first G.711 format and its telephone-event, at the relay leg facing it."""
+        its first G.711 format and its telephone-event, at the relay leg facing it (and
+        our SRTP key if it offered one)."""
         stream = desc.audio
         if stream is None:
             raise NotRelayable(488, "Not Acceptable Here")
         self._offers[side] = desc
+        self._policy[side] = srtp
+        mine = self._answer_keys(side, stream)
         choice = crossing.choose(desc, None, True)
         point_leg(self.relay.leg(_RELAY_LEG[side]), stream, choice)
         host, port = self._local(side)
-        return crossing.answer(desc, choice, host, port, ptime=20)
+        return crossing.answer(desc, choice, host, port, ptime=20, crypto=mine)
 
-    def our_offer(self, side: str) -> SessionDescription:
-        """Our own offer to ``side`` (a party we dial ourselves): PCMU, PCMA, telephone-event."""
+    def our_offer(self, side: str, srtp: str = "off") -> SessionDescription:
+        """Our own offer to ``side`` (a party we dial ourselves): PCMU, PCMA,
+        telephone-event, and our SRTP keys if its trunk's policy ``srtp`` asks for them."""
         host, port = self._local(side)
-        return crossing.offer(None, host, port)
+        keys = self._offer_keys(side, srtp)
+        return crossing.offer(None, host, port, crypto=keys, srtp=srtp)
 
     def answered(self, side: str, desc: Description | None) -> bool:
         """``side``'s phone answered our own offer with ``desc``: point its relay leg there.
         False if the answer has nothing the relay can carry."""
         stream = desc.audio if desc is not None else None
         if stream is None:
+            return False
+        try:
+            self._take_answer_keys(side, stream)
+        except NotRelayable:
             return False
         point_leg(self.relay.leg(_RELAY_LEG[side]), stream)
         return True

@@ -22,4 +22,8 @@ router = APIRouter(tags=["Operations"])
 async def metrics(request: Request) -> Response:
     store = request.app.state.store
     outbox = await run_in_threadpool(OutboxRepo(store.db).counts, GAUGE_STATUSES)
-    return Response(render(COUNTERS.snapshot(), outbox), media_type=CONTENT_TYPE)
+    text = render(COUNTERS.snapshot(), outbox)
+    # other rooms' metrics (the SIP edge's trunks), registered by the service assembly
+    for source in getattr(request.app.state, "metrics_sources", ()):
+        text += "\n".join(source()) + "\n"
+    return Response(text, media_type=CONTENT_TYPE)

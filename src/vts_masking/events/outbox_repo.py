@@ -32,13 +32,14 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, select, update
 
 from ..store.base import Database
-from ..store.models import accounts, outbox, sessions
+from ..store.models import accounts, delivery_attempts, outbox, sessions
 from .delivery import DELIVERED, FAILED, RETRY, Decision
 
 log = logging.getLogger("vts_masking.events")
 
 OPEN = ("pending", "delivering")  # statuses that still hold back later events
 STATUSES = ("pending", "delivering", "delivered", "failed", "skipped")
+INSERT_ATTEMPT = delivery_attempts.insert()
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class AttemptLog:
+    """One attempt as ``delivery_attempts`` keeps it (the console shows each)."""
+
+    account_id: int
+    attempt: int
+    at: datetime
+    latency_ms: int
+    answer: str | None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What to write back for one claimed event."""
 
@@ -68,6 +80,7 @@ class Outcome:
     decision: Decision
     status_code: int | None
     error: str | None
+    log: AttemptLog | None = None  # None: nothing to add to the attempt log
 
 
 def _params(row: Any) -> dict[str, str] | None:
@@ -188,6 +201,7 @@ class OutboxRepo:
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         """Write outcomes in one transaction; returns how many rows were still ours."""
+        outcomes = list(outcomes)
         now = self.db.clock.now()
         delivered: list[dict[str, Any]] = []
         retry: list[dict[str, Any]] = []
@@ -211,8 +225,27 @@ class OutboxRepo:
         groups: dict[tuple[datetime, int | None], list[int]] = {}
         for row in delivered:
             groups.setdefault((row["b_lease"], row["b_status"]), []).append(row["b_id"])
+        # Every attempt made is logged, a late one (its lease lost) included: it did
+        # reach the receiver.
+        attempts = [
+            {
+                "event_id": o.id,
+                "account_id": o.log.account_id,
+                "attempt": o.log.attempt,
+                "attempted_time": o.log.at,
+                "latency_ms": o.log.latency_ms,
+                "status_code": o.status_code,
+                "error": o.error[:500] if o.error else None,
+                "answer": o.log.answer[:500] if o.log.answer else None,
+                "outcome": o.decision.kind,
+            }
+            for o in outcomes
+            if o.log is not None
+        ]
         kept = 0
         with self.db.write() as conn:
+            if attempts:
+                conn.execute(INSERT_ATTEMPT, attempts)
             for (lease_until, code), ids in groups.items():
                 kept += conn.execute(
                     update(outbox)

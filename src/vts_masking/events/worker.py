@@ -38,12 +38,20 @@ from .. import badinput
 from ..store.base import Database
 from .delivery import DELIVERED, FAILED, RETRY, Attempt, Random, RetryPolicy, decide, default_rng
 from .metrics import COUNTERS, Counters
-from .outbox_repo import Claimed, OutboxRepo, Outcome
+from .outbox_repo import AttemptLog, Claimed, OutboxRepo, Outcome
 from .safety import ClientPool, UnsafeTarget, check_url
 
 log = logging.getLogger("vts_masking.events")
 
 FORM = "application/x-www-form-urlencoded"
+ANSWER_BYTES = 500  # of each receiver's body kept with the attempt (delivery_attempts)
+
+
+def answer_text(body: bytes) -> str | None:
+    """The kept start of a receiver's answer, as text a database takes (no NUL)."""
+    if not body:
+        return None
+    return body.decode("utf-8", errors="replace").replace("\x00", "")[:ANSWER_BYTES]
 
 
 @dataclass(frozen=True)
@@ -178,16 +186,23 @@ class DeliveryWorker:
             raise UnsafeTarget(
                 f"refused: the request cannot be built ({type(exc).__name__}: {exc})"
             ) from None
+        started = self.db.clock.monotonic()
         response = await client.send(request, stream=True)
+        head = bytearray()
         try:
             read = 0
             async for chunk in response.aiter_raw():
                 read += len(chunk)
+                if len(head) < ANSWER_BYTES:
+                    head += chunk[: ANSWER_BYTES - len(head)]
                 if read >= self.config.max_body:
                     break  # closing drops the connection rather than read more
         finally:
             await response.aclose()
-        return Attempt(status_code=response.status_code)
+        latency = round((self.db.clock.monotonic() - started) * 1000)
+        return Attempt(
+            status_code=response.status_code, answer=answer_text(head), latency_ms=latency
+        )
 
     def outcome(self, event: Claimed, attempt: Attempt) -> Outcome:
         decision = decide(
@@ -199,7 +214,18 @@ class DeliveryWorker:
             rng=self.rng,
         )
         return Outcome(
-            event.id, event.lease_until, decision, attempt.status_code, attempt.describe()
+            event.id,
+            event.lease_until,
+            decision,
+            attempt.status_code,
+            attempt.describe(),
+            AttemptLog(
+                event.account_id,
+                event.attempts,
+                self.db.clock.now(),
+                attempt.latency_ms,
+                attempt.answer,
+            ),
         )
 
     async def record(self, outcomes: list[Outcome]) -> None:

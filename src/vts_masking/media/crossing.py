@@ -20,6 +20,12 @@ What is taken from a phone's SDP:
   ``c=0.0.0.0`` hold counts as ``sendonly``), ``ptime`` and ``maxptime`` (whole numbers
   1–1000).
 
+**SRTP (SDES).** A phone's ``a=crypto`` lines (RFC 4568) are read into its stream —
+like its address, for its own relay leg only (the key that opens its packets) — and are
+never written to the other leg: the SDP sent to an SRTP leg carries a key of our own
+(:func:`offer` and :func:`answer` take it), the SDP sent to a plain leg carries none.
+``RTP/SAVP`` (and ``RTP/SAVPF``) is relayable when a usable crypto line comes with it.
+
 Everything else never crosses: ``o=`` (ours: ``-``, our session id and version, our
 address), ``s=`` (``-``), ``i=``/``u=``/``e=``/``p=``, ``b=``, ``k=``, ``z=``, ``t=``/``r=``
 (ours: ``t=0 0``), every other attribute (``ssrc``, ``cname``, ``msid``, ``label``, ``mid``,
@@ -60,6 +66,7 @@ from typing import Literal
 
 from ..sip.sdp import Media, SessionDescription
 from .dtmf import digit_from_sip_info
+from .srtp import CryptoAttribute, crypto_attributes
 
 __all__ = [
     "DIRECTIONS",
@@ -99,6 +106,8 @@ PROTOS = frozenset(
 )
 #: profiles the relay can carry: plain RTP (AVPF is AVP plus feedback we never send)
 RELAYABLE = frozenset({"RTP/AVP", "RTP/AVPF"})
+#: SRTP profiles the relay carries when the stream has a usable SDES key (a=crypto)
+SECURE = frozenset({"RTP/SAVP", "RTP/SAVPF"})
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 #: what a direction answers (RFC 3264 §6.1)
 ANSWER_DIRECTION = {
@@ -148,13 +157,21 @@ class Stream:
     direction: str = "sendrecv"
     ptime: int | None = None
     maxptime: int | None = None
+    #: the phone's SDES keys in its order: for its own relay leg only, never written across
+    crypto: tuple[CryptoAttribute, ...] = ()
 
     @property
     def usable(self) -> bool:
-        """Audio the relay can carry: a port, plain RTP, at least one G.711 format."""
-        return (
-            self.kind == "audio" and self.port > 0 and self.proto in RELAYABLE and bool(self.audio)
-        )
+        """Audio the relay can carry: a port, plain RTP (or SRTP with a usable key), at
+        least one G.711 format."""
+        if self.kind != "audio" or self.port <= 0 or not self.audio:
+            return False
+        return self.proto in RELAYABLE or (self.proto in SECURE and bool(self.crypto))
+
+    @property
+    def secure(self) -> bool:
+        """The phone wants SRTP on this stream (RTP/SAVP, or best-effort keys on RTP/AVP)."""
+        return bool(self.crypto)
 
     def pt_of(self, codec: Codec) -> int | None:
         return next((pt for pt, c in self.audio if c == codec), None)
@@ -223,6 +240,7 @@ def read(sd: SessionDescription) -> Description:
         fmtps: dict[int, str] = {}
         direction = session_dir
         ptime = maxptime = None
+        crypto = tuple(crypto_attributes(m.lines))
         for t, v in m.lines:
             if t != "a":
                 continue
@@ -276,6 +294,7 @@ def read(sd: SessionDescription) -> Description:
                 direction=direction,
                 ptime=ptime,
                 maxptime=maxptime,
+                crypto=crypto,
             )
         )
     return Description(tuple(streams))
@@ -304,6 +323,7 @@ def _audio_media(
     ptime: int | None,
     maxptime: int | None,
     proto: str = "RTP/AVP",
+    crypto: tuple[CryptoAttribute, ...] = (),
 ) -> Media:
     lines = [("a", f"rtpmap:{pt} {codec}/8000") for pt, codec in formats]
     fmts = [str(pt) for pt, _ in formats]
@@ -318,11 +338,32 @@ def _audio_media(
     if maxptime is not None:
         lines.append(("a", f"maxptime:{maxptime}"))
     lines.append(("a", direction))
+    lines += [("a", c.value()) for c in crypto]  # our own keys, never a phone's
     return Media("audio", port, proto, fmts, lines=lines)
 
 
-def offer(other: Description | None, host: str, port: int) -> SessionDescription:
+def _proto(secure: str, crypto: tuple[CryptoAttribute, ...], base: str = "RTP/AVP") -> str:
+    """The profile of a line we write: SAVP when we send our key and SRTP is required."""
+    if crypto and secure == "require":
+        return "RTP/SAVP"
+    if not crypto and base in SECURE:
+        return "RTP/AVP"
+    return base
+
+
+def offer(
+    other: Description | None,
+    host: str,
+    port: int,
+    *,
+    crypto: tuple[CryptoAttribute, ...] = (),
+    srtp: str = "off",
+) -> SessionDescription:
     """Our offer to a phone, receiving at ``host:port`` (the relay leg facing it).
+
+    ``crypto``: our own SDES keys for that phone's leg; ``srtp`` ``"require"`` offers them
+    as ``RTP/SAVP`` (SRTP or nothing), ``"offer"`` on ``RTP/AVP`` (best effort: a phone
+    that answers with a key gets SRTP, one that ignores it plain RTP).
 
     ``other`` is the other phone's offer being carried across: its lines are mirrored in
     order (so the answer maps back onto it), the relayed audio line carries its G.711
@@ -340,6 +381,8 @@ def offer(other: Description | None, host: str, port: int) -> SessionDescription
                 "sendrecv",
                 20,
                 None,
+                _proto(srtp, crypto),
+                crypto,
             )
         )
         return sd
@@ -361,6 +404,8 @@ def offer(other: Description | None, host: str, port: int) -> SessionDescription
                 s.direction,
                 s.ptime,
                 s.maxptime,
+                _proto(srtp, crypto),
+                crypto,
             )
         )
     return sd
@@ -395,10 +440,12 @@ def answer(
     direction: str | None = None,
     ptime: int | None = None,
     maxptime: int | None = None,
+    crypto: CryptoAttribute | None = None,
 ) -> SessionDescription:
     """Our answer to a phone's offer ``offer_desc``, receiving at ``host:port``: one line
     per line of its offer, the relayed audio with ``choice`` (its own numbers), every
-    other line declined. ``direction`` defaults to what its offer's direction answers."""
+    other line declined. ``direction`` defaults to what its offer's direction answers.
+    ``crypto``: our key answering the phone's SDES offer (its profile kept), if SRTP."""
     sd = _new(host)
     index = offer_desc.audio_index
     for i, s in enumerate(offer_desc.streams):
@@ -414,7 +461,8 @@ def answer(
                 direction or ANSWER_DIRECTION[s.direction],
                 ptime,
                 maxptime,
-                s.proto,
+                s.proto if crypto is not None else _proto("off", (), s.proto),
+                (crypto,) if crypto is not None else (),
             )
         )
     return sd

@@ -35,6 +35,12 @@ call depends on RTCP, and not relaying it keeps each side's reports from leaking
 Inactivity: a leg is watched from its first received packet (or from :meth:`arm_inactivity`)
 and reported once to ``on_inactive`` when nothing arrives for ``inactivity_timeout`` s.
 
+SRTP (``leg.srtp``, :mod:`vts_masking.media.srtp`): a leg whose phone speaks SRTP has
+its own keys; packets are unprotected as they arrive (before latching: only
+authenticated packets move the latch) and protected as they leave, so everything in
+between — bridging, transcoding, prompts, telephone-events, taps and the recorder —
+sees plain RTP, and one leg may be SRTP while the other is not.
+
 The receive path avoids asyncio transports: one ``add_reader`` per leg socket drains up
 to 64 datagrams per wake-up and sends with ``socket.sendto`` directly (a full send buffer
 drops the packet — for real-time audio a late packet is worse than a lost one).
@@ -57,6 +63,7 @@ from .crossing import RtpStream
 from .dtmf import PinCollector, PinResult, TelephoneEventDetector
 from .recorder import CallRecorder, RecordingResult
 from .rtp import RtpParseError, payload_end, payload_offset
+from .srtp import SrtpLeg
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +214,7 @@ class Leg:
         "remote",
         "rx_packets",
         "sock",
+        "srtp",
         "translate",
         "tx_packets",
     )
@@ -234,6 +242,9 @@ class Leg:
         self._relatch_after = relatch_after
         #: the one RTP stream sent to this leg's phone (forwarded audio and prompts)
         self.out = RtpStream()
+        #: SRTP keys of this leg (media/srtp.py): packets from its phone are unprotected
+        #: on arrival and packets to it protected on departure; None: plain RTP
+        self.srtp: SrtpLeg | None = None
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -305,6 +316,16 @@ class Leg:
         dest = self.latched or self.remote
         if dest is None:
             return
+        self.transmit(data, dest)
+
+    def transmit(self, data: bytes, dest: tuple) -> None:
+        """Put one RTP packet on the wire to this leg's phone (protected on SRTP legs)."""
+        if self.srtp is not None:
+            protected = self.srtp.protect(data)
+            if protected is None:
+                self.dropped += 1
+                return
+            data = protected
         try:
             self.sock.sendto(data, dest)
             self.tx_packets += 1
@@ -599,6 +620,13 @@ class RelayedCall:
         if len(data) < 12 or data[0] & 0xC0 != 0x80:
             leg.dropped += 1
             return
+        if leg.srtp is not None:
+            # before latching: on an SRTP leg only authenticated packets move the latch
+            plain = leg.srtp.unprotect(data)
+            if plain is None:
+                leg.dropped += 1
+                return
+            data = plain
         now = self._loop.time()
         if addr != leg.latched and not leg._latch(addr, now):
             leg.dropped += 1
@@ -650,11 +678,7 @@ class RelayedCall:
         table = leg.translate
         if table is not None and not is_event:
             payload = payload.translate(table)
-        try:
-            out.sock.sendto(out.out.forward(data, out_pt, payload, now), dest)
-            out.tx_packets += 1
-        except OSError:
-            out.dropped += 1
+        out.transmit(out.out.forward(data, out_pt, payload, now), dest)
 
     def _dtmf(self, leg: Leg, data: bytes) -> None:
         try:

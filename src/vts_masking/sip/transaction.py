@@ -356,6 +356,31 @@ class ServerInviteTransaction(ServerTransaction):
         self.acked = False
         # (call-id, cseq, to-tag) of our 2xx, for matching the ACK that has its own branch.
         self.accepted_key: tuple[str, int, str | None] | None = None
+        # RFC 3262: the reliable provisional awaiting its PRACK (serialised), if any
+        self._reliable: bytes | None = None
+        self._p_interval = T1
+
+    @property
+    def awaiting_prack(self) -> bool:
+        return self._reliable is not None
+
+    def respond_reliably(self, response: Response, now: float) -> list[Action]:
+        """RFC 3262 §3: send a reliable provisional (it carries ``Require: 100rel`` and
+        ``RSeq``) and retransmit it — over any transport, it is end to end — from T1
+        doubling to T2 until :meth:`prack_received`. No PRACK after 64*T1: a
+        :class:`TransactionTimeout` while still ``proceeding`` (the TU answers 5xx)."""
+        if self.state != "proceeding" or not 100 < response.status < 200:
+            return []
+        self.last_response = response
+        self._reliable = response.to_bytes()
+        self._p_interval = T1
+        self._set("P", now + T1)
+        self._set("P64", now + 64 * T1)
+        return [Send(self._reliable, self.addr, self.transport)]
+
+    def prack_received(self) -> None:
+        self._reliable = None
+        self._clear("P", "P64")
 
     def respond(self, response: Response, now: float) -> list[Action]:
         if self.state != "proceeding":
@@ -366,6 +391,7 @@ class ServerInviteTransaction(ServerTransaction):
             return [Send(response, self.addr, self.transport)]
         if response.status < 300:
             self.accepted_key = (self.request.call_id, self.request.cseq.number, response.to.tag)
+        self.prack_received()  # a final response ends reliable provisional retransmission
         send = self._send_final(response)
         self._settle()
         if response.status < 300:
@@ -401,6 +427,13 @@ class ServerInviteTransaction(ServerTransaction):
         self._clear("G2xx")
 
     def _fire(self, name: str, now: float) -> list[Action]:
+        if name == "P" and self.state == "proceeding" and self._reliable is not None:
+            self._p_interval = min(2 * self._p_interval, T2)
+            self._set("P", now + self._p_interval)
+            return [Send(self._reliable, self.addr, self.transport)]
+        if name == "P64" and self.state == "proceeding" and self._reliable is not None:
+            self.prack_received()
+            return [TransactionTimeout(self)]
         if name == "G" and self.state == "completed" and self._final is not None:
             self._g_interval = min(2 * self._g_interval, T2)
             self._set("G", now + self._g_interval)
@@ -596,8 +629,13 @@ class TransactionLayer:
         self.client[txn.key] = txn
         return txn, self._post(txn, txn.start(now))
 
-    def respond(self, txn: ServerTransaction, response: Response, now: float) -> list[Action]:
+    def respond(
+        self, txn: ServerTransaction, response: Response, now: float, *, reliable: bool = False
+    ) -> list[Action]:
+        """Send ``response`` on ``txn``; ``reliable``: a provisional sent per RFC 3262."""
         was_accepted = txn.state == "accepted"
+        if reliable and isinstance(txn, ServerInviteTransaction):
+            return self._post(txn, txn.respond_reliably(response, now))
         actions = txn.respond(response, now)
         if (
             isinstance(txn, ServerInviteTransaction)

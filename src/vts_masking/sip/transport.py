@@ -14,6 +14,13 @@ keep-alives included, count as activity; a connection a call still uses, as told
 ``in_use`` hook, is kept), and when more than ``tcp_max_buffer`` bytes wait on them in
 either direction (an unframed partial message in, unsent data out).
 
+TLS (``tls_port`` with a ``tls_server`` context): a third listener whose connections run
+the same framing as TCP and are named ``"tls"`` to the transaction layer. Outbound TLS
+connections are opened with the context ``tls_client(addr)`` gives (the B2BUA checks a
+trunk's certificate against its CA and name) and kept in their own table, reused for
+every later message to that peer; a handshake that fails (a wrong certificate) fails
+the transactions waiting on it at once and is counted (``stats["tls_failed"]``).
+
 Nothing here depends on the event loop's classes: ``serve`` runs on uvloop, whose
 transports are not subclasses of :mod:`asyncio`'s (``isinstance`` checks against
 ``asyncio.Transport`` fail there), so only the methods every loop provides are used.
@@ -25,10 +32,12 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
 from vts_masking.ratelog import RateLimitedLog
+from vts_masking.sip.acl import AccessList
 from vts_masking.sip.message import (
     Request,
     Response,
@@ -36,6 +45,7 @@ from vts_masking.sip.message import (
     StreamFramer,
     make_response,
     new_branch,
+    new_tag,
     parse_message,
 )
 from vts_masking.sip.transaction import (
@@ -91,8 +101,10 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class _Tcp(asyncio.Protocol):
-    def __init__(self, owner: SipTransport, peer: Addr | None = None) -> None:
+    def __init__(self, owner: SipTransport, peer: Addr | None = None, kind: str = "tcp") -> None:
         self.owner = owner
+        self.kind = kind  # "tcp" or "tls": its table in the owner, its name to the layer
+        self.table = owner._tls if kind == "tls" else owner._tcp
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer = peer
@@ -108,7 +120,7 @@ class _Tcp(asyncio.Protocol):
         if self.peer is None:
             p = transport.get_extra_info("peername")
             self.peer = (p[0], p[1])
-        self.owner._tcp[self.peer] = self
+        self.table[self.peer] = self
         for data in self.pending:
             self.transport.write(data)
         self.pending.clear()
@@ -129,7 +141,7 @@ class _Tcp(asyncio.Protocol):
             self.close()
             return
         for msg in messages:
-            self.owner._on_message(msg, self.peer, "tcp")
+            self.owner._on_message(msg, self.peer, self.kind)
         if self.framer.pending > self.owner.tcp_max_buffer:
             self.owner.stats["tcp_overflow"] += 1
             self.owner.warn(
@@ -143,8 +155,8 @@ class _Tcp(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        if self.peer is not None and self.owner._tcp.get(self.peer) is self:
-            del self.owner._tcp[self.peer]
+        if self.peer is not None and self.table.get(self.peer) is self:
+            del self.table[self.peer]
 
     def write(self, data: bytes) -> None:
         if self.closing:
@@ -180,8 +192,8 @@ class _Tcp(asyncio.Protocol):
     def close(self, abort: bool = False) -> None:
         self.closing = True
         self.pending.clear()
-        if self.peer is not None and self.owner._tcp.get(self.peer) is self:
-            del self.owner._tcp[self.peer]
+        if self.peer is not None and self.table.get(self.peer) is self:
+            del self.table[self.peer]
         if self.transport is not None:
             if abort:
                 self.transport.abort()
@@ -205,9 +217,20 @@ class SipTransport:
         advertised_host: str | None = None,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         tcp_max_buffer: int = TCP_MAX_BUFFER,
+        tls_port: int | None = None,
+        tls_server: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.tls_port = tls_port if tls_server is not None else None
+        self.tls_server = tls_server
+        #: the context (and the name to check) for an outbound TLS connection to ``addr``
+        self.tls_client: Callable[[Addr], tuple[ssl.SSLContext, str | None]] = lambda addr: (
+            ssl.create_default_context(),
+            addr[0],
+        )
+        self._tls: dict[Addr, _Tcp] = {}
+        self._tls_server: asyncio.AbstractServer | None = None
         self.advertised_host = advertised_host or host
         self.on_event: Callable[[TuEvent], None] = on_event or (lambda ev: None)
         self.layer = TransactionLayer()
@@ -231,7 +254,11 @@ class SipTransport:
             "malformed": 0,
             "tcp_idle_closed": 0,
             "tcp_overflow": 0,
+            "refused": 0,  # from outside the access list
+            "tls_failed": 0,  # outbound TLS connections refused (handshake, certificate)
         }
+        #: who may send us messages (None: anyone); others get a stateless 403
+        self.acl: AccessList | None = None
         self._warnings = RateLimitedLog(log)
 
     def __repr__(self) -> str:
@@ -263,6 +290,18 @@ class SipTransport:
             break
         self.port = port
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp_sock)
+        if self.tls_server is not None and self.tls_port is not None:
+            self._tls_server = await loop.create_server(
+                lambda: _Tcp(self, kind="tls"),
+                self.host,
+                self.tls_port,
+                ssl=self.tls_server,
+                reuse_address=True,
+            )
+            sock = self._tls_server.sockets[0] if self._tls_server.sockets else None
+            if sock is not None:
+                self.tls_port = sock.getsockname()[1]
+            log.info("sip: listening on %s:%d (tls)", self.host, self.tls_port)
         self._arm_idle_sweep()
         log.info("sip: listening on %s:%d (udp, tcp)", self.host, self.port)
 
@@ -277,9 +316,13 @@ class SipTransport:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for conn in list(self._tcp.values()):
+        if self._tls_server is not None:
+            self._tls_server.close()
+            await self._tls_server.wait_closed()
+        for conn in [*self._tcp.values(), *self._tls.values()]:
             conn.close()
         self._tcp.clear()
+        self._tls.clear()
 
     def warn(self, key: str, msg: str, *args: object) -> None:
         """A warning about input from outside: a few a minute per ``key``, then counted."""
@@ -295,7 +338,7 @@ class SipTransport:
     def _sweep_idle(self) -> None:
         self._idle_timer = None
         now = self.now()
-        for addr, conn in list(self._tcp.items()):
+        for addr, conn in [*self._tcp.items(), *self._tls.items()]:
             if now - conn.last_activity <= self.tcp_idle_timeout:
                 continue
             try:
@@ -321,14 +364,24 @@ class SipTransport:
         return loop.time()
 
     # -- helpers for the TU
+    def _port_for(self, transport: str) -> int:
+        return self.tls_port if transport == "tls" and self.tls_port else self.port
+
     def via(self, transport: str = "udp", branch: str | None = None) -> str:
         """A Via value for a request we originate, with a fresh branch."""
         return (
-            f"SIP/2.0/{transport.upper()} {self.advertised_host}:{self.port}"
+            f"SIP/2.0/{transport.upper()} {self.advertised_host}:{self._port_for(transport)}"
             f";branch={branch or new_branch()};rport"
         )
 
-    def contact(self, user: str = "vts", transport: str = "udp") -> str:
+    def contact(self, user: str = "vts", transport: str = "udp", *, secure: bool = False) -> str:
+        """Our Contact for ``transport``. Over TLS: ``sips:`` when the dialog is secure
+        (RFC 3261 §8.1.1.8: a sips Request-URI gets a sips Contact), else
+        ``sip:…;transport=tls`` — what phones that dial ``transport=tls`` understand."""
+        if transport == "tls" and secure:
+            return f"<sips:{user}@{self.advertised_host}:{self._port_for('tls')}>"
+        if transport == "tls":
+            return f"<sip:{user}@{self.advertised_host}:{self._port_for('tls')};transport=tls>"
         tp = "" if transport == "udp" else f";transport={transport}"
         return f"<sip:{user}@{self.advertised_host}:{self.port}{tp}>"
 
@@ -340,8 +393,10 @@ class SipTransport:
         self._run(actions)
         return txn
 
-    def respond(self, txn: ServerTransaction, response: Response) -> None:
-        self._run(self.layer.respond(txn, response, self.now()))
+    def respond(
+        self, txn: ServerTransaction, response: Response, *, reliable: bool = False
+    ) -> None:
+        self._run(self.layer.respond(txn, response, self.now(), reliable=reliable))
 
     def send_stateless(
         self, message: Request | Response, addr: Addr, transport: str = "udp"
@@ -355,20 +410,33 @@ class SipTransport:
             if self._udp is not None:
                 self._udp.sendto(data, addr)
             return
-        conn = self._tcp.get(addr)
+        kind = "tls" if transport == "tls" else "tcp"
+        table = self._tls if kind == "tls" else self._tcp
+        conn = table.get(addr)
         if conn is None:
-            conn = _Tcp(self, addr)
-            self._tcp[addr] = conn
+            conn = _Tcp(self, addr, kind)
+            table[addr] = conn
             loop = self._loop or asyncio.get_event_loop()
 
             async def connect(c: _Tcp = conn) -> None:
                 try:
-                    await loop.create_connection(lambda: c, addr[0], addr[1])
-                except OSError as exc:
-                    self.warn("tcp-connect", "sip: tcp connect to %s failed: %s", addr, exc)
-                    if self._tcp.get(addr) is c:
-                        del self._tcp[addr]
-                    self._run(self.layer.transport_error(addr, "tcp", self.now()))
+                    if kind == "tls":
+                        ctx, name = self.tls_client(addr)
+                        await loop.create_connection(
+                            lambda: c, addr[0], addr[1], ssl=ctx, server_hostname=name
+                        )
+                    else:
+                        await loop.create_connection(lambda: c, addr[0], addr[1])
+                except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                    if kind == "tls":
+                        self.stats["tls_failed"] += 1
+                    self.warn(
+                        f"{kind}-connect", "sip: %s connect to %s failed: %s", kind, addr, exc
+                    )
+                    c.closing = True
+                    if table.get(addr) is c:
+                        del table[addr]
+                    self._run(self.layer.transport_error(addr, kind, self.now()))
 
             loop.create_task(connect())
         conn.write(data)
@@ -426,6 +494,9 @@ class SipTransport:
 
     def _on_message(self, msg: Request | Response, addr: Addr, transport: str) -> None:
         self.stats["received"] += 1
+        if self.acl is not None and not self.acl.allows(addr[0]):
+            self._refuse(msg, addr, transport)
+            return
         try:
             actions = self.layer.receive(msg, addr, transport, self.now())
         except SipParseError as exc:
@@ -435,6 +506,23 @@ class SipTransport:
             log.exception("sip: transaction layer failed on message from %s", addr)
             return
         self._run(actions)
+
+    def _refuse(self, msg: Request | Response, addr: Addr, transport: str) -> None:
+        """Not from a trunk: counted, a request answered 403 without a transaction (no
+        state kept for a flood), a response dropped. Nothing reaches the TU."""
+        self.stats["refused"] += 1
+        assert self.acl is not None
+        self.acl.count_refused(addr[0])
+        log.debug("sip: %s from %s:%d refused (access list)", msg, addr[0], addr[1])
+        if not isinstance(msg, Request) or msg.method == "ACK":
+            return
+        try:
+            resp = make_response(msg, 403, "Forbidden", to_tag=new_tag())
+            self._write(resp.to_bytes(), addr, transport)
+        except SipParseError:
+            return
+        except Exception:
+            log.exception("sip: could not send 403 to %s", addr)
 
     def _malformed(
         self,

@@ -7,10 +7,12 @@ from ..clock import Clock
 from .accounts import Account, AccountRepo, Principal
 from .base import Database
 from .calls import CallRepo
+from .console import ConsoleRepo
 from .db import make_engine, migrate
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
 from .sessions import SessionRepo
+from .stats import StatsRepo
 
 
 class Store:
@@ -25,6 +27,8 @@ class Store:
         self.sessions = SessionRepo(self.db, self.accounts)
         self.calls = CallRepo(self.db, self.accounts)
         self.idempotency = IdempotencyRepo(self.db)
+        self.console = ConsoleRepo(self.db)  # the web console's logins and operators
+        self.stats = StatsRepo(self.db)  # the web console's cross-resource reads
 
     @property
     def clock(self) -> Clock:

@@ -145,6 +145,8 @@ calls = Table(
     Column("sip_status", Integer, nullable=True),
     # GET .../Call/: an account's legs, newest first.
     Index("ix_calls_account_initiated", "account_id", "initiation_time"),
+    # The console's "calls per hour" and "calls in progress" read a recent time range.
+    Index("ix_calls_initiation_time", "initiation_time"),
 )
 
 interactions = Table(
@@ -219,4 +221,51 @@ idempotency_keys = Table(
     Column("body", Text, nullable=False),
     Column("created_time", DateTime, nullable=False, index=True),
     UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),
+)
+
+# One row per HTTP attempt to deliver an outbox event: what the receiver answered and how
+# long it took (the console shows each attempt; the dashboard reads the p95 latency).
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("event_id", BigInteger, ForeignKey("outbox.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_time", DateTime, nullable=False),  # when the answer (or error) came
+    Column("latency_ms", Integer, nullable=False),  # request sent → answer read
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("answer", String(500), nullable=True),  # the start of the receiver's body
+    Column("outcome", String(16), nullable=False),  # delivered | retry | failed
+    Index("ix_delivery_attempts_account_time", "account_id", "attempted_time"),
+)
+
+# Operators of the console (made from the CLI): they see every account. Only a salted
+# scrypt hash of the token is kept (unlike accounts, whose token signs callbacks).
+console_operators = Table(
+    "console_operators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(20), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(128), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_time", DateTime, nullable=False),
+)
+
+# Signed-in console browsers. The cookie carries a random token; only its SHA-256 is
+# kept, so a leaked database does not sign anyone in. A row is a session that any
+# process sharing the database honours, and signing out deletes it.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("csrf", String(64), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=True),
+    Column("operator_id", Integer, ForeignKey("console_operators.id"), nullable=True),
+    Column("created_time", DateTime, nullable=False),
+    Column("expires_time", DateTime, nullable=False, index=True),
 )

@@ -67,9 +67,7 @@ class NumberRepo:
             raise errors.missing("numbers")
         for attempt in range(2):
             try:
-                self._add_once(
-                    main, parsed, (pool or main).id, alias, app_id, answer_url, by_main
-                )
+                self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url, by_main)
                 break
             except IntegrityError:
                 # a concurrent add inserted one of these numbers first: once more, as an

@@ -149,9 +149,7 @@ def test_huge_offsets_on_other_lists_are_a_400(tenant: Tenant, path: str) -> Non
 
 @pytest.mark.parametrize("param", ["created_time", "expiry_time__gte"])
 def test_a_created_time_in_year_9999_is_a_400(tenant: Tenant, param: str) -> None:
-    r = tenant.http.get(
-        tenant.base + "Masking/Session/", params={param: "9999-12-31 23:59:59"}
-    )
+    r = tenant.http.get(tenant.base + "Masking/Session/", params={param: "9999-12-31 23:59:59"})
     assert _error(r) == f"Invalid parameter. {param} is outside the allowed range."
 
 
@@ -240,9 +238,7 @@ def _sub(t: Tenant) -> httpx.Client:
     r = t.http.post(t.base + "Subaccount/", json={"name": "unit-" + secrets.token_hex(3)})
     assert r.status_code == 201, r.text
     sub = r.json()
-    client = httpx.Client(
-        base_url=t.live.url, auth=(sub["auth_id"], sub["auth_token"]), timeout=30
-    )
+    client = httpx.Client(base_url=t.live.url, auth=(sub["auth_id"], sub["auth_token"]), timeout=30)
     client.auth_id = sub["auth_id"]  # type: ignore[attr-defined]
     return client
 
@@ -332,9 +328,7 @@ def test_ambiguous_urls_are_a_400_whatever_the_operator_allows(
     assert _error(r).startswith("Invalid parameter. recording_callback_url must ")
 
 
-def test_a_play_url_to_a_private_target_is_a_400_on_update(
-    tenant: Tenant, session: dict
-) -> None:
+def test_a_play_url_to_a_private_target_is_a_400_on_update(tenant: Tenant, session: dict) -> None:
     path = tenant.base + f"Masking/Session/{session['session_uuid']}/"
     r = tenant.http.post(path, json={"first_party_play_url": "http://192.168.1.1/a.mp3"})
     assert "first_party_play_url must point at a public address" in _error(r)

@@ -95,7 +95,12 @@ async def test_an_unreadable_event_is_failed_alone_and_the_others_are_delivered(
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com/\x00x", "http://0177.0.0.1/x", "http://127.1/x", "http://a.com\\@10.0.0.1/"],
+    [
+        "http://example.com/\x00x",
+        "http://0177.0.0.1/x",
+        "http://127.1/x",
+        "http://a.com\\@10.0.0.1/",
+    ],
     ids=["nul", "octal-host", "short-numeric-host", "backslash"],
 )
 async def test_an_event_that_can_never_be_sent_is_failed_at_once_without_a_traceback(

@@ -55,7 +55,7 @@ class FakeTransport:
     def via(self, transport: str = "udp", branch: str | None = None) -> str:
         return f"SIP/2.0/UDP 192.0.2.10:5060;branch={branch or new_branch()};rport"
 
-    def contact(self, user: str = "vts", transport: str = "udp") -> str:
+    def contact(self, user: str = "vts", transport: str = "udp", *, secure: bool = False) -> str:
         return "<sip:vts@192.0.2.10:5060>"
 
     def send_request(self, request, addr, transport="udp"):

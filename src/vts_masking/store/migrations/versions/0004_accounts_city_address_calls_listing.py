@@ -2,16 +2,16 @@
 (account_id, initiation_time) for GET .../Call/; numbers: number_type (the family's
 filter), filled in for the numbers already there
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import phonenumbers
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,164 @@
+"""Kamailio as the carrier in tests: a config written per test, run in the foreground.
+
+:class:`Kamailio` fills ``tests/e2e/kamailio/carrier.cfg`` (ports, credentials, digest
+algorithm, the callee to relay to, TLS files), checks it with ``kamailio -c``, runs
+``kamailio -DD -E`` on its own ports with its runtime folder under the test's tmp_path,
+and waits until it answers SIP. Its log (stderr) is kept: tests read what it did
+(``carrier: challenge INVITE``, ``carrier: registered ...``) from there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.live import free_port
+
+KAMAILIO = shutil.which("kamailio") or (
+    "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None
+)
+TEMPLATE = Path(__file__).resolve().parent.parent / "e2e" / "kamailio" / "carrier.cfg"
+MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+
+requires_kamailio = pytest.mark.skipif(KAMAILIO is None, reason="kamailio not installed")
+
+
+class Kamailio:
+    """One Kamailio carrier on 127.0.0.1:``port`` (and ``tls_port`` with TLS)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        callee: tuple[str, int],
+        user: str = "acct",
+        password: str = "pw",
+        realm: str = "carrier",
+        algorithm: str = "MD5",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.workdir = workdir / "kamailio"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.user, self.password, self.realm = user, password, realm
+        subs = {
+            "PORT": str(self.port),
+            "TLS_PORT": str(self.tls_port or 0),
+            "CALLEE": f"{callee[0]}:{callee[1]}",
+            "CALLEE_PORT": str(callee[1]),
+            "USER": user,
+            "PASSWORD": password,
+            "REALM": realm,
+            "ALGORITHM": algorithm,
+            "TLS_CONFIG": str(self.workdir / "tls.cfg"),
+        }
+        text = TEMPLATE.read_text()
+        for key, value in subs.items():
+            text = text.replace(f"@{key}@", value)
+        self.config = self.workdir / "kamailio.cfg"
+        self.config.write_text(text)
+        self.defines = []
+        if tls:
+            cert, key = tls
+            (self.workdir / "tls.cfg").write_text(
+                "[server:default]\nmethod = TLSv1.2+\n"
+                f"certificate = {cert}\nprivate_key = {key}\nverify_certificate = no\n"
+                "require_certificate = no\n\n"
+                "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+            )
+            self.defines = ["-A", "WITH_TLS"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
+
+    def _args(self) -> list[str]:
+        assert KAMAILIO is not None
+        return [KAMAILIO, "-f", str(self.config), *self.defines, "-Y", str(self.workdir)]
+
+    def check(self) -> None:
+        out = subprocess.run(
+            [*self._args(), "-c"], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    def start(self) -> Kamailio:
+        self.check()
+        self.proc = subprocess.Popen(
+            [*self._args(), "-DD", "-E", "-m", "32", "-M", "4"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # never leave a carrier running behind a failed start
+            raise
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._log.append(line.decode(errors="replace"))
+
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        probe = (
+            f"OPTIONS sip:probe@127.0.0.1:{self.port} SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKprobe;rport\r\n"
+            "From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:probe@127.0.0.1>\r\n"
+            "Call-ID: probe\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        deadline = time.monotonic() + timeout
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(0.2)
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise RuntimeError("kamailio exited:\n" + self.log[-3000:])
+                s.sendto(probe, self.addr)
+                try:
+                    s.recv(4096)
+                    return
+                except TimeoutError:
+                    continue
+        raise RuntimeError("kamailio did not answer:\n" + self.log[-3000:])
+
+    @property
+    def log(self) -> str:
+        return "".join(self._log)
+
+    def count(self, text: str) -> int:
+        return self.log.count(text)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self._reader is not None:
+            self._reader.join(2)
+        self.proc = None
+
+    def __enter__(self) -> Kamailio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
