@@ -1,8 +1,10 @@
-# The two commands README.md gives: `make run` and `make test`.
+# README.md gives two commands: `pip install -e . && vts-masking serve` (`make run` does the
+# same, with the test extras) and `make test`. CI (.ci/run) calls `make test` and `make lint`.
 PYTHON ?= python3
 # kamailio (+ its TLS modules) plays the carrier and baresip-core the encrypting phone
-# (TLS + SRTP) in the trunking tests; chromium the console tests' browser
-SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 chromium chromium-driver kamailio \
+# (TLS + SRTP) in the trunking tests; chromium the console tests' browser; sox and jq are
+# used by the README tour, which a test runs as written
+SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 jq chromium chromium-driver kamailio \
 	kamailio-tls-modules baresip-core
 
 NODE_SDK_DIR := tests/sdk_official/node

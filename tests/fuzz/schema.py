@@ -157,10 +157,17 @@ def complete(openapi: dict[str, Any], auth_id: str, known: dict[str, list[str]])
                 continue
             kind, properties = where
             if kind == "query":
-                op.setdefault("parameters", []).extend(
+                # the document describes these too (api/openapi.py); the fuzz stage's own
+                # schemas (tolerated alternatives included) take their place, once each
+                params = [
+                    p
+                    for p in op.get("parameters", [])
+                    if not (p["in"] == "query" and p["name"] in properties)
+                ]
+                op["parameters"] = params + [
                     {"name": name, "in": "query", "required": False, "schema": schema}
                     for name, schema in properties.items()
-                )
+                ]
             else:
                 body = {"type": "object", "properties": properties}
                 op["requestBody"] = {

@@ -15,12 +15,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import __version__
+from .. import __version__, metrics
 from ..clock import Clock
 from ..config import Settings
 from ..domain.ratelimit import TokenBuckets
 from ..store import Store
-from . import errors
+from . import errors, openapi
+from .access import AccessLog
 from .parsing import MAX_BODY
 from .routers import accounts, calls, numbers, sessions
 
@@ -54,7 +55,9 @@ class RequestShape:
                 await response(scope, receive, send)
                 return
             if len(path) > 1 and path.endswith("/"):
-                scope = dict(scope, path=path.rstrip("/") or "/")
+                # in place, as the router fills in the route: the access log outside
+                # reads the route template from this same scope (raw_path keeps the slash)
+                scope["path"] = path.rstrip("/") or "/"
         await self.app(scope, receive, send)
 
 
@@ -85,8 +88,11 @@ async def sweeper(store: Store, interval: float) -> None:
 
     while True:
         try:
-            while await run_in_threadpool(store.sessions.sweep) >= 500:
-                pass
+            while True:
+                expired = await run_in_threadpool(store.sessions.sweep)
+                metrics.SESSIONS_EXPIRED.labels("timeout").inc(expired)
+                if expired < 500:
+                    break
         except Exception:  # keep sweeping; the next pass retries the same rows
             failed("expiry sweep")
         try:
@@ -154,5 +160,10 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    openapi.install(app)  # the contract at /openapi.json; /docs and /redoc offline
+
     app.add_middleware(RequestShape)
+    # Outermost, so requests RequestShape refuses are logged and counted too; it sees the
+    # route template because RequestShape and the router fill in the scope it passes on.
+    app.add_middleware(AccessLog)
     return app

@@ -57,6 +57,7 @@ async def principal(request: Request, auth_id: str) -> Principal:
         caller = store.accounts.authenticate(user, token)
         if caller is None:
             raise Unauthorized("Authentication failed.")
+        request.state.account = caller.auth_id  # for the access log (api/access.py)
         return store.accounts.principal(caller, auth_id, writing=request.method in WRITE_METHODS)
 
     limits = request.app.state.rate_limits

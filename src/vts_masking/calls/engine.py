@@ -22,6 +22,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +31,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from .. import metrics
 from ..clock import Clock
 from ..config import Settings
 from ..domain.appxml import Dial, Hangup, Play, Verb, Wait
 from ..domain.phone import normalize_lenient
+from ..logs import fields
 from ..media.crossing import Description, NotRelayable
 from ..media.dtmf import PinCollector, digit_from_sip_info
 from ..media.prompt import PromptFetcher
@@ -133,6 +136,8 @@ class CallEngine:
             self.ports = PortAllocator(
                 settings.rtp_address, lo, hi, advertise=settings.rtp_advertise or None
             )
+            ports = self.ports
+            metrics.watch_rtp_ports(lambda: ports.in_use * (2 if ports.reserve_rtcp else 1))
         listen = host_port(settings.sip_listen)
         self.b2bua = B2BUA(
             self.route,
@@ -151,6 +156,7 @@ class CallEngine:
             tls_ca_file=settings.sip_tls_ca,
         )
         self.b2bua.on_info = self._on_info
+        metrics.watch_sip_transport(self.b2bua.transport.stats)
         #: plain counters (a metrics endpoint can read them): calls refused because the
         #: relay had no ports (or is disabled), and SDPs refused as not relayable
         self.stats: dict[str, int] = {"refused_no_media_ports": 0, "refused_media_disabled": 0}
@@ -159,6 +165,10 @@ class CallEngine:
             cache_dir=settings.prompt_cache_path(), allow_private=settings.prompts_allow_private
         )
         self._chains: dict[str, asyncio.Task[None]] = {}
+        # calls counted in vts_calls_active, and those already bridged (the observer
+        # may see a step twice: PIN sessions replay the steps they held back)
+        self._counted: set[str] = set()
+        self._bridged: set[str] = set()
 
     async def start(self) -> None:
         await self.b2bua.start()
@@ -167,10 +177,11 @@ class CallEngine:
             # (0.0.0.0 in SDP would mean "on hold")
             self.ports.advertise = self.b2bua.host
             log.info("RTP relay advertised as %s (set VTS_RTP_ADVERTISE)", self.ports.advertise)
+        transport = self.b2bua.transport
         trunks = ", ".join(
             f"{t.name} {t.host}:{t.port}/{t.transport}" for t in self.b2bua.trunks.trunks
         )
-        log.info("SIP edge listening on %s, trunks: %s", self.b2bua.transport, trunks)
+        log.debug("SIP edge on %s:%d, trunks: %s", transport.host, transport.port, trunks)
 
     async def stop(self) -> None:
         await self.b2bua.stop()
@@ -184,11 +195,14 @@ class CallEngine:
     async def route(self, inbound: InboundCall) -> Decision:
         virtual = normalize_lenient(inbound.to_user or "")
         caller = normalize_lenient(inbound.from_user or "")
+        started = time.perf_counter()
         try:
             decision = await self.store.db.run_read(self.log.route, virtual, caller)
         except Exception:
             log.exception("routing failed for a call to %s", virtual)
             return Reject(500, "Server Internal Error")
+        finally:
+            metrics.CALL_ROUTING.observe(time.perf_counter() - started)
         if decision.kind == "reject":
             return Reject(decision.status, decision.reason)
         if self.ports is None:
@@ -652,6 +666,10 @@ class CallEngine:
         return True
 
     def on_leg_initiated(self, call: Call, leg: Leg, at: datetime) -> None:
+        if leg.side == "a" and call.id not in self._counted:
+            self._counted.add(call.id)
+            metrics.CALLS_STARTED.inc()
+            metrics.CALLS_ACTIVE.inc()
         ctx = self._ctx(call)
         if ctx is None or self._held(ctx, self.on_leg_initiated, call, leg, at):
             return
@@ -686,6 +704,11 @@ class CallEngine:
     def on_leg_answered(self, call: Call, leg: Leg, at: datetime) -> None:
         if leg.side == "b":
             _resolve_outcome(call, True)
+        a, b = call.a, call.b
+        both_up = a is not None and b is not None and a.is_up and b.is_up
+        if both_up and call.id not in self._bridged and a.initiated_at is not None:
+            self._bridged.add(call.id)
+            metrics.CALL_SETUP.observe(max(0.0, (at - a.initiated_at).total_seconds()))
         ctx = self._ctx(call)
         if ctx is None:
             return
@@ -835,6 +858,11 @@ class CallEngine:
 
     def on_call_ended(self, call: Call, at: datetime) -> None:
         _resolve_outcome(call, False)
+        self._bridged.discard(call.id)
+        if call.id in self._counted:
+            self._counted.discard(call.id)
+            metrics.CALLS_ACTIVE.dec()
+            metrics.CALLS_ENDED.labels(_first_cause(call)).inc()
         if isinstance(call.context, AppCall) and call.context.media is not None:
             call.context.media.close()  # a bridged application call: its ports go now
         ctx = self._ctx(call)
@@ -851,5 +879,45 @@ class CallEngine:
         def write() -> None:
             if ctx.ref.interaction_id is not None:
                 self.log.call_ended(ctx.ref, at, both_answered=both)
+            # after every earlier write of the call: its legs' call_uuids are known
+            log.info("call ended", extra=call_summary(call, ctx))
 
         self._submit(call, write, last=True)
+
+
+def _first_cause(call: Call) -> str:
+    """The hangup cause of the leg that ended first (the one that ended the call)."""
+    ended = [leg for leg in call.legs if leg.ended_at is not None and leg.hangup_cause]
+    if not ended:
+        return "NORMAL_UNSPECIFIED"
+    return min(ended, key=lambda leg: leg.ended_at or datetime.max).hangup_cause or ""
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, round((end - start).total_seconds()))
+
+
+def call_summary(call: Call, ctx: CallContext) -> dict[str, Any]:
+    """The fields of the one log line per call: the session, each leg's call_uuid, its
+    numbers as the customer sees them, how long it rang and talked, and how it ended."""
+    values: dict[str, Any] = {
+        "session_uuid": ctx.ref.session_uuid,
+        "virtual_number": ctx.ref.virtual_number,
+        "cause": _first_cause(call),
+        "legs": len(call.legs),
+    }
+    for leg in call.legs:
+        frm, to = ctx.numbers.get(leg.side, ("", ""))
+        known = ctx.ref.legs.get(leg.id)
+        side = leg.side
+        values[f"{side}_call_uuid"] = known[1] if known else None
+        values[f"{side}_from"] = frm or None
+        values[f"{side}_to"] = to or None
+        values[f"{side}_status"] = "answered" if leg.answered_at else (leg.status or leg.state)
+        values[f"{side}_ring_s"] = _seconds(leg.initiated_at, leg.answered_at or leg.ended_at)
+        values[f"{side}_talk_s"] = _seconds(leg.answered_at, leg.ended_at)
+        values[f"{side}_cause"] = leg.hangup_cause
+        values[f"{side}_by"] = leg.hangup_by
+    return fields(**values)

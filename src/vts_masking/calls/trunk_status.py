@@ -4,7 +4,7 @@ Per trunk: its address and transport, registration state (registered, seconds to
 expiry, the next REGISTER, counters of attempts, successes, failures and challenges)
 and its digest counters; for the edge: requests refused by the access list (by source,
 the busiest first) and inbound digest challenges. ``vts-masking trunks status`` reads
-the JSON; :func:`prometheus_lines` feeds ``/metrics``.
+the JSON; :class:`TrunkCollector` feeds ``/metrics``.
 
 Only loopback clients get the JSON (it names carriers' addresses): an operator asks from
 the node itself, or through their own proxy. Nothing of customers is in it.
@@ -13,10 +13,12 @@ the node itself, or through their own proxy. Nothing of customers is in it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..api.errors import error_response
 
@@ -57,38 +59,51 @@ async def trunks_status(request: Request) -> JSONResponse:
     return JSONResponse(snapshot(engine))
 
 
-def prometheus_lines(engine: Any) -> list[str]:
-    """Gauges and counters of the trunks for the exposition text of ``/metrics``."""
-    snap = snapshot(engine)
-    lines = [
-        "# HELP vts_sip_trunk_registered 1 while the trunk's registration holds.",
-        "# TYPE vts_sip_trunk_registered gauge",
-    ]
-    counters: dict[str, list[str]] = {
-        "register_attempts": [],
-        "register_failures": [],
-        "challenges_answered": [],
-        "challenges_refused": [],
-    }
-    for t in snap["trunks"]:
-        name = t["name"].replace('"', "")
-        reg = t["registration"]
-        if reg is not None:
-            lines.append(f'vts_sip_trunk_registered{{trunk="{name}"}} {int(reg["registered"])}')
-            counters["register_attempts"].append(f'{{trunk="{name}"}} {reg["attempts"]}')
-            counters["register_failures"].append(f'{{trunk="{name}"}} {reg["failures"]}')
-        counters["challenges_answered"].append(f'{{trunk="{name}"}} {t["challenges_answered"]}')
-        counters["challenges_refused"].append(f'{{trunk="{name}"}} {t["challenges_refused"]}')
-    for key, values in counters.items():
-        metric = f"vts_sip_trunk_{key}_total"
-        lines += [f"# TYPE {metric} counter", *(metric + v for v in values)]
-    lines += [
-        "# HELP vts_sip_acl_refused_total Requests refused: not from a trunk (403).",
-        "# TYPE vts_sip_acl_refused_total counter",
-        f"vts_sip_acl_refused_total {snap['access_list']['refused_total']}",
-        "# TYPE vts_sip_inbound_challenges_total counter",
-        f"vts_sip_inbound_challenges_total {snap['inbound_auth']['challenged']}",
-        "# TYPE vts_sip_tls_failed_total counter",
-        f"vts_sip_tls_failed_total {snap['tls_failed']}",
-    ]
-    return lines
+class TrunkCollector:
+    """The trunks' gauges and counters for ``/metrics`` (a prometheus_client collector,
+    read from the engine's live state at each scrape)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        snap = snapshot(self.engine)
+        registered = GaugeMetricFamily(
+            "vts_sip_trunk_registered",
+            "1 while the trunk's registration holds.",
+            labels=["trunk"],
+        )
+        families = {
+            key: CounterMetricFamily(f"vts_sip_trunk_{key}", help_, labels=["trunk"])
+            for key, help_ in (
+                ("register_attempts", "REGISTER requests sent to the trunk."),
+                ("register_failures", "Registrations the trunk refused or never answered."),
+                ("challenges_answered", "401/407 challenges from the trunk answered."),
+                ("challenges_refused", "Challenges not answered (wrong or no credentials)."),
+            )
+        }
+        for t in snap["trunks"]:
+            name = [t["name"]]
+            reg = t["registration"]
+            if reg is not None:
+                registered.add_metric(name, int(reg["registered"]))
+                families["register_attempts"].add_metric(name, reg["attempts"])
+                families["register_failures"].add_metric(name, reg["failures"])
+            families["challenges_answered"].add_metric(name, t["challenges_answered"])
+            families["challenges_refused"].add_metric(name, t["challenges_refused"])
+        yield registered
+        yield from families.values()
+        for metric, help_, value in (
+            (
+                "vts_sip_acl_refused",
+                "Requests refused: not from a trunk (403).",
+                snap["access_list"]["refused_total"],
+            ),
+            (
+                "vts_sip_inbound_challenges",
+                "Inbound requests challenged for digest credentials.",
+                snap["inbound_auth"]["challenged"],
+            ),
+            ("vts_sip_tls_failed", "TLS handshakes that failed.", snap["tls_failed"]),
+        ):
+            yield CounterMetricFamily(metric, help_, value=value)

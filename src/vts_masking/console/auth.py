@@ -161,8 +161,10 @@ def operator_principal(store: Store, account_id: int | None) -> Principal | None
 def check_csrf(request: Request, expected: str, form: dict[str, Any]) -> None:
     """The form's (or the htmx header's) token must equal ``expected``."""
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    if not isinstance(sent, str) or not expected or not hmac.compare_digest(
-        sent.encode("utf-8", "surrogatepass"), expected.encode()
+    if (
+        not isinstance(sent, str)
+        or not expected
+        or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode())
     ):
         raise errors.Forbidden(
             "This form was not sent from this console page (its security token is missing "

@@ -93,9 +93,7 @@ class Stack:
         return sum(v for _, v in self.segments)
 
 
-def stacked_bars(
-    stacks: Sequence[Stack], *, title: str, width: int = 720, row: int = 26
-) -> Markup:
+def stacked_bars(stacks: Sequence[Stack], *, title: str, width: int = 720, row: int = 26) -> Markup:
     """Horizontal bars, one per stack, segments coloured by kind (see ``COLOURS``)."""
     label_w, right, top = 200, 60, 6
     plot_w = width - label_w - right

@@ -13,33 +13,32 @@ from typing import Annotated
 
 import typer
 
-from ..cli_options import DatabaseUrl, DataDir, JsonOut
+from ..cli_options import DEFAULT_DATA_DIR, DatabaseUrl, DataDir, JsonOut, open_store
 
-console_app = typer.Typer(help="The web console (/console): its operators.", no_args_is_help=True)
+console_app = typer.Typer(
+    help="The web console (/console): its operators.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
-def _store(database_url: str | None, data_dir: Path):  # type: ignore[no-untyped-def]
-    from ..config import Settings
-    from ..store import Store
-
-    settings = Settings(database_url=database_url, data_dir=data_dir)
-    store = Store(settings.resolved_database_url(), pool_size=2)
-    store.migrate()
-    return store
+def _store(database_url: str | None, data_dir: Path, *, create: bool = False):  # type: ignore[no-untyped-def]
+    # The database lookup every command shares: the one serve uses, and an error rather
+    # than a new empty database where there is none (operator-add, a first command of a
+    # new installation, may make it, as account create does).
+    return open_store(database_url, data_dir, create=create)
 
 
 @console_app.command("operator-add")
 def operator_add(
     name: Annotated[str, typer.Option("--name", help="Who the operator is (shown in pages).")],
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     as_json: JsonOut = False,
 ) -> None:
     """Create a console operator and print its login and token (shown once)."""
     if not name.strip():
         typer.echo("The name must not be empty.", err=True)
         raise typer.Exit(2)
-    store = _store(database_url, data_dir)
+    store = _store(database_url, data_dir, create=True)
     try:
         operator, token = store.console.create_operator(name.strip())
     finally:
@@ -56,7 +55,7 @@ def operator_add(
 @console_app.command("operator-list")
 def operator_list(
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     as_json: JsonOut = False,
 ) -> None:
     """List the console's operators."""
@@ -89,7 +88,7 @@ def _switch(login: str, enabled: bool, database_url: str | None, data_dir: Path)
 def operator_disable(
     login: Annotated[str, typer.Argument(metavar="LOGIN", help="The operator's OP… login.")],
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Switch an operator off (its signed-in browsers are signed out)."""
     _switch(login, False, database_url, data_dir)
@@ -99,7 +98,7 @@ def operator_disable(
 def operator_enable(
     login: Annotated[str, typer.Argument(metavar="LOGIN", help="The operator's OP… login.")],
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Switch an operator on again."""
     _switch(login, True, database_url, data_dir)

@@ -473,8 +473,7 @@ async def event_retry(event_id: str, request: Request) -> Response:
             raise errors.NotFound("Event not found.")
         if not OutboxRepo(store.db).retry(number):
             raise errors.InvalidParameter(
-                f"Event {number} is {row['status']}; only failed or pending events can be "
-                "retried."
+                f"Event {number} is {row['status']}; only failed or pending events can be retried."
             )
         return _event_row(store, v.acting, number)
 
@@ -539,9 +538,7 @@ async def numbers_add(request: Request) -> Response:
         if not raw:
             raise errors.missing("numbers")
         pool = _pool(store, who, {"subaccount": _text(form, "subaccount") or None})
-        store.numbers.add(
-            who.main, _split_numbers(raw), pool=pool, by_main=who.subaccount is None
-        )
+        store.numbers.add(who.main, _split_numbers(raw), pool=pool, by_main=who.subaccount is None)
 
     await _in_thread(work)
     return RedirectResponse(link(v, "/numbers", notice="added"), status_code=303)

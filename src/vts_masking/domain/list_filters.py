@@ -31,6 +31,12 @@ TIME_FORMATS = (
 )
 MAX_LIMIT = 20
 
+# Integer filters compare with 32-bit columns (durations, cause codes): a value past them
+# is refused, as PostgreSQL would fail the comparison. Days kept stay within a century,
+# so that many days before now is still a date.
+INT_FILTER_RANGE = (0, 2**31 - 1)
+DAYS_FILTER_RANGE = (0, 36_500)
+
 SESSION_TIMES = ("created_time", "expiry_time")
 SESSION_INTEGERS = ("duration",)
 
@@ -102,7 +108,8 @@ def parse_comparisons(
                 continue
             op = suffix[2:] or "eq"
             if column in integers:
-                found.append(Comparison(column, op, coerce.integer(name, value)))
+                low, high = DAYS_FILTER_RANGE if column in DAY_FILTERS else INT_FILTER_RANGE
+                found.append(Comparison(column, op, coerce.bounded(name, value, low, high)))
             else:
                 found += time_comparisons(column, op, *parse_time(name, value))
     return tuple(found)
@@ -170,6 +177,7 @@ CALL_VIEWS = ("live", "queued")
 CALL_STATUSES = ("ringing", "in-progress", "completed", "busy", "no-answer", "canceled", "failed")
 RECORDING_TIMES = ("add_time",)
 RECORDING_INTEGERS = ("recording_storage_duration",)  # whole days since add_time
+DAY_FILTERS = RECORDING_INTEGERS
 
 
 @dataclass(frozen=True)
@@ -218,7 +226,9 @@ def parse_call_filters(raw: Mapping[str, Any]) -> tuple[str | None, CallFilters]
         call_status=None if view else status,
         live=view == "live",
         parent_call_uuid=coerce.text("parent_call_uuid", raw.get("parent_call_uuid"), 36),
-        hangup_cause_code=coerce.integer("hangup_cause_code", raw.get("hangup_cause_code")),
+        hangup_cause_code=coerce.bounded(
+            "hangup_cause_code", raw.get("hangup_cause_code"), *INT_FILTER_RANGE
+        ),
         comparisons=parse_comparisons(raw, CALL_TIMES, CALL_INTEGERS),
         limit=limit,
         offset=offset,

@@ -7,33 +7,31 @@ The option types come from ``vts_masking.cli_options``, shared with ``vts_maskin
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
-import signal
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ..cli_options import DatabaseUrl, DataDir, JsonOut
-from ..config import Settings
-from ..domain.views import event_view
-from ..store import Store
-from .outbox_repo import OutboxRepo
+from ..cli_options import (
+    DEFAULT_DATA_DIR,
+    DatabaseUrl,
+    DataDir,
+    JsonOut,
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    fail,
+    open_store,
+    print_table,
+)
 
-events_app = typer.Typer(help="Event deliveries (the outbox).", no_args_is_help=True)
-console = Console()
+if TYPE_CHECKING:
+    from ..store import Store
 
-
-def _store(database_url: str | None, data_dir: Path, pool_size: int = 2) -> Store:
-    settings = Settings(database_url=database_url, data_dir=data_dir)
-    store = Store(settings.resolved_database_url(), pool_size=pool_size)
-    store.migrate()
-    return store
+events_app = typer.Typer(
+    help="Event deliveries (the outbox).", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @events_app.command("list")
@@ -44,11 +42,14 @@ def events_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only events given up.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     as_json: JsonOut = False,
 ) -> None:
     """List events with their delivery status, newest first."""
-    store = _store(database_url, data_dir)
+    from ..domain.views import event_view
+    from .outbox_repo import OutboxRepo
+
+    store = open_store(database_url, data_dir)
     try:
         rows = OutboxRepo(store.db).list(session_uuid=session, failed=failed, limit=limit)
     finally:
@@ -57,77 +58,107 @@ def events_list(
     if as_json:
         typer.echo(json.dumps(data))
         return
-    table = Table("id", "session", "seq", "event", "status", "attempts", "last", "next attempt")
-    for e in data:
-        last = e["last_error"] or (str(e["last_status"]) if e["last_status"] else "")
-        table.add_row(
-            str(e["id"]),
-            e["session_uuid"] or "",
-            str(e["sequence_number"]),
-            e["event_name"],
-            e["status"],
-            str(e["attempts"]),
-            last,
-            e["next_attempt_time"] if e["status"] == "pending" else "",
-        )
-    console.print(table)
+    print_table(
+        ["id", "session", "seq", "event", "status", "attempts", "last", "next attempt"],
+        [
+            [
+                e["id"],
+                e["session_uuid"],
+                e["sequence_number"],
+                e["event_name"],
+                e["status"],
+                e["attempts"],
+                e["last_error"] or (str(e["last_status"]) if e["last_status"] else ""),
+                e["next_attempt_time"] if e["status"] == "pending" else "",
+            ]
+            for e in data
+        ],
+    )
 
 
 @events_app.command("retry")
 def events_retry(
     event_id: Annotated[int, typer.Argument(metavar="ID", help="The event's id (events list).")],
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     as_json: JsonOut = False,
 ) -> None:
     """Make a failed (or waiting) event due now; a running worker sends it shortly."""
-    store = _store(database_url, data_dir)
+    from ..domain.views import event_view
+    from .outbox_repo import OutboxRepo
+
+    store = open_store(database_url, data_dir)
     try:
         repo = OutboxRepo(store.db)
         row = repo.get(event_id)
         if row is None:
-            console.print(f"[red]No event {event_id}[/]")
-            raise typer.Exit(2)
+            fail(f"No event {event_id}")
         if not repo.retry(event_id):
-            console.print(f"[red]Event {event_id} is {row.status}; only failed or pending[/]")
-            raise typer.Exit(2)
+            fail(f"Event {event_id} is {row.status}; only failed or pending ones are retried")
         view = event_view(repo.get(event_id))
     finally:
         store.close()
     if as_json:
         typer.echo(json.dumps(view))
     else:
-        console.print(f"Event {event_id} is due again (attempts so far: {view['attempts']}).")
+        typer.echo(f"Event {event_id} is due again (attempts so far: {view['attempts']}).")
 
 
 def worker_command(
     database_url: DatabaseUrl = None,
-    data_dir: DataDir = Path("vts-data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     allow_private_callbacks: Annotated[
         bool,
         typer.Option(
             "--allow-private-callbacks",
             envvar="VTS_ALLOW_PRIVATE_CALLBACKS",
-            help="Let callbacks reach loopback, link-local and private addresses.",
+            help="Deliver callbacks to loopback, private and link-local addresses too "
+            "(refused by default, so a callback_url cannot reach your internal network).",
         ),
     ] = False,
     metrics_port: Annotated[
         int,
         typer.Option(
-            "--metrics-port", envvar="VTS_EVENTS_METRICS_PORT", help="Serve /metrics (0: off)."
+            "--metrics-port",
+            envvar="VTS_EVENTS_METRICS_PORT",
+            help="Serve /metrics on this port (0: no metrics server).",
         ),
     ] = 0,
-    metrics_host: Annotated[str, typer.Option("--metrics-host")] = "127.0.0.1",
-    log_level: Annotated[str, typer.Option(envvar="VTS_LOG_LEVEL")] = "info",
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address of the /metrics server.")
+    ] = "127.0.0.1",
+    log_level: LogLevelOption = LogLevel.info,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Run the event delivery worker alone (no HTTP API), until SIGTERM or Ctrl-C."""
+    """Run the event delivery worker alone (no HTTP API), until SIGTERM or Ctrl-C.
+
+    Any number of workers may run against one PostgreSQL."""
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    from .. import logs
     from .worker import WorkerConfig, run_worker
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(log_level.value, log_format.value)  # type: ignore[arg-type]
     config = WorkerConfig.from_env()
-    store = _store(database_url, data_dir, pool_size=4)
+    store = open_store(database_url, data_dir)
+    sock = None
+    if metrics_port:
+        from ..service import ListenError, bind_http
+
+        try:
+            sock = bind_http(
+                metrics_host,
+                metrics_port,
+                what="Metrics",
+                option="--metrics-port (VTS_EVENTS_METRICS_PORT)",
+                host_option="--metrics-host",
+            )
+        except ListenError as exc:
+            store.close()
+            fail(str(exc))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -140,9 +171,9 @@ def worker_command(
             )
         ]
         server = None
-        if metrics_port:
-            server = _metrics_server(store, metrics_host, metrics_port, log_level)
-            tasks.append(asyncio.create_task(server.serve()))
+        if sock is not None:
+            server = _metrics_server(store, log_level.value)
+            tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
         try:
             await stop.wait()
         finally:
@@ -152,14 +183,26 @@ def worker_command(
                 with contextlib.suppress(Exception):
                     await task
 
-    console.print("[bold]VTS event worker[/] delivering the outbox", highlight=False)
+    logging.getLogger("vts_masking.events").info(
+        "event worker delivering the outbox of %s%s",
+        _describe(store.url),
+        f"; metrics on http://{metrics_host}:{metrics_port}/metrics" if sock else "",
+    )
     try:
         asyncio.run(main())
     finally:
         store.close()
 
 
-def _metrics_server(store: Store, host: str, port: int, log_level: str) -> Any:
+def _describe(url: str) -> str:
+    from ..service import describe_database
+
+    return describe_database(url)
+
+
+def _metrics_server(store: Store, log_level: str) -> Any:
+    import contextlib
+
     import uvicorn
     from fastapi import FastAPI
 
@@ -168,15 +211,17 @@ def _metrics_server(store: Store, host: str, port: int, log_level: str) -> Any:
     app = FastAPI(title="VTS event worker")
     app.state.store = store
     app.include_router(router)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
+    config = uvicorn.Config(
+        app, log_level=log_level.lower(), log_config=None, access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     # The worker owns the signals (see main); uvicorn must not replace its handlers.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     return server
 
 
 # ``python -m vts_masking.events`` runs these too (see __main__.py), for deployments and
 # benchmarks that start the worker without the main command line.
-standalone = typer.Typer(help="VTS event delivery.", no_args_is_help=True)
+standalone = typer.Typer(help="VTS event delivery.", no_args_is_help=True, rich_markup_mode=None)
 standalone.add_typer(events_app, name="events")
 standalone.command("worker")(worker_command)

@@ -35,8 +35,19 @@ import httpx
 from vts.signature import NONCE_HEADER, SIGNATURE_HEADER, compute_v3_signature, generate_nonce
 
 from .. import badinput
+from ..logs import fields
 from ..store.base import Database
-from .delivery import DELIVERED, FAILED, RETRY, Attempt, Random, RetryPolicy, decide, default_rng
+from .delivery import (
+    DELIVERED,
+    FAILED,
+    RETRY,
+    Attempt,
+    Decision,
+    Random,
+    RetryPolicy,
+    decide,
+    default_rng,
+)
 from .metrics import COUNTERS, Counters
 from .outbox_repo import AttemptLog, Claimed, OutboxRepo, Outcome
 from .safety import ClientPool, UnsafeTarget, check_url
@@ -213,6 +224,8 @@ class DeliveryWorker:
             policy=self.config.policy,
             rng=self.rng,
         )
+        if decision.kind != DELIVERED:
+            log_failed_attempt(event, attempt, decision)
         return Outcome(
             event.id,
             event.lease_until,
@@ -319,6 +332,39 @@ class DeliveryWorker:
 
 
 _STOP: Any = object()
+
+
+def log_failed_attempt(event: Claimed, attempt: Attempt, decision: Decision) -> None:
+    """One line per failed attempt: which event, where, why, and what happens next
+    (a later event of the same session waits for this one: callbacks stay in order)."""
+    reason = attempt.describe() or "failed"
+    if decision.kind == RETRY and decision.next_attempt_at is not None:
+        then = decision.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S")
+        message = "callback failed (%s); next attempt at %s UTC"
+        args: tuple[Any, ...] = (reason, then)
+    else:
+        then = None
+        hint = (
+            " (serve --allow-private-callbacks lets callbacks reach private addresses;"
+            " then `vts-masking events retry ID`)"
+            if attempt.refused
+            else ""
+        )
+        message = "callback failed (%s); given up" + hint
+        args = (reason,)
+    log.log(
+        logging.INFO if decision.kind == RETRY else logging.WARNING,
+        message,
+        *args,
+        extra=fields(
+            event_id=event.id,
+            event=event.event_name,
+            session_uuid=event.params.get("SessionUUID"),
+            url=event.url,
+            attempt=event.attempts,
+            next_attempt=then,
+        ),
+    )
 
 
 async def _first(*aws: Any) -> None:

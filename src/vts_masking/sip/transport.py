@@ -36,6 +36,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
+from vts_masking import metrics
 from vts_masking.ratelog import RateLimitedLog
 from vts_masking.sip.acl import AccessList
 from vts_masking.sip.message import (
@@ -447,6 +448,7 @@ class SipTransport:
                 try:
                     msg = a.message
                     data = msg if isinstance(msg, bytes) else msg.to_bytes()
+                    metrics.sip_message("out", msg)
                     self._write(data, a.addr, a.transport)
                 except Exception:  # a send failure must not break the caller's flow
                     log.exception("sip: send to %s failed", a.addr)
@@ -495,8 +497,9 @@ class SipTransport:
     def _on_message(self, msg: Request | Response, addr: Addr, transport: str) -> None:
         self.stats["received"] += 1
         if self.acl is not None and not self.acl.allows(addr[0]):
-            self._refuse(msg, addr, transport)
+            self._refuse(msg, addr, transport)  # counted by the access list
             return
+        metrics.sip_message("in", msg)
         try:
             actions = self.layer.receive(msg, addr, transport, self.now())
         except SipParseError as exc:

@@ -11,6 +11,7 @@ from .console import ConsoleRepo
 from .db import make_engine, migrate
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
+from .operator import OperatorRepo
 from .sessions import SessionRepo
 from .stats import StatsRepo
 
@@ -27,6 +28,7 @@ class Store:
         self.sessions = SessionRepo(self.db, self.accounts)
         self.calls = CallRepo(self.db, self.accounts)
         self.idempotency = IdempotencyRepo(self.db)
+        self.operator = OperatorRepo(self.db, self.accounts)
         self.console = ConsoleRepo(self.db)  # the web console's logins and operators
         self.stats = StatsRepo(self.db)  # the web console's cross-resource reads
 

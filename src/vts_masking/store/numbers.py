@@ -32,6 +32,20 @@ def _unavailable(raw: str) -> errors.InvalidParameter:
     return errors.invalid("numbers", f"contains an invalid or unavailable number: {raw[:40]}")
 
 
+@dataclass(frozen=True)
+class NumbersAdded:
+    """What an add did: every number named (normalised, once each) and those of them
+    that were not in the account's pool before (the rest were already present)."""
+
+    numbers: list[str]
+    new: list[str]
+
+    @property
+    def present(self) -> list[str]:
+        fresh = set(self.new)
+        return [n for n in self.numbers if n not in fresh]
+
+
 class NumberRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -55,7 +69,32 @@ class NumberRepo:
         account's decision). A number that may not be added is refused with the very
         answer an invalid number gets, so the refusal never tells that it exists.
         The request is refused whole: nothing is added when one number is refused.
+
+        Returns the numbers named, normalised, each once (see :meth:`add_report` for
+        which of them were new).
         """
+        return self.add_report(
+            main,
+            raw_numbers,
+            pool=pool,
+            alias=alias,
+            app_id=app_id,
+            answer_url=answer_url,
+            by_main=by_main,
+        ).numbers
+
+    def add_report(
+        self,
+        main: Account,
+        raw_numbers: list[str],
+        *,
+        pool: Account | None = None,
+        alias: str | None = None,
+        app_id: str | None = None,
+        answer_url: str | None = None,
+        by_main: bool = True,
+    ) -> NumbersAdded:
+        """:meth:`add`, telling apart the numbers new to the pool from those already in it."""
         parsed: list[tuple[str, str, str]] = []
         for raw in raw_numbers:
             try:
@@ -65,16 +104,22 @@ class NumberRepo:
             parsed.append((e164, phone.country_of(e164) or "ZZ", raw))
         if not parsed:
             raise errors.missing("numbers")
+        once: dict[str, tuple[str, str, str]] = {}
+        for item in parsed:
+            once.setdefault(item[0], item)  # a number named twice is one number
+        parsed = list(once.values())
         for attempt in range(2):
             try:
-                self._add_once(main, parsed, (pool or main).id, alias, app_id, answer_url, by_main)
+                new = self._add_once(
+                    main, parsed, (pool or main).id, alias, app_id, answer_url, by_main
+                )
                 break
             except IntegrityError:
                 # a concurrent add inserted one of these numbers first: once more, as an
                 # update of the now existing row (or the refusal)
                 if attempt:
                     raise
-        return [p[0] for p in parsed]
+        return NumbersAdded([p[0] for p in parsed], new)
 
     def _add_once(
         self,
@@ -85,8 +130,9 @@ class NumberRepo:
         app_id: str | None,
         answer_url: str | None,
         by_main: bool,
-    ) -> None:
+    ) -> list[str]:
         now = self.db.clock.now()
+        new: list[str] = []
         with self.db.write() as conn:
             existing = {
                 r.number: r
@@ -112,7 +158,10 @@ class NumberRepo:
                     "state": "in_service",
                     "modified_time": now,
                 }
-                if e164 in existing:
+                row = existing.get(e164)
+                if row is None or row.account_id != main.id or row.state == "removed":
+                    new.append(e164)
+                if row is not None:
                     conn.execute(update(numbers).where(numbers.c.number == e164).values(**values))
                 else:
                     conn.execute(
@@ -120,6 +169,7 @@ class NumberRepo:
                             number=e164, spread=random.random(), added_time=now, **values
                         )
                     )
+        return new
 
     def _scope(self, main: Account, sub: Account | None) -> Any:
         cond = and_(numbers.c.account_id == main.id, numbers.c.state != "removed")

@@ -213,3 +213,19 @@ def test_recordings_by_days_kept(recorded) -> None:
     ):
         got = t.http.get(t.base + "Recording/", params=params).json()
         assert got["meta"]["total_count"] == found, params
+
+
+@pytest.mark.parametrize(
+    ("resource", "name", "value"),
+    [
+        ("Masking/Session/", "duration__gt", 2**31),
+        ("Recording/", "recording_storage_duration__gt", 10**6),  # no such date
+        ("Recording/", "recording_storage_duration", -1),
+    ],
+)
+def test_an_integer_filter_past_its_range_is_400(
+    tenant: Tenant, resource: str, name: str, value: int
+) -> None:
+    r = tenant.http.get(tenant.base + resource, params={name: value})
+    assert r.status_code == 400
+    assert r.json()["error"] == f"Invalid parameter. {name} is outside the allowed range."

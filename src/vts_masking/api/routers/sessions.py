@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ... import metrics
 from ...domain import session_params
 from ...domain.list_filters import parse_session_filters
 from ...domain.views import event_view
@@ -47,6 +48,7 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
         status, body = created
         if created.replayed:  # a twin with the same key created it: it called the parties
             return replayed(status, body)
+        metrics.SESSIONS_CREATED.inc()
         calls = getattr(request.app.state, "calls", None)
         if calls is not None and body["session"].get("initiate_call_to_first_party"):
             try:
@@ -116,6 +118,7 @@ async def delete_session(
 
     async def expire() -> JSONResponse:
         await run_in_threadpool(store.sessions.expire, who, session_uuid)
+        metrics.SESSIONS_EXPIRED.labels("deleted").inc()
         return ok({"message": "Session expired"})
 
     # Repeated under its key (the first answer was lost), a DELETE gets that answer

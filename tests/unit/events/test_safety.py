@@ -1,4 +1,4 @@
-"""Which addresses a callback may reach, URL checks, and the metrics text."""
+"""Which addresses a callback may reach, and URL checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import ipaddress
 
 import pytest
 
-from vts_masking.events.metrics import Counters, render
 from vts_masking.events.safety import UnsafeTarget, check_addresses, check_url, is_public
 
 
@@ -83,14 +82,3 @@ def test_http_and_https_urls_pass(url: str, expected: tuple[str, int]) -> None:
 def test_other_urls_are_refused(url: str) -> None:
     with pytest.raises(UnsafeTarget):
         check_url(url)
-
-
-def test_metrics_text_has_three_counters_and_the_outbox_gauge() -> None:
-    counters = Counters()
-    counters.add("delivered", 3)
-    counters.add("retried")
-    text = render(counters.snapshot(), {"pending": 2, "failed": 1})
-    assert "# TYPE vts_events_delivered_total counter\nvts_events_delivered_total 3\n" in text
-    assert "vts_events_retried_total 1\n" in text and "vts_events_failed_total 0\n" in text
-    assert 'vts_events_outbox{status="pending"} 2\n' in text
-    assert text.endswith("\n")
