@@ -33,8 +33,12 @@ node-packages:
 run: install
 	vts-masking serve
 
+# Most tests wait on sockets, SIP timers and subprocesses rather than compute, so three
+# xdist workers keep a 2-core machine busy without starving the SIP/RTP tests (every
+# test picks its own free ports and its own database schema, so workers never meet).
+TEST_WORKERS ?= 3
 test: install system-packages node-packages
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS)
 
 # The fuzz stage alone (make test runs it too): schemathesis over the API's OpenAPI and
 # Hypothesis properties over the SIP, SDP and API parsers, bounded to a minute or two.

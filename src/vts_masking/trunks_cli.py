@@ -8,38 +8,44 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from .cli_options import JsonOut
-from .sip.trunks import TrunkConfigError, load_trunks
+from .cli_options import JsonOut, emit_json, fail, print_table
 
+# Imports that cost time (httpx, the trunks parser) happen inside the commands, so
+# ``vts-masking --help`` stays fast.
 trunks_app = typer.Typer(
-    help="SIP trunks: check a trunks file, see their state.", no_args_is_help=True
+    help="SIP trunks: check a trunks file, see their state.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-console = Console()
 
 
 @trunks_app.command("check")
 def check(
     path: Annotated[Path, typer.Argument(help="The trunks file (TOML).")],
-    allow_loopback: Annotated[
-        bool, typer.Option(envvar="VTS_SIP_ALLOW_LOOPBACK", help="Loopback may send SIP.")
-    ] = True,
+    no_loopback: Annotated[
+        bool,
+        typer.Option(
+            "--no-loopback",
+            help="Check as serve would with VTS_SIP_ALLOW_LOOPBACK=false (loopback may not "
+            "send SIP); without it the variable decides, as for serve.",
+        ),
+    ] = False,
     as_json: JsonOut = False,
 ) -> None:
     """Read a trunks file and show the trunks it defines (or why it cannot be used)."""
+    from .config import Settings
+    from .sip.trunks import TrunkConfigError, load_trunks
+
+    allow_loopback = not no_loopback and Settings().sip_allow_loopback
     try:
         table = load_trunks(path, allow_loopback=allow_loopback)
     except TrunkConfigError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        fail(str(exc))
     rows: list[dict[str, Any]] = [
         {
             "name": t.name,
@@ -58,24 +64,26 @@ def check(
         for t in table.trunks
     ]
     if as_json:
-        typer.echo(json.dumps(rows))
+        emit_json(rows)
         return
-    out = Table("name", "address", "transport", "numbers", "inbound", "auth", "srtp")
+    lines = []
     for r in rows:
         auth = (
             ", ".join(k for k in ("credentials", "register", "inbound_auth") if r[k])
             or "by address"
         )
-        out.add_row(
-            r["name"] + (" (default)" if r["default"] else ""),
-            r["address"],
-            r["transport"],
-            ", ".join("+" + n for n in r["numbers"]) or "-",
-            ", ".join(r["inbound"]) or "-",
-            auth,
-            r["srtp"],
+        lines.append(
+            (
+                r["name"] + (" (default)" if r["default"] else ""),
+                r["address"],
+                r["transport"],
+                ", ".join("+" + n for n in r["numbers"]) or "-",
+                ", ".join(r["inbound"]) or "-",
+                auth,
+                r["srtp"],
+            )
         )
-    console.print(out)
+    print_table(("name", "address", "transport", "numbers", "inbound", "auth", "srtp"), lines)
 
 
 @trunks_app.command("status")
@@ -86,30 +94,32 @@ def status(
     as_json: JsonOut = False,
 ) -> None:
     """Registration state and counters of the running service's trunks."""
+    import httpx
+
     try:
         resp = httpx.get(url.rstrip("/") + "/trunks/status", timeout=5)
     except httpx.HTTPError as exc:
-        console.print(f"[red]No service at {url}: {exc}[/]")
-        raise typer.Exit(2) from None
+        fail(f"No service at {url}: {exc}")
     if resp.status_code != 200:
-        console.print(f"[red]{url}: {resp.status_code} {resp.text}[/]")
-        raise typer.Exit(2)
-    data = resp.json()
+        fail(f"{url}: {resp.status_code} {resp.text}")
+    data: dict[str, Any] = resp.json()
     if as_json:
-        typer.echo(json.dumps(data))
+        emit_json(data)
         return
-    out = Table("trunk", "address", "registered", "expires in", "failures", "last", "challenges")
+    rows = []
     for t in data["trunks"]:
         reg = t["registration"]
-        out.add_row(
-            t["name"],
-            f"{t['address']}/{t['transport']}",
-            "-" if reg is None else ("yes" if reg["registered"] else "[red]no[/]"),
-            "-" if reg is None or reg["expires_in"] is None else f"{reg['expires_in']:.0f} s",
-            "-" if reg is None else str(reg["failures"]),
-            "-" if reg is None else (reg["last_error"] or str(reg["last_status"] or "")),
-            f"{t['challenges_answered']} answered, {t['challenges_refused']} refused",
+        rows.append(
+            (
+                t["name"],
+                f"{t['address']}/{t['transport']}",
+                "-" if reg is None else ("yes" if reg["registered"] else "no"),
+                "-" if reg is None or reg["expires_in"] is None else f"{reg['expires_in']:.0f} s",
+                "-" if reg is None else str(reg["failures"]),
+                "-" if reg is None else (reg["last_error"] or str(reg["last_status"] or "")),
+                f"{t['challenges_answered']} answered, {t['challenges_refused']} refused",
+            )
         )
-    console.print(out)
-    acl = data["access_list"]
-    console.print(f"Refused by the access list: {acl['refused_total']}")
+    headers = ("trunk", "address", "registered", "expires in", "failures", "last", "challenges")
+    print_table(headers, rows)
+    typer.echo(f"Refused by the access list: {data['access_list']['refused_total']}")

@@ -133,8 +133,18 @@ def test_a_5000_digit_json_integer_is_a_400_naming_the_parameter(tenant: Tenant)
         ("offset", str(10**30)),
         ("duration", str(10**30)),
         ("duration__gt", str(-(10**30))),
+        ("duration__lt", str(2**31)),
+        ("duration", "-1"),
     ],
-    ids=["limit-5000-digits", "offset-5000-digits", "offset-1e30", "duration-1e30", "duration-neg"],
+    ids=[
+        "limit-5000-digits",
+        "offset-5000-digits",
+        "offset-1e30",
+        "duration-1e30",
+        "duration-neg",
+        "duration-past-int32",
+        "duration-negative",
+    ],
 )
 def test_huge_integers_in_list_filters_are_a_400(tenant: Tenant, param: str, value: str) -> None:
     r = tenant.http.get(tenant.base + "Masking/Session/", params={param: value})
