@@ -10,7 +10,9 @@ PYTHON ?= python3
 SYSTEM_PACKAGES := sip-tester sox libsox-fmt-mp3 jq chromium chromium-driver kamailio \
 	kamailio-tls-modules baresip-core tshark
 
-.PHONY: install system-packages run test fuzz lint bench vendor-htmx
+NODE_SDK_DIR := tests/sdk_official/node
+
+.PHONY: install system-packages node-packages run test fuzz lint bench vendor-htmx
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -24,6 +26,13 @@ system-packages:
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi; \
 	fi
 
+# The family's official Node SDK (npm plivo), pinned by the lockfile, for
+# tests/sdk_official/test_node_sdk.py; node itself comes from the machine.
+node-packages:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_SDK_DIR) --no-audit --no-fund --loglevel=error >/dev/null; \
+	else echo "npm not found: the official Node SDK tests will be skipped" >&2; fi
+
 run: install
 	vts-masking serve
 
@@ -31,7 +40,7 @@ run: install
 # xdist workers keep a 2-core machine busy without starving the SIP/RTP tests (every
 # test picks its own free ports and its own database schema, so workers never meet).
 TEST_WORKERS ?= 3
-test: install system-packages
+test: install system-packages node-packages
 	$(PYTHON) -m pytest -n $(TEST_WORKERS)
 
 # The fuzz stage alone (make test runs it too): schemathesis over the API's OpenAPI and

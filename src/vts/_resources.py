@@ -15,8 +15,12 @@ from typing import IO, TYPE_CHECKING
 from ._base import collect, segment
 from .models import (
     AccountResponse,
+    Call,
+    CallList,
     CallResponse,
     DeleteResponse,
+    LiveCall,
+    LiveCallList,
     MaskingSession,
     MaskingSessionCreateResponse,
     MaskingSessionList,
@@ -216,7 +220,7 @@ class Numbers(_Resource):
         return self._client._request("POST", "Number/", body=body, parse=NumberAddResponse)
 
     def get(self, number: str) -> NumberResponse:
-        """One number of the pool (``.response``)."""
+        """One number of the pool."""
         path = f"Number/{segment(number, 'number')}/"
         return self._client._request("GET", path, parse=NumberResponse)
 
@@ -224,7 +228,10 @@ class Numbers(_Resource):
         self,
         *,
         number_contains: str | None = None,
+        number_startswith: str | None = None,
         country: str | None = None,
+        type: str | None = None,
+        services: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
         state: str | None = None,
@@ -232,7 +239,9 @@ class Numbers(_Resource):
         limit: int | None = None,
         offset: int | None = None,
     ) -> NumberList:
-        """One page of the pool."""
+        """One page of the pool. ``type`` is the family's number type (``local``,
+        ``mobile``, ``tollfree``, ``national``); ``services`` (``voice``, ``sms``, ``mms``,
+        comma-separated): the pool carries voice only."""
         params = collect(locals())
         return self._client._request("GET", "Number/", params=params, parse=NumberList)
 
@@ -240,7 +249,10 @@ class Numbers(_Resource):
         self,
         *,
         number_contains: str | None = None,
+        number_startswith: str | None = None,
         country: str | None = None,
+        type: str | None = None,
+        services: str | None = None,
         subaccount: str | None = None,
         alias: str | None = None,
         state: str | None = None,
@@ -261,7 +273,7 @@ class Numbers(_Resource):
         answer_url: str | None = None,
         subaccount: str | None = None,
     ) -> NumberResponse:
-        """Change a number's alias, application or subaccount (``.response`` is the number)."""
+        """Change a number's alias, application or subaccount; answers the number."""
         body = collect(locals(), "number")
         path = f"Number/{segment(number, 'number')}/"
         return self._client._request("POST", path, body=body, parse=NumberResponse)
@@ -289,7 +301,7 @@ class Subaccounts(_Resource):
         )
 
     def get(self, auth_id: str) -> SubaccountResponse:
-        """One subaccount (``.response``)."""
+        """One subaccount (its auth token is not shown again)."""
         path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
         return self._client._request("GET", path, parse=SubaccountResponse)
 
@@ -311,25 +323,125 @@ class Subaccounts(_Resource):
         path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
         return self._client._request("POST", path, body=body, parse=SubaccountResponse)
 
-    def delete(self, auth_id: str) -> DeleteResponse:
+    def delete(self, auth_id: str, *, cascade: bool | None = None) -> DeleteResponse:
+        """Delete a subaccount (refused while it has active sessions). Its numbers go
+        back to the main account's pool, or with ``cascade=True`` leave the pool too."""
+        params = collect(locals(), "auth_id")
         path = f"Subaccount/{segment(auth_id, 'auth_id')}/"
-        return self._client._request("DELETE", path, parse=DeleteResponse)
+        return self._client._request("DELETE", path, params=params, parse=DeleteResponse)
 
 
 class Calls(_Resource):
-    """``client.calls``: call records (one per call leg)."""
+    """``client.calls``: call records (one per call leg), and the legs still up."""
 
     def get(self, call_uuid: str) -> CallResponse:
-        """One call leg's record (``.response``)."""
+        """One call leg's record."""
         path = f"Call/{segment(call_uuid, 'call_uuid')}/"
         return self._client._request("GET", path, parse=CallResponse)
+
+    def list(
+        self,
+        *,
+        session_uuid: str | None = None,
+        subaccount: str | None = None,
+        call_direction: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        status: str | None = None,
+        parent_call_uuid: str | None = None,
+        hangup_cause_code: int | None = None,
+        initiation_time: datetime | str | None = None,
+        initiation_time__gt: datetime | str | None = None,
+        initiation_time__gte: datetime | str | None = None,
+        initiation_time__lt: datetime | str | None = None,
+        initiation_time__lte: datetime | str | None = None,
+        answer_time: datetime | str | None = None,
+        answer_time__gt: datetime | str | None = None,
+        answer_time__gte: datetime | str | None = None,
+        answer_time__lt: datetime | str | None = None,
+        answer_time__lte: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        end_time__gt: datetime | str | None = None,
+        end_time__gte: datetime | str | None = None,
+        end_time__lt: datetime | str | None = None,
+        end_time__lte: datetime | str | None = None,
+        bill_duration: int | None = None,
+        bill_duration__gt: int | None = None,
+        bill_duration__gte: int | None = None,
+        bill_duration__lt: int | None = None,
+        bill_duration__lte: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> CallList:
+        """One page of call legs, newest first. ``from_number``/``to_number`` match a
+        number or its first digits; ``status`` is a leg's ``call_status``
+        (``completed``, ``busy``, ``no-answer``…)."""
+        params = collect(locals())
+        return self._client._request("GET", "Call/", params=params, parse=CallList)
+
+    def list_all(
+        self,
+        *,
+        session_uuid: str | None = None,
+        subaccount: str | None = None,
+        call_direction: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        status: str | None = None,
+        parent_call_uuid: str | None = None,
+        hangup_cause_code: int | None = None,
+        initiation_time: datetime | str | None = None,
+        initiation_time__gt: datetime | str | None = None,
+        initiation_time__gte: datetime | str | None = None,
+        initiation_time__lt: datetime | str | None = None,
+        initiation_time__lte: datetime | str | None = None,
+        answer_time: datetime | str | None = None,
+        answer_time__gt: datetime | str | None = None,
+        answer_time__gte: datetime | str | None = None,
+        answer_time__lt: datetime | str | None = None,
+        answer_time__lte: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        end_time__gt: datetime | str | None = None,
+        end_time__gte: datetime | str | None = None,
+        end_time__lt: datetime | str | None = None,
+        end_time__lte: datetime | str | None = None,
+        bill_duration: int | None = None,
+        bill_duration__gt: int | None = None,
+        bill_duration__gte: int | None = None,
+        bill_duration__lt: int | None = None,
+        bill_duration__lte: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Iterator[Call]:
+        """Every call leg matching the filters, page after page."""
+        params = collect(locals())
+        return self._client._paginate("Call/", params, CallList)
+
+    def list_live(
+        self,
+        *,
+        session_uuid: str | None = None,
+        call_direction: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> LiveCallList:
+        """The uuids of the legs still up (``.calls``)."""
+        params = {**collect(locals()), "status": "live"}
+        return self._client._request("GET", "Call/", params=params, parse=LiveCallList)
+
+    def get_live(self, call_uuid: str) -> LiveCall:
+        """A leg still up; ``ResourceNotFoundError`` once it has ended."""
+        path = f"Call/{segment(call_uuid, 'call_uuid')}/"
+        return self._client._request("GET", path, params={"status": "live"}, parse=LiveCall)
 
 
 class Recordings(_Resource):
     """``client.recordings``: recordings' metadata and media."""
 
     def get(self, recording_id: str) -> RecordingResponse:
-        """A recording's metadata (``.response``)."""
+        """A recording's metadata."""
         path = f"Recording/{segment(recording_id, 'recording_id')}/"
         return self._client._request("GET", path, parse=RecordingResponse)
 
@@ -338,6 +450,19 @@ class Recordings(_Resource):
         *,
         session_uuid: str | None = None,
         call_uuid: str | None = None,
+        subaccount: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        add_time: datetime | str | None = None,
+        add_time__gt: datetime | str | None = None,
+        add_time__gte: datetime | str | None = None,
+        add_time__lt: datetime | str | None = None,
+        add_time__lte: datetime | str | None = None,
+        recording_storage_duration: int | None = None,
+        recording_storage_duration__gt: int | None = None,
+        recording_storage_duration__gte: int | None = None,
+        recording_storage_duration__lt: int | None = None,
+        recording_storage_duration__lte: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
     ) -> RecordingList:
@@ -349,6 +474,19 @@ class Recordings(_Resource):
         *,
         session_uuid: str | None = None,
         call_uuid: str | None = None,
+        subaccount: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        add_time: datetime | str | None = None,
+        add_time__gt: datetime | str | None = None,
+        add_time__gte: datetime | str | None = None,
+        add_time__lt: datetime | str | None = None,
+        add_time__lte: datetime | str | None = None,
+        recording_storage_duration: int | None = None,
+        recording_storage_duration__gt: int | None = None,
+        recording_storage_duration__gte: int | None = None,
+        recording_storage_duration__lt: int | None = None,
+        recording_storage_duration__lte: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
     ) -> Iterator[Recording]:
@@ -373,5 +511,12 @@ class Accounts(_Resource):
     """``client.account``: the account the client authenticates as."""
 
     def get(self) -> AccountResponse:
-        """The account itself (``.response``)."""
+        """The account itself."""
         return self._client._request("GET", "", parse=AccountResponse)
+
+    def update(
+        self, *, name: str | None = None, city: str | None = None, address: str | None = None
+    ) -> AccountResponse:
+        """Change the account's name, city or address; answers the account."""
+        body = collect(locals())
+        return self._client._request("POST", "", body=body, parse=AccountResponse)

@@ -35,7 +35,7 @@ from ._base import (
     same_origin,
 )
 from .exceptions import VTSConnectionError, VTSRestException
-from .models import ListResponse, Recording, RecordingResponse
+from .models import ListPage, MaskingSessionList, Recording, RecordingResponse
 
 __all__ = ["AsyncRestClient", "RestClient"]
 
@@ -49,7 +49,7 @@ def _transport_failure(call: Call, exc: Exception) -> VTSConnectionError:
     return VTSConnectionError(f"{call.method} {call.url} failed: {type(exc).__name__}: {exc}")
 
 
-def _next_offset(page: ListResponse, offset: int) -> int | None:
+def _next_offset(page: ListPage | MaskingSessionList, offset: int) -> int | None:
     objects = page.objects
     if not objects or page.meta.get("next") is None:
         return None
@@ -265,7 +265,7 @@ class RestClient(_ClientBase):
             offset = _next_offset(page, offset)
 
     def _download(self, path: str, destination: str | os.PathLike[str] | IO[bytes]) -> Recording:
-        recording = self._request("GET", path, parse=RecordingResponse).response
+        recording = self._request("GET", path, parse=RecordingResponse)
         call = _media_call(self, recording)
         target = _Destination(destination)
         handle = target.open()
@@ -422,7 +422,7 @@ class AsyncRestClient(_ClientBase):
     async def _download(
         self, path: str, destination: str | os.PathLike[str] | IO[bytes]
     ) -> Recording:
-        recording = (await self._request("GET", path, parse=RecordingResponse)).response
+        recording = await self._request("GET", path, parse=RecordingResponse)
         call = _media_call(self, recording)
         target = _Destination(destination)
         handle = target.open()

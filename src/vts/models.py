@@ -18,7 +18,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Union
 
@@ -26,12 +26,15 @@ __all__ = [
     "Account",
     "AccountResponse",
     "Call",
+    "CallList",
     "CallResponse",
     "DeleteResponse",
     "Interaction",
     "ListMeta",
     "ListPage",
     "ListResponse",
+    "LiveCall",
+    "LiveCallList",
     "MaskingSession",
     "MaskingSessionCreateResponse",
     "MaskingSessionList",
@@ -125,6 +128,20 @@ def to_datetime(value: Any) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def to_date(value: Any) -> date | None:
+    """``YYYY-MM-DD`` (the family's ``created``, ``added_on``) to a ``date``."""
+    if _is_null(value):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise _Unconvertible
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError as exc:
+        raise _Unconvertible from exc
+
+
 def to_str(value: Any) -> str | None:
     # Only the legacy documentation's "null": an empty or "None" text may be real data.
     if value is None or value == "null":
@@ -162,6 +179,7 @@ def _converter_for(hint: Any) -> Callable[[Any], Any] | None:
         int: to_int,
         Decimal: to_decimal,
         datetime: to_datetime,
+        date: to_date,
         str: to_str,
     }
     if hint in simple:
@@ -412,34 +430,32 @@ class ListMeta(VTSObject):
 
 
 class ListPage(VTSObject):
-    """The ``response`` of a list: ``meta`` and ``objects``."""
+    """One page of a list: ``meta`` and ``objects``."""
 
     meta: ListMeta
     objects: list[Any]
 
 
-class ListResponse(VTSResponse):
-    """``{api_id, response: {meta, objects}}``; ``.meta`` and ``.objects`` reach inside."""
+class ListResponse(ListPage):
+    """``{api_id, meta, objects}``: a page of every list but the sessions'."""
 
-    response: ListPage
-
-    @property
-    def meta(self) -> ListMeta:
-        return typing.cast(ListMeta, self._data["response"]["meta"])
-
-    @property
-    def objects(self) -> list[Any]:
-        return typing.cast(list[Any], self._data["response"]["objects"])
+    api_id: str
 
 
 class MaskingSessionPage(ListPage):
     objects: list[MaskingSession]
 
 
-class MaskingSessionList(ListResponse):
-    """``list_masking_session``: ``.objects`` are :class:`MaskingSession`."""
+class MaskingSessionList(VTSResponse):
+    """``list_masking_session``: ``{api_id, response: {meta, objects}}`` (only sessions
+    wrap what they answer in ``response``); ``.meta`` and ``.objects`` reach inside, the
+    objects are :class:`MaskingSession`."""
 
     response: MaskingSessionPage
+
+    @property
+    def meta(self) -> ListMeta:
+        return typing.cast(ListMeta, self._data["response"]["meta"])
 
     @property
     def objects(self) -> list[MaskingSession]:
@@ -447,26 +463,44 @@ class MaskingSessionList(ListResponse):
 
 
 class Account(VTSObject):
-    """An account, main or sub (``client.account.get().response``)."""
+    """An account, main or sub (``client.account.get()``)."""
 
     auth_id: str
     name: str
     account_type: str
     enabled: bool
     parent_auth_id: str | None
+    city: str | None
+    address: str | None
+    timezone: str | None
     created_time: datetime | None
     modified_time: datetime | None
     resource_uri: str | None
 
 
-class AccountResponse(VTSResponse):
-    """``{api_id, response: Account}``."""
+class AccountResponse(Account):
+    """``client.account.get()`` and ``update()``: the account's fields at the top level
+    with ``api_id`` (and ``message`` for an update)."""
 
-    response: Account
+    api_id: str
+    message: str | None
 
 
-class Subaccount(Account):
-    """A subaccount (``account_type`` ``subaccount``)."""
+class Subaccount(VTSObject):
+    """A subaccount as its main account reads it. ``created``/``modified`` are the dates
+    the family's SDKs know, ``created_time``/``modified_time`` the full times."""
+
+    auth_id: str
+    name: str
+    enabled: bool
+    account: str | None
+    account_type: str
+    parent_auth_id: str | None
+    created: date | None
+    modified: date | None
+    created_time: datetime | None
+    modified_time: datetime | None
+    resource_uri: str | None
 
 
 class SubaccountCreateResponse(VTSResponse):
@@ -476,36 +510,38 @@ class SubaccountCreateResponse(VTSResponse):
     auth_token: str
 
 
-class SubaccountResponse(VTSResponse):
-    """``{api_id, [message,] response: Subaccount}`` (get and update)."""
+class SubaccountResponse(Subaccount):
+    """``subaccounts.get()`` and ``update()``: the subaccount's fields with ``api_id``
+    (and ``message`` for an update)."""
 
-    response: Subaccount
-
-
-class SubaccountPage(ListPage):
-    objects: list[Subaccount]
+    api_id: str
+    message: str | None
 
 
 class SubaccountList(ListResponse):
-    response: SubaccountPage
-
-    @property
-    def objects(self) -> list[Subaccount]:
-        return typing.cast(list[Subaccount], self._data["response"]["objects"])
+    objects: list[Subaccount]
 
 
 class Number(VTSObject):
-    """A virtual number of the pool."""
+    """A virtual number of the pool (``sub_account``/``active``/``added_on`` are the
+    family's names of ``subaccount``/``in_service``/``added_time``)."""
 
     number: str
-    country: str | None
     alias: str | None
+    country: str | None
+    number_type: str | None
+    sub_account: str | None
+    subaccount: str | None
     app_id: str | None
     answer_url: str | None
-    subaccount: str | None
-    active_sessions: int
+    active: bool
     in_service: bool
     state: str
+    active_sessions: int
+    voice_enabled: bool
+    sms_enabled: bool
+    mms_enabled: bool
+    added_on: date | None
     added_time: datetime | None
     resource_uri: str | None
 
@@ -516,10 +552,12 @@ class NumberAddResponse(VTSResponse):
     numbers: list[str]
 
 
-class NumberResponse(VTSResponse):
-    """``{api_id, [message,] response: Number}`` (get and update)."""
+class NumberResponse(Number):
+    """``numbers.get()`` and ``update()``: the number's fields with ``api_id`` (and
+    ``message`` for an update)."""
 
-    response: Number
+    api_id: str
+    message: str | None
 
 
 class NumberDeleteResponse(VTSResponse):
@@ -528,25 +566,20 @@ class NumberDeleteResponse(VTSResponse):
     state: str
 
 
-class NumberPage(ListPage):
+class NumberList(ListResponse):
     objects: list[Number]
 
 
-class NumberList(ListResponse):
-    response: NumberPage
-
-    @property
-    def objects(self) -> list[Number]:
-        return typing.cast(list[Number], self._data["response"]["objects"])
-
-
 class Call(VTSObject):
-    """One call leg's record (``masking-api.md`` §5)."""
+    """One call leg's record (``masking-api.md`` §5), in the family's CDR shape:
+    ``bill_duration`` is the seconds talked, ``billed_duration`` the seconds billed
+    (rounded up to the billing increment), ``parent_call_uuid`` the call's first leg."""
 
     call_uuid: str
+    parent_call_uuid: str | None
     session_uuid: str | None
     party: str | None
-    direction: str | None
+    call_direction: str | None
     from_number: str | None
     to_number: str | None
     call_status: str | None
@@ -555,48 +588,76 @@ class Call(VTSObject):
     end_time: datetime | None
     call_duration: int | None
     bill_duration: int | None
+    billed_duration: int | None
     total_amount: Decimal | None
+    total_rate: Decimal | None
     hangup_cause_name: str | None
     hangup_cause_code: int | None
+    hangup_source: str | None
     resource_uri: str | None
 
 
-class CallResponse(VTSResponse):
-    """``{api_id, response: Call}``."""
+class CallResponse(Call):
+    """``calls.get()``: the leg's fields with ``api_id``."""
 
-    response: Call
+    api_id: str
+
+
+class CallList(ListResponse):
+    objects: list[Call]
+
+
+class LiveCall(VTSResponse):
+    """A leg still up (``calls.get_live()``): ``call_status`` is ``ringing`` or
+    ``in-progress``, ``session_start`` when it began."""
+
+    call_uuid: str
+    request_uuid: str | None
+    session_uuid: str | None
+    call_status: str
+    direction: str | None
+    to: str | None
+    caller_name: str | None
+    session_start: datetime | None
+
+
+class LiveCallList(VTSResponse):
+    """``calls.list_live()``: ``{api_id, calls}``, the uuids of the legs still up."""
+
+    calls: list[str]
 
 
 class Recording(VTSObject):
-    """A recording's metadata; ``recording_url`` is the media file."""
+    """A recording's metadata; ``recording_url`` is the media file (an absolute URL,
+    like ``recording_resource_url``)."""
 
     recording_id: str
     session_uuid: str | None
     call_uuid: str | None
+    from_number: str | None
+    to_number: str | None
+    recording_type: str | None
     recording_format: str | None
     recording_status: str | None
+    add_time: datetime | None
     recording_start_time: datetime | None
     recording_end_time: datetime | None
+    recording_start_ms: int | None
+    recording_end_ms: int | None
     recording_duration_ms: int | None
+    rounded_recording_duration: int | None
+    recording_storage_duration: int | None
     recording_size: int | None
     recording_url: str | None
     recording_resource_url: str | None
     resource_uri: str | None
 
 
-class RecordingResponse(VTSResponse):
-    """``{api_id, response: Recording}``."""
+class RecordingResponse(Recording):
+    """``recordings.get()``: the recording's fields with ``api_id``."""
 
-    response: Recording
-
-
-class RecordingPage(ListPage):
-    objects: list[Recording]
+    api_id: str
 
 
 class RecordingList(ListResponse):
-    response: RecordingPage
-
-    @property
-    def objects(self) -> list[Recording]:
-        return typing.cast(list[Recording], self._data["response"]["objects"])
+    objects: list[Recording]

@@ -181,7 +181,7 @@ def console(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             in_thread(lambda: _recorded_call(edge))
 
             def recorded() -> dict[str, Any] | None:
-                rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+                rows = t.http.get(t.base + "Recording/").json()["objects"]
                 done = [r for r in rows if r["recording_status"] == "completed"]
                 return done[0] if done else None
 

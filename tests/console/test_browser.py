@@ -168,7 +168,7 @@ def test_a_number_added_in_the_page_to_a_subaccount_and_drained_keeps_its_sessio
     row.get_by_role("link", name=number).click()
     expect(page.get_by_test_id("number-sessions")).to_contain_text(s["session_uuid"])
     screenshot(page, "number")
-    api = t.http.get(t.base + f"Number/{number}/").json()["response"]
+    api = t.http.get(t.base + f"Number/{number}/").json()
     assert api["state"] == "draining" and api["active_sessions"] == 1
 
 

@@ -262,7 +262,7 @@ def test_only_the_main_account_moves_numbers_between_its_pools(
         f"/console/numbers/{number}/move", data={"subaccount": "", "csrf_token": browserless.csrf()}
     )
     assert r.status_code == 403
-    view = tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]
+    view = tenant.http.get(tenant.base + f"Number/{number}/").json()
     assert view["subaccount"] == sub["auth_id"]
     # the main account may
     main = Browserless(tenant.live)
@@ -272,7 +272,7 @@ def test_only_the_main_account_moves_numbers_between_its_pools(
     )
     main.close()
     assert r.status_code == 303
-    view = tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]
+    view = tenant.http.get(tenant.base + f"Number/{number}/").json()
     assert view["subaccount"] is None
 
 
@@ -320,7 +320,7 @@ def test_removing_a_number_with_active_sessions_needs_drain(
     )
     assert r.status_code == 400 and "drain" in r.text
     assert (
-        tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]["state"]
+        tenant.http.get(tenant.base + f"Number/{number}/").json()["state"]
         == "in_service"
     )
     r = signed_in.http.post(

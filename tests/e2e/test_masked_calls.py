@@ -119,8 +119,8 @@ async def test_first_party_reaches_second_party_who_sees_only_the_virtual_number
     assert (
         inter["first_party_status"] == "completed" and inter["second_party_status"] == "completed"
     )
-    leg = t.http.get(inter["second_party_resource_url"]).json()["response"]
-    assert (leg["from_number"], leg["to_number"], leg["direction"]) == (t.vn(1), B, "outbound")
+    leg = t.http.get(inter["second_party_resource_url"]).json()
+    assert (leg["from_number"], leg["to_number"], leg["call_direction"]) == (t.vn(1), B, "outbound")
     assert leg["hangup_cause_name"] == "NORMAL_CLEARING"
     names = event_names(t, s["session_uuid"])
     for expected in (
@@ -292,7 +292,8 @@ async def test_session_is_in_progress_while_a_call_is_up_and_time_limit_ends_it(
         wait_for,
         lambda: (v := session_view(t, s["session_uuid"]))["status"] == "active" and v,
     )
-    leg = t.http.get(view["interaction"][0]["first_party_resource_url"]).json()["response"]
+    leg = t.http.get(view["interaction"][0]["first_party_resource_url"]).json()
     assert leg["hangup_cause_name"] == "ALLOTTED_TIMEOUT"
     assert 2 <= leg["call_duration"] <= 5
-    assert leg["bill_duration"] == 60
+    assert leg["bill_duration"] == leg["call_duration"]
+    assert leg["billed_duration"] == 60

@@ -317,7 +317,7 @@ async def test_recording_holds_what_the_caller_said_and_is_downloadable(edge: Ed
     ok(callee)
 
     def completed() -> dict | None:
-        rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+        rows = t.http.get(t.base + "Recording/").json()["objects"]
         return rows[0] if rows and rows[0]["recording_status"] == "completed" else None
 
     rec = wait_for(completed)
@@ -356,8 +356,9 @@ async def test_recording_holds_what_the_caller_said_and_is_downloadable(edge: Ed
     done = evs["SessionRecordingCompleted"]
     assert done["RecordingUUID"] == rec["recording_id"]
     assert done["RecordingFormat"] == ".wav"
-    assert done["RecordingURL"].endswith(rec["recording_url"])
-    assert done["RecordingResourceURL"].endswith(rec["recording_resource_url"])
+    # absolute in the API as in the callback, from the same public URL
+    assert done["RecordingURL"] == rec["recording_url"]
+    assert done["RecordingResourceURL"] == rec["recording_resource_url"]
     assert int(done["RecordingDuration"]) == round(duration)
     assert done["RecordingStartTime"] and done["RecordingEndTime"]
     assert wait_for(lambda: ports_released(edge), 10)
@@ -379,7 +380,7 @@ async def test_mp3_recording_holds_the_speech(edge: Edge) -> None:
     ok(callee)
 
     def completed() -> dict | None:
-        rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+        rows = t.http.get(t.base + "Recording/").json()["objects"]
         return rows[0] if rows and rows[0]["recording_status"] == "completed" else None
 
     rec = wait_for(completed)
@@ -808,7 +809,7 @@ async def test_with_prompts_the_recording_starts_at_the_bridge_and_holds_no_prom
     ok(callee)
 
     def completed() -> dict | None:
-        rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+        rows = t.http.get(t.base + "Recording/").json()["objects"]
         return rows[0] if rows and rows[0]["recording_status"] == "completed" else None
 
     rec = wait_for(completed)

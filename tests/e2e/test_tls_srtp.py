@@ -160,7 +160,7 @@ async def test_tls_srtp_phone_and_plain_rtp_callee_hear_each_other_and_are_recor
             ok(callee_result)
 
             def completed() -> dict | None:
-                rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+                rows = t.http.get(t.base + "Recording/").json()["objects"]
                 return rows[0] if rows and rows[0]["recording_status"] == "completed" else None
 
             rec = await asyncio.to_thread(wait_for, completed)

@@ -248,11 +248,9 @@ class FakeVTS:
             if parts == ["Recording", "rec-1"] and seen.method == "GET":
                 return 200, {
                     "api_id": api_id,
-                    "response": {
-                        "recording_id": "rec-1",
-                        "recording_url": self.media_path,
-                        "recording_format": "wav",
-                    },
+                    "recording_id": "rec-1",
+                    "recording_url": self.media_path,
+                    "recording_format": "wav",
                 }
         return 405, {"api_id": api_id, "error": "Method not allowed."}
 

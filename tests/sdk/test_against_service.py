@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import shutil
@@ -29,7 +30,9 @@ import httpx
 import pytest
 
 import vts
+from tests.support.calls import log_call
 from vts.models import MaskingSession
+from vts_masking.store import Store
 
 VIRTUAL_NUMBERS = [f"+1220200{n:04d}" for n in range(1, 9)]
 _parties = itertools.count(1)
@@ -71,6 +74,12 @@ class Service:
     auth_token: str
     data_dir: Path
     cli: list[str]
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """The service's own database, for writing call records the way its call engine
+        does (tests/support/calls.py): this service runs without its SIP edge."""
+        return Store(f"sqlite:///{self.data_dir / 'vts.sqlite3'}", pool_size=1)
 
     def client(self, **kwargs: Any) -> vts.RestClient:
         kwargs.setdefault("timeout", 30.0)
@@ -179,7 +188,7 @@ def test_credentials_from_the_environment(live, monkeypatch):
     monkeypatch.setenv("VTS_AUTH_TOKEN", live.auth_token)
     monkeypatch.setenv("VTS_API_URL", live.url)
     with vts.RestClient() as client:
-        assert client.account.get().response.auth_id == live.auth_id
+        assert client.account.get().auth_id == live.auth_id
 
 
 # -- masking sessions ------------------------------------------------------------------------
@@ -342,12 +351,12 @@ def test_numbers_round_trip(client):
     added = client.numbers.add(["+12202009001", "1 220 200 9002"], alias="sdk")
     assert added.numbers == ["+12202009001", "+12202009002"]
     got = client.numbers.get("+12202009001")
-    assert got.response.number == "+12202009001"
-    assert got.response.alias == "sdk"
-    assert got.response.in_service is True
-    assert got.response.active_sessions == 0
+    assert got.number == "+12202009001"
+    assert got.alias == "sdk"
+    assert got.in_service is True
+    assert got.active_sessions == 0
     updated = client.numbers.update("+12202009002", alias="renamed")
-    assert updated.response.alias == "renamed"
+    assert updated.alias == "renamed"
     listed = client.numbers.list(alias="sdk")
     assert [n.number for n in listed.objects] == ["+12202009001"]
     everything = {n.number for n in client.numbers.list_all(limit=3)}
@@ -379,17 +388,17 @@ def test_subaccounts_round_trip(live, client):
     assert created.auth_id.startswith("SA") and len(created.auth_id) == 20
     assert created.auth_token
     got = client.subaccounts.get(created.auth_id)
-    assert got.response.name == "sdk-sub"
-    assert got.response.enabled is True
-    assert got.response.account_type == "subaccount"
+    assert got.name == "sdk-sub"
+    assert got.enabled is True
+    assert got.account_type == "subaccount"
     updated = client.subaccounts.update(created.auth_id, name="renamed", enabled=False)
-    assert updated.response.name == "renamed"
-    assert updated.response.enabled is False
+    assert updated.name == "renamed"
+    assert updated.enabled is False
     assert created.auth_id in {s.auth_id for s in client.subaccounts.list().objects}
     assert created.auth_id in {s.auth_id for s in client.subaccounts.list_all(limit=1)}
     client.subaccounts.update(created.auth_id, enabled=True)
     with vts.RestClient(created.auth_id, created.auth_token, base_url=live.url) as as_sub:
-        me = as_sub.account.get().response
+        me = as_sub.account.get()
         assert me.auth_id == created.auth_id
         assert me.parent_auth_id == live.auth_id
     assert client.subaccounts.delete(created.auth_id).message
@@ -399,9 +408,9 @@ def test_subaccounts_round_trip(live, client):
 
 def test_account_get(live, client):
     account = client.account.get()
-    assert account.response.auth_id == live.auth_id
-    assert account.response.account_type == "main"
-    assert isinstance(account.response.created_time, datetime)
+    assert account.auth_id == live.auth_id
+    assert account.account_type == "main"
+    assert isinstance(account.created_time, datetime)
 
 
 def test_calls_and_recordings_unknown_ids_are_not_found(client, tmp_path):
@@ -607,7 +616,7 @@ def test_retried_subaccount_create_whose_answer_was_lost_yields_one_subaccount(l
         created = via_proxy.subaccounts.create("lost-answer")
     assert len(proxy.keys) == 2 and len(set(proxy.keys)) == 1
     assert client.subaccounts.list(limit=20).meta.total_count == before + 1
-    assert client.subaccounts.get(created.auth_id).response.name == "lost-answer"
+    assert client.subaccounts.get(created.auth_id).name == "lost-answer"
 
 
 def test_async_retried_create_whose_answer_was_lost_yields_one_session(live, client):
@@ -632,63 +641,14 @@ def test_async_retried_create_whose_answer_was_lost_yields_one_session(live, cli
 
 
 def _seed_call_and_recording(live: Service, session_uuid: str, media: Path) -> tuple[str, str]:
-    """Write one call leg and its recording into the service's database, as the call engine
-    would after a recorded call (placing a real SIP call is the e2e suite's job)."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    from vts_masking.store.models import accounts, calls, recordings, sessions
-
-    engine = sa.create_engine(f"sqlite:///{live.data_dir / 'vts.sqlite3'}")
-    call_uuid, recording_uuid = str(uuid.uuid4()), str(uuid.uuid4())
-    start = datetime(2026, 1, 2, 3, 4, 5)
-    try:
-        with engine.begin() as conn:
-            account_id = conn.execute(
-                sa.select(accounts.c.id).where(accounts.c.auth_id == live.auth_id)
-            ).scalar_one()
-            session_id = conn.execute(
-                sa.select(sessions.c.id).where(sessions.c.uuid == session_uuid)
-            ).scalar_one()
-            call_id = conn.execute(
-                calls.insert().values(
-                    uuid=call_uuid,
-                    account_id=account_id,
-                    session_id=session_id,
-                    party="first",
-                    direction="inbound",
-                    from_number="+14155550100",
-                    to_number="+12202000001",
-                    status="completed",
-                    initiation_time=start,
-                    answer_time=start + timedelta(seconds=2),
-                    end_time=start + timedelta(seconds=62),
-                    duration=60,
-                    billed_duration=60,
-                    amount=Decimal("0.01000"),
-                    hangup_cause="NORMAL_CLEARING",
-                    hangup_cause_code=4000,
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                recordings.insert().values(
-                    uuid=recording_uuid,
-                    account_id=account_id,
-                    session_id=session_id,
-                    call_id=call_id,
-                    format="wav",
-                    path=str(media),
-                    status="completed",
-                    start_time=start + timedelta(seconds=2),
-                    end_time=start + timedelta(seconds=62),
-                    duration=60.0,
-                    size=media.stat().st_size,
-                )
-            )
-    finally:
-        engine.dispose()
-    return call_uuid, recording_uuid
+    """One recorded call on the session, written through the store's call log as the call
+    engine writes it (placing a real SIP call is the e2e suite's job); the caller's leg
+    and the recording."""
+    with live.client() as c:
+        session = c.masking_sessions.get_masking_session(session_uuid).response.raw
+    call = log_call(live, session, start=datetime(2026, 1, 2, 3, 4, 5), talk=60, media=media)
+    assert call.recording is not None
+    return call.caller_leg, call.recording
 
 
 def test_calls_and_recordings_round_trip(live, client, tmp_path):
@@ -697,15 +657,16 @@ def test_calls_and_recordings_round_trip(live, client, tmp_path):
     session_uuid = new_session(client, record=True).session_uuid
     call_uuid, recording_id = _seed_call_and_recording(live, session_uuid, media)
 
-    call = client.calls.get(call_uuid).response
+    call = client.calls.get(call_uuid)
     assert call.call_uuid == call_uuid
     assert call.session_uuid == session_uuid
-    assert (call.from_number, call.direction) == ("+14155550100", "inbound")
-    assert call.answer_time == datetime(2026, 1, 2, 3, 4, 7, tzinfo=UTC)
-    assert call.bill_duration == 60
-    assert call.total_amount == Decimal("0.01000")
+    assert call.call_direction == "inbound" and call.parent_call_uuid is None
+    assert call.answer_time == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert (call.bill_duration, call.billed_duration) == (63, 120)
+    assert call.total_rate == Decimal("0.01000")
+    assert call.total_amount == Decimal("0.02000")
 
-    recording = client.recordings.get(recording_id).response
+    recording = client.recordings.get(recording_id)
     assert recording.recording_id == recording_id
     assert recording.call_uuid == call_uuid
     assert recording.recording_format == "wav"
@@ -734,6 +695,110 @@ def test_calls_and_recordings_round_trip(live, client, tmp_path):
     assert client.recordings.delete(recording_id).message == "Recording deleted"
     with pytest.raises(vts.ResourceNotFoundError):
         client.recordings.get(recording_id)
+
+
+def test_calls_list_filters_and_pages(live, client):
+    created = new_session(client)
+    with live.client() as c:
+        session = c.masking_sessions.get_masking_session(created.session_uuid).response.raw
+    first = log_call(live, session, start=datetime(2026, 2, 1, 10, 0, 0, 400000), talk=5)
+    second = log_call(live, session, start=datetime(2026, 2, 1, 11, 0, 0), answered=False)
+    mine = client.calls.list(session_uuid=created.session_uuid)
+    assert mine.meta.total_count == 4
+    assert [c.call_uuid for c in mine.objects][:2] == [second.callee_leg, second.caller_leg]
+    outbound = client.calls.list(session_uuid=created.session_uuid, call_direction="outbound")
+    assert {c.call_uuid for c in outbound.objects} == {first.callee_leg, second.callee_leg}
+    assert [c.call_uuid for c in client.calls.list(status="busy").objects] == [second.callee_leg]
+    assert client.calls.get(first.callee_leg).parent_call_uuid == first.caller_leg
+    # the leg's own shown time (to the second) finds it; its next second does not
+    shown = client.calls.get(first.caller_leg).initiation_time
+    assert [c.call_uuid for c in client.calls.list(initiation_time=shown).objects] == [
+        first.caller_leg
+    ]
+    later = client.calls.list(initiation_time__gt=shown, session_uuid=created.session_uuid)
+    assert {c.call_uuid for c in later.objects} == {
+        first.callee_leg,
+        second.caller_leg,
+        second.callee_leg,
+    }
+    walked = [c.call_uuid for c in client.calls.list_all(session_uuid=created.session_uuid, limit=1)]
+    assert len(walked) == len(set(walked)) == 4
+
+
+def test_calls_live_views(live, client):
+    created = new_session(client)
+    with live.client() as c:
+        session = c.masking_sessions.get_masking_session(created.session_uuid).response.raw
+    up = log_call(live, session, start=datetime(2026, 2, 2, 9, 0, 0), hang_up=False)
+    assert {up.caller_leg, up.callee_leg} <= set(client.calls.list_live().calls)
+    assert client.calls.list_live(call_direction="outbound").calls == [up.callee_leg]
+    leg = client.calls.get_live(up.caller_leg)
+    assert (leg.call_status, leg.direction, leg["from"]) == (
+        "in-progress",
+        "inbound",
+        session["first_party"],
+    )
+    assert leg.session_start == datetime(2026, 2, 2, 9, 0, 0, tzinfo=UTC)
+
+
+def test_a_call_that_ended_is_not_live(live, client):
+    created = new_session(client)
+    with live.client() as c:
+        session = c.masking_sessions.get_masking_session(created.session_uuid).response.raw
+    ended = log_call(live, session, start=datetime(2026, 2, 3, 9, 0, 0))
+    with pytest.raises(vts.ResourceNotFoundError):
+        client.calls.get_live(ended.caller_leg)
+
+
+def test_recordings_list_by_add_time(live, client, tmp_path):
+    media = tmp_path / "timed.wav"
+    media.write_bytes(b"RIFF" + bytes(64))
+    created = new_session(client, record=True)
+    with live.client() as c:
+        session = c.masking_sessions.get_masking_session(created.session_uuid).response.raw
+    call = log_call(live, session, start=datetime(2031, 5, 6, 7, 8, 9, 900000), media=media)
+    rec = client.recordings.get(call.recording)
+    assert rec.add_time == datetime(2031, 5, 6, 7, 8, 12, tzinfo=UTC)
+    found = client.recordings.list(add_time=rec.add_time)
+    assert [r.recording_id for r in found.objects] == [call.recording]
+    assert client.recordings.list(add_time__gt=rec.add_time).objects == []
+    assert call.recording in {r.recording_id for r in client.recordings.list(add_time__lte=rec.add_time).objects}
+    # recorded in 2031: kept for no whole day yet (the clock reads earlier), never negative
+    assert rec.recording_storage_duration == 0
+    kept = client.recordings.list(recording_storage_duration__lt=1)
+    assert call.recording in {r.recording_id for r in kept.objects}
+
+
+def test_account_update(live, client):
+    updated = client.account.update(city="Lyon", address="1 rue de la Paix")
+    assert (updated.city, updated.address, updated.message) == (
+        "Lyon",
+        "1 rue de la Paix",
+        "Account updated",
+    )
+    assert client.account.get().city == "Lyon"
+
+
+def test_subaccount_delete_with_cascade_takes_its_numbers_out(client):
+    sub = client.subaccounts.create("cascade")
+    client.numbers.add("+12202009301", subaccount=sub.auth_id)
+    client.subaccounts.delete(sub.auth_id, cascade=True)
+    with pytest.raises(vts.ResourceNotFoundError):
+        client.numbers.get("+12202009301")
+
+
+def test_numbers_list_by_prefix_and_type(client):
+    client.numbers.add(["+12202009401", "+18005550177"])
+    try:
+        found = client.numbers.list(number_startswith="1220200940")
+        assert [n.number for n in found.objects] == ["+12202009401"]
+        assert found.objects[0].sub_account is None and found.objects[0].active is True
+        free = client.numbers.list(type="tollfree")
+        assert [(n.number, n.number_type) for n in free.objects] == [("+18005550177", "tollfree")]
+        assert client.numbers.list(services="sms").objects == []
+    finally:
+        client.numbers.delete("+12202009401")
+        client.numbers.delete("+18005550177")
 
 
 # -- the service's signed callbacks verify with the SDK --------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,6 +17,7 @@ from vts.models import (
     MaskingSessionList,
     MaskingSessionResponse,
     MaskingSessionUpdateResponse,
+    Number,
     NumberList,
     VTSObject,
 )
@@ -178,17 +179,22 @@ def test_create_get_and_list_shapes():
     assert listed["response"]["objects"][0].record is False
 
 
-def test_other_lists_type_their_objects():
+def test_other_lists_are_top_level_and_type_their_objects():
     numbers = NumberList(
         {
             "api_id": "a",
-            "response": {
-                "meta": {"limit": 20, "offset": 0, "total_count": 1},
-                "objects": [{"number": "+1", "in_service": True, "active_sessions": "3"}],
-            },
+            "meta": {"limit": 20, "offset": 0, "total_count": "1"},
+            "objects": [{"number": "+1", "in_service": True, "active_sessions": "3"}],
         }
     )
+    assert numbers.meta.total_count == 1
     assert numbers.objects[0].active_sessions == 3
+
+
+def test_family_dates_become_dates():
+    number = Number({"number": "+1", "added_on": "2026-11-26", "added_time": "2026-11-26 10:00:00"})
+    assert number.added_on == date(2026, 11, 26)
+    assert number.added_time == datetime(2026, 11, 26, 10, tzinfo=UTC)
 
 
 def test_print_shows_the_json_and_repr_names_the_type():

@@ -142,6 +142,7 @@ def create_app(
         description="The VTS masking API: masking sessions, numbers, accounts, calls.",
         lifespan=lifespan,
     )
+    store.public_url = settings.base_url()
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limits = (

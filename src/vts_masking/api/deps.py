@@ -22,6 +22,12 @@ def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
+def public_url(request: Request) -> str:
+    """The service's public base URL (``VTS_PUBLIC_URL``), before every URL the API
+    returns."""
+    return request.app.state.settings.base_url()
+
+
 async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run a read-only store operation (see :meth:`Database.run_read`)."""
     return await get_store(request).db.run_read(fn, *args)

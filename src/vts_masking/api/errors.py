@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -45,11 +45,18 @@ def count_refusal(status: int, detail: str) -> None:
         badinput.note(f"http_{status}", detail, logging.INFO)
 
 
+# Endpoints that exist only to refuse, with a reason, what the API family offers and this
+# service does not (the family's call control): their methods are not "served".
+NOT_SERVED: set[Callable[..., Any]] = set()
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (a 405's ``Allow``): each method of
     a path is its own route, and Starlette names only the first route that matched."""
     methods: set[str] = set()
     for route in _leaf_routes(request.app.router.routes):
+        if getattr(route, "endpoint", None) in NOT_SERVED:
+            continue
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods.update(getattr(route, "methods", None) or ())

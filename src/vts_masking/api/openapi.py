@@ -60,23 +60,31 @@ class Op:
     query: tuple[Query, ...] = ()
     errors: tuple[int, ...] = ()
     media: str = "application/json"  # the success body's media type
+    also: tuple[type[BaseModel], ...] = ()  # other success bodies (a query asks for them)
 
 
 PAGING = (
     Query("limit", "At most this many objects (1 … 20, default 20).", {"type": "integer"}),
     Query("offset", "Skip this many (default 0).", {"type": "integer"}),
 )
-TIME_FILTERS = tuple(
-    Query(f"{name}{op}", f"{name} {label} (UTC, YYYY-MM-DD HH:MM[:SS])")
-    for name in ("created_time", "expiry_time")
-    for op, label in (
-        ("", "equal to"),
-        ("__gt", "after"),
-        ("__gte", "at or after"),
-        ("__lt", "before"),
-        ("__lte", "at or before"),
+
+
+def time_filters(*names: str) -> tuple[Query, ...]:
+    """A value to the second stands for that whole second (docs/api.md, Time filters)."""
+    return tuple(
+        Query(f"{name}{op}", f"{name} {label} (UTC, YYYY-MM-DD HH:MM[:SS[.ffffff]])")
+        for name in names
+        for op, label in (
+            ("", "equal to"),
+            ("__gt", "after"),
+            ("__gte", "at or after"),
+            ("__lt", "before"),
+            ("__lte", "at or before"),
+        )
     )
-)
+
+
+TIME_FILTERS = time_filters("created_time", "expiry_time")
 SESSION_FILTERS = (
     Query("first_party", "Exact first party (any number format)."),
     Query("second_party", "Exact second party."),
@@ -94,6 +102,31 @@ NUMBER_FILTERS = (
     Query("state", "in_service | draining."),
     Query("in_service", "true: in service only; false: draining only."),
     Query("number_contains", "Digits the number contains."),
+    Query("number_startswith", "The number's first digits, with the country code."),
+    Query("type", "local | mobile | tollfree | national."),
+    Query("services", "voice (every number) | sms | mms (none: voice only), comma-separated."),
+    *PAGING,
+)
+NUMBER_RANGE = (
+    Query("from_number", "A number or its first digits (any format)."),
+    Query("to_number", "A number or its first digits (any format)."),
+)
+CALL_FILTERS = (
+    Query("session_uuid", "Only this session's legs."),
+    Query("subaccount", "Only this subaccount's sessions' legs (SA…)."),
+    Query("call_direction", "inbound | outbound."),
+    *NUMBER_RANGE,
+    Query(
+        "status",
+        "A leg's call_status (ringing, in-progress, completed, busy, no-answer, canceled, "
+        "failed); or live: the uuids of the legs still up ({api_id, calls}); or queued: none.",
+    ),
+    Query("parent_call_uuid", "The other legs of this first leg's call."),
+    Query("hangup_cause_code", "The leg's hangup cause code.", {"type": "integer"}),
+    Query(
+        "bill_duration", "Seconds talked (also __gt, __gte, __lt, __lte).", {"type": "integer"}
+    ),
+    *time_filters("initiation_time", "answer_time", "end_time"),
     *PAGING,
 )
 
@@ -148,6 +181,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=WRITE,
     ),
     ("get", ACCOUNT): Op(200, schemas.AccountGot, errors=ITEM),
+    ("post", ACCOUNT): Op(
+        200,
+        schemas.AccountUpdated,
+        "Changes the account's name, city or address.",
+        body=schemas.AccountUpdate,
+        errors=WRITE,
+    ),
     ("post", SUB): Op(
         201,
         schemas.SubaccountCreated,
@@ -156,20 +196,49 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=WRITE,
     ),
     ("get", SUB): Op(200, schemas.SubaccountList, query=PAGING, errors=READ),
-    ("get", SUB + "/{sub_auth_id}"): Op(200, schemas.AccountGot, errors=ITEM),
+    ("get", SUB + "/{sub_auth_id}"): Op(200, schemas.SubaccountGot, errors=ITEM),
     ("post", SUB + "/{sub_auth_id}"): Op(
         200, schemas.SubaccountUpdated, body=schemas.SubaccountUpdate, errors=WRITE
     ),
     ("delete", SUB + "/{sub_auth_id}"): Op(
-        200, schemas.Message, "Refused (400) while it has live sessions.", errors=WRITE
+        200,
+        schemas.Message,
+        "Refused (400) while it has live sessions. Its numbers go back to the main "
+        "account's pool, or with cascade=true leave the pool too.",
+        query=(Query("cascade", "true: its numbers leave the pool with it."),),
+        errors=WRITE,
     ),
-    ("get", ACCOUNT + "/Call/{call_uuid}"): Op(200, schemas.CallGot, errors=ITEM),
+    ("get", ACCOUNT + "/Call"): Op(
+        200,
+        schemas.CallList,
+        "Call legs, newest first; with status=live (or queued) the uuids of the legs "
+        "still up ({api_id, calls}).",
+        query=CALL_FILTERS,
+        errors=READ,
+        also=(schemas.LiveCallIds,),
+    ),
+    ("get", ACCOUNT + "/Call/{call_uuid}"): Op(
+        200,
+        schemas.CallGot,
+        "One leg's record; with status=live the leg while it is up (404 once ended).",
+        query=(Query("status", "live: the leg while it is up; queued: never any."),),
+        errors=ITEM,
+        also=(schemas.LiveCall,),
+    ),
     ("get", ACCOUNT + "/Recording"): Op(
         200,
         schemas.RecordingList,
         query=(
             Query("session_uuid", "Only this session's recordings."),
             Query("call_uuid", "Only this call's recordings."),
+            Query("subaccount", "Only this subaccount's sessions' recordings (SA…)."),
+            *NUMBER_RANGE,
+            *time_filters("add_time"),
+            Query(
+                "recording_storage_duration",
+                "Whole days kept (also __gt, __gte, __lt, __lte).",
+                {"type": "integer"},
+            ),
             *PAGING,
         ),
         errors=READ,
@@ -209,9 +278,11 @@ IDEMPOTENCY = {
 
 
 def _models() -> list[type[BaseModel]]:
-    names = {op.model for op in OPERATIONS.values()} | {
-        op.body for op in OPERATIONS.values() if op.body is not None
-    }
+    names = (
+        {op.model for op in OPERATIONS.values()}
+        | {m for op in OPERATIONS.values() for m in op.also}
+        | {op.body for op in OPERATIONS.values() if op.body is not None}
+    )
     return [
         *sorted((m for m in names if m is not None), key=lambda m: m.__name__),
         schemas.ErrorBody,
@@ -290,7 +361,10 @@ def _describe(path: str, method: str, operation: dict[str, Any], op: Op) -> None
                 "application/x-www-form-urlencoded": {"schema": _ref(op.body)},
             },
         }
-    if op.media == "application/json":
+    if op.media == "application/json" and op.also:
+        schema = {"anyOf": [_ref(m) for m in (op.model, *op.also)]}
+        content = {"application/json": {"schema": schema}}
+    elif op.media == "application/json":
         content = {"application/json": {"schema": _ref(op.model)}}
     else:
         content = {op.media: {"schema": {"type": "string"}}}

@@ -1,4 +1,5 @@
-"""Response helpers: ``api_id`` on every body, list ``meta`` with relative page links."""
+"""Response helpers: ``api_id`` on every body, lists in the family's shape with ``meta``
+(relative page links that keep the request's filters)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 
@@ -26,3 +28,18 @@ def meta(path: str, echo: dict[str, Any], limit: int, offset: int, total: int) -
         "previous": page(max(offset - limit, 0)) if offset > 0 else None,
         "total_count": total,
     }
+
+
+def list_page(
+    request: Request,
+    params: dict[str, Any],
+    limit: int,
+    offset: int,
+    total: int,
+    objects: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``{meta, objects}`` of one page. Every list but the sessions' answers this at the
+    top level (``{api_id, meta, objects}``); sessions wrap it in ``response``."""
+    path = request.url.path.rstrip("/") + "/"
+    echo = {k: v for k, v in params.items() if k not in ("limit", "offset")}
+    return {"meta": meta(path, echo, limit, offset, total), "objects": objects}

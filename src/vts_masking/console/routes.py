@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ..api.parsing import body_params, query_params
 from ..api.routers.numbers import _pool, _split_numbers, _sub_ids
 from ..domain import errors
-from ..domain.list_filters import parse_paging, parse_session_filters
+from ..domain.list_filters import RecordingFilters, parse_paging, parse_session_filters
 from ..domain.views import event_view, fmt_time
 from ..events.outbox_repo import OutboxRepo
 from ..store import Principal, Store
@@ -331,7 +331,7 @@ async def session_page(session_uuid: str, request: Request) -> Response:
         rows = store.sessions.events(who, session_uuid)
         attempts = store.stats.session_attempts(who, session_uuid)
         _, recordings = store.calls.list_recordings(
-            who, session_uuid=session_uuid, call_uuid=None, limit=20, offset=0
+            who, RecordingFilters(session_uuid=session_uuid)
         )
         events = [event_view(r, with_params=True) for r in rows]
         for event in events:

@@ -1,12 +1,17 @@
-"""How a stored session reads to the customer (spec §2.4), as pure functions of its row."""
+"""How stored rows read to the customer, as pure functions of them: the session object
+(spec §2.4) and the other resources in the shapes the family's official SDKs expect
+(their own test fixtures: top-level objects, family field names beside ours)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import phonenumbers
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -99,15 +104,16 @@ def session_view(
 def interaction_view(
     row: Mapping[str, Any],
     *,
-    account_path: str,
+    api_root: str,
     first_call_uuid: str | None,
     second_call_uuid: str | None,
     recording_uuid: str | None,
 ) -> dict[str, Any]:
-    """One call on a session (calls.md §3); resource URLs are relative to the API root."""
+    """One call on a session (calls.md §3). ``api_root`` is the account's URL
+    (``absolute(base_url, account_path(auth_id))``): the links are absolute."""
 
     def call_url(uuid: str | None) -> str | None:
-        return f"{account_path}Call/{uuid}/" if uuid else None
+        return f"{api_root}Call/{uuid}/" if uuid else None
 
     return {
         "start_time": fmt_time(row["start_time"]),
@@ -119,7 +125,7 @@ def interaction_view(
         "first_party_status": row["first_party_status"],
         "second_party_status": row["second_party_status"],
         "recording_resource_url": (
-            f"{account_path}Recording/{recording_uuid}/" if recording_uuid else None
+            f"{api_root}Recording/{recording_uuid}/" if recording_uuid else None
         ),
         "call_billed_duration": row["call_billed_duration"],
         "total_call_amount": fmt_money(row["total_call_amount"]),
@@ -131,15 +137,206 @@ def account_path(auth_id: str) -> str:
     return f"/v1/Account/{auth_id}/"
 
 
+def absolute(base_url: str, path: str) -> str:
+    """A path of the API as a URL customers can fetch (``base_url`` is the service's
+    public URL, e.g. ``https://masking.example.com``; every URL the API returns is
+    absolute, as in callbacks). ``resource_uri`` and ``meta.next`` stay relative, as the
+    family's official SDKs expect them."""
+    return base_url.rstrip("/") + path
+
+
+def fmt_date(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d") if value is not None else None
+
+
+# -- the other resources, in the family's shapes (the official SDKs' fixtures) ----------
+
+
+def account_view(row: Any, *, parent_auth_id: str | None) -> dict[str, Any]:
+    """``GET .../`` and account updates: the account itself (main or sub)."""
+    return {
+        "auth_id": row.auth_id,
+        "name": row.name,
+        "account_type": "subaccount" if parent_auth_id else "main",
+        "enabled": bool(row.enabled),
+        "parent_auth_id": parent_auth_id,
+        "city": row.city,
+        "address": row.address,
+        "timezone": "UTC",  # every time the API shows is UTC
+        "created_time": fmt_time(row.created_time),
+        "modified_time": fmt_time(row.modified_time),
+        "resource_uri": account_path(row.auth_id),
+    }
+
+
+def subaccount_view(row: Any, main_auth_id: str) -> dict[str, Any]:
+    """A subaccount as its main account reads it: the family's fields (``account``,
+    ``created``, ``modified`` as dates, ``resource_uri`` under the main account) and ours.
+    The auth token is not among them: it is shown once, when the subaccount is made."""
+    main = account_path(main_auth_id)
+    return {
+        "auth_id": row.auth_id,
+        "name": row.name,
+        "enabled": bool(row.enabled),
+        "account": main,
+        "account_type": "subaccount",
+        "parent_auth_id": main_auth_id,
+        "created": fmt_date(row.created_time),
+        "modified": fmt_date(row.modified_time),
+        "created_time": fmt_time(row.created_time),
+        "modified_time": fmt_time(row.modified_time),
+        "resource_uri": f"{main}Subaccount/{row.auth_id}/",
+    }
+
+
+_NUMBER_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "tollfree",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "local",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "local",
+}
+
+
+def number_type(e164: str) -> str:
+    """The family's ``number_type``: local, mobile, tollfree, or national for the rest."""
+    try:
+        parsed = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return "national"
+    return _NUMBER_TYPES.get(phonenumbers.number_type(parsed), "national")
+
+
+def number_view(
+    row: Mapping[str, Any], account_root: str, subaccount: str | None
+) -> dict[str, Any]:
+    """A number of the pool. The family's names (``sub_account``, ``active``,
+    ``added_on``, ``number_type``, the ``*_enabled`` flags: voice only, a masking pool
+    carries no messages) beside ours (``subaccount``, ``in_service``, ``state``…)."""
+    in_service = row["state"] == "in_service"
+    return {
+        "number": row["number"],
+        "alias": row["alias"],
+        "country": row["country"],
+        "number_type": row.get("number_type") or number_type(row["number"]),
+        "sub_account": subaccount,
+        "subaccount": subaccount,
+        "app_id": row["app_id"],
+        "answer_url": row["answer_url"],
+        "active": in_service,
+        "in_service": in_service,
+        "state": row["state"],
+        "active_sessions": row["active_sessions"],
+        "voice_enabled": True,
+        "sms_enabled": False,
+        "mms_enabled": False,
+        "added_on": fmt_date(row["added_time"]),
+        "added_time": fmt_time(row["added_time"]),
+        "resource_uri": f"{account_root}Number/{row['number']}/",
+    }
+
+
+def per_minute_rate(amount: Decimal | None, billed_duration: int) -> str | None:
+    """The rate a leg was billed at (amount = rate × billed minutes), or ``None`` for a
+    leg that was not billed."""
+    if not billed_duration:
+        return None
+    return fmt_money((amount or Decimal(0)) * 60 / billed_duration)
+
+
+def call_view(row: Mapping[str, Any], account_root: str) -> dict[str, Any]:
+    """One call leg's record, in the family's CDR shape (``call_direction``,
+    ``bill_duration`` = seconds talked, ``billed_duration`` = rounded up to the billing
+    increment, ``total_rate``, ``parent_call_uuid`` = the interaction's first leg) plus
+    ours (``session_uuid``, ``party``, ``call_status``)."""
+    return {
+        "call_uuid": row["uuid"],
+        "parent_call_uuid": row.get("parent_call_uuid"),
+        "session_uuid": row.get("session_uuid"),
+        "party": row["party"],
+        "call_direction": row["direction"],
+        "from_number": row["from_number"],
+        "to_number": row["to_number"],
+        "call_status": row["status"],
+        "initiation_time": fmt_time(row["initiation_time"]),
+        "answer_time": fmt_time(row["answer_time"]),
+        "end_time": fmt_time(row["end_time"]),
+        "call_duration": row["duration"],
+        "bill_duration": row["duration"],
+        "billed_duration": row["billed_duration"],
+        "total_amount": fmt_money(row["amount"]),
+        "total_rate": per_minute_rate(row["amount"], row["billed_duration"]),
+        "hangup_cause_name": row["hangup_cause"],
+        "hangup_cause_code": row["hangup_cause_code"],
+        "hangup_source": None,  # not recorded
+        "resource_uri": f"{account_root}Call/{row['uuid']}/",
+    }
+
+
+def live_call_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A call leg still up, in the family's live-call shape (``GET Call/{uuid}/?status=live``)."""
+    return {
+        "call_uuid": row["uuid"],
+        "request_uuid": row["uuid"],
+        "session_uuid": row.get("session_uuid"),
+        "call_status": row["status"],
+        "direction": row["direction"],
+        "from": row["from_number"],
+        "to": row["to_number"],
+        "caller_name": None,  # never shown: masking hides who calls
+        "session_start": fmt_time(row["initiation_time"]),
+    }
+
+
+def _epoch_ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return round((value - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+
+def recording_view(
+    row: Mapping[str, Any], base_url: str, account_root: str, now: datetime
+) -> dict[str, Any]:
+    """A recording's metadata: the family's fields (``add_time``, ``recording_type``,
+    ``recording_start_ms``/``recording_end_ms`` since the epoch, the call's numbers,
+    ``rounded_recording_duration`` in whole minutes' seconds, ``recording_storage_duration``
+    in whole days kept) and ours. ``recording_url``
+    and ``recording_resource_url`` are absolute, as in the recording callbacks."""
+    resource = f"{account_root}Recording/{row['uuid']}/"
+    duration = float(row["duration"] or 0)
+    return {
+        "recording_id": row["uuid"],
+        "session_uuid": row.get("session_uuid"),
+        "call_uuid": row.get("call_uuid"),
+        "from_number": row.get("from_number"),
+        "to_number": row.get("to_number"),
+        "recording_type": "call",
+        "recording_format": row["format"],
+        "recording_status": row["status"],
+        "add_time": fmt_time(row["start_time"]),
+        "recording_start_time": fmt_time(row["start_time"]),
+        "recording_end_time": fmt_time(row["end_time"]),
+        "recording_start_ms": _epoch_ms(row["start_time"]),
+        "recording_end_ms": _epoch_ms(row["end_time"]),
+        "recording_duration_ms": round(duration * 1000),
+        "rounded_recording_duration": math.ceil(duration / 60) * 60,
+        "recording_storage_duration": max((now - row["start_time"]).days, 0),
+        "recording_size": row["size"],
+        "recording_url": absolute(base_url, f"{resource}Media/"),
+        "recording_resource_url": absolute(base_url, resource),
+        "resource_uri": resource,
+    }
+
+
 def compact(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in items if v is not None}
 
 
 def event_view(row: Any, *, with_params: bool = False) -> dict[str, Any]:
-    """One outbox row as operators (CLI) and customers (the session's event log) see it."""
+    """One outbox row as operators (CLI) and customers (the session's event log) see it;
+    ``row`` carries ``session_uuid`` (joined from the session, ``None`` for none)."""
     view: dict[str, Any] = {
         "id": row.id,
-        "session_uuid": getattr(row, "session_uuid", None),
+        "session_uuid": row.session_uuid,
         "sequence_number": row.seq,
         "event_name": row.event_name,
         "status": row.status,

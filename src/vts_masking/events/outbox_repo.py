@@ -314,8 +314,14 @@ class OutboxRepo:
             return list(conn.execute(query).all())
 
     def get(self, event_id: int) -> Any | None:
+        """One event with the outbox columns and ``session_uuid``, or ``None``."""
+        query = (
+            select(outbox, sessions.c.uuid.label("session_uuid"))
+            .outerjoin(sessions, sessions.c.id == outbox.c.session_id)
+            .where(outbox.c.id == event_id)
+        )
         with self.db.read() as conn:
-            return conn.execute(select(outbox).where(outbox.c.id == event_id)).one_or_none()
+            return conn.execute(query).one_or_none()
 
     def retry(self, event_id: int) -> bool:
         """Make a failed (or waiting) event due now; False when it is not retryable.

@@ -26,7 +26,7 @@ class Store:
         self.accounts = AccountRepo(self.db)
         self.numbers = NumberRepo(self.db)
         self.sessions = SessionRepo(self.db, self.accounts)
-        self.calls = CallRepo(self.db)
+        self.calls = CallRepo(self.db, self.accounts)
         self.idempotency = IdempotencyRepo(self.db)
         self.operator = OperatorRepo(self.db, self.accounts)
         self.console = ConsoleRepo(self.db)  # the web console's logins and operators
@@ -35,6 +35,16 @@ class Store:
     @property
     def clock(self) -> Clock:
         return self.db.clock
+
+    @property
+    def public_url(self) -> str:
+        """The service's public base URL, before every link the views carry (the API
+        sets it from its settings)."""
+        return self.sessions.base_url
+
+    @public_url.setter
+    def public_url(self, url: str) -> None:
+        self.sessions.base_url = url.rstrip("/")
 
     def migrate(self) -> None:
         migrate(self.engine)

@@ -228,18 +228,32 @@ class AccountRepo:
         with self.db.read() as conn:
             return conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
 
-    def update_subaccount(self, sub: Account, *, name: str | None, enabled: bool | None) -> None:
-        values: dict[str, Any] = {"modified_time": self.db.clock.now()}
-        if name is not None:
-            values["name"] = coerce.text("name", name)
-        if enabled is not None:
-            values["enabled"] = enabled
+    def update(
+        self,
+        account: Account,
+        *,
+        name: str | None = None,
+        enabled: bool | None = None,
+        city: str | None = None,
+        address: str | None = None,
+    ) -> None:
+        """Change an account's details; ``None`` leaves a field as it is. Texts meet the
+        API's rule for them whoever changes them (no control characters)."""
+        given = {
+            "name": coerce.text("name", name),
+            "enabled": enabled,
+            "city": coerce.text("city", city),
+            "address": coerce.text("address", address, 1000),
+        }
+        values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        values["modified_time"] = self.db.clock.now()
         with self.db.write() as conn:
-            conn.execute(update(accounts).where(accounts.c.id == sub.id).values(**values))
-        self.forget(sub.auth_id)
+            conn.execute(update(accounts).where(accounts.c.id == account.id).values(**values))
+        self.forget(account.auth_id)
 
-    def delete_subaccount(self, sub: Account) -> None:
-        """Remove a subaccount; its numbers go back to the main account's pool.
+    def delete_subaccount(self, sub: Account, *, cascade: bool = False) -> None:
+        """Remove a subaccount; its numbers go back to the main account's pool, or with
+        ``cascade`` (the family's parameter) leave the pool too.
 
         Refused while it has active sessions, so no caller is cut off mid-session.
         """
@@ -256,6 +270,12 @@ class AccountRepo:
             ).scalar()
             if live:
                 raise errors.InvalidParameter("Subaccount has active sessions.")
+            if cascade:
+                conn.execute(
+                    update(numbers)
+                    .where(numbers.c.pool_id == sub.id, numbers.c.state != "removed")
+                    .values(state="removed", modified_time=now)
+                )
             conn.execute(
                 update(numbers).where(numbers.c.pool_id == sub.id).values(pool_id=sub.main_id)
             )

@@ -41,6 +41,9 @@ accounts = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("created_time", DateTime, nullable=False),
     Column("modified_time", DateTime, nullable=False),
+    # What the family's account update sets (POST .../ with name, city, address).
+    Column("city", String(255), nullable=True),
+    Column("address", String(1000), nullable=True),
 )
 
 numbers = Table(
@@ -55,6 +58,8 @@ numbers = Table(
     Column("alias", String(255), nullable=True),
     Column("app_id", String(64), nullable=True),
     Column("answer_url", String(1000), nullable=True),
+    # The family's number_type (local | mobile | tollfree | national), from phonenumbers.
+    Column("number_type", String(16), nullable=True),
     # in_service | draining (takes no new sessions, removed when its last one ends)
     Column("state", String(16), nullable=False, default="in_service"),
     Column("spread", Float, nullable=False),
@@ -138,6 +143,8 @@ calls = Table(
     Column("hangup_cause", String(64), nullable=True),
     Column("hangup_cause_code", Integer, nullable=True),
     Column("sip_status", Integer, nullable=True),
+    # GET .../Call/: an account's legs, newest first.
+    Index("ix_calls_account_initiated", "account_id", "initiation_time"),
     # The console's "calls per hour" and "calls in progress" read a recent time range.
     Index("ix_calls_initiation_time", "initiation_time"),
 )

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import errors, phone
+from ..domain.views import number_type
 from .accounts import Account
 from .base import Database
 from .models import numbers, sessions
@@ -22,6 +23,8 @@ class NumberFilters:
     alias: str | None = None
     state: str | None = None
     number_contains: str | None = None
+    number_startswith: str | None = None  # E.164 with "+"
+    number_type: str | None = None  # local | mobile | tollfree | national
 
 
 def _unavailable(raw: str) -> errors.InvalidParameter:
@@ -148,6 +151,7 @@ class NumberRepo:
                     "account_id": main.id,
                     "pool_id": pool_id,
                     "country": country,
+                    "number_type": number_type(e164),
                     "alias": alias,
                     "app_id": app_id,
                     "answer_url": answer_url,
@@ -210,6 +214,10 @@ class NumberRepo:
             cond = and_(cond, numbers.c.state == filters.state)
         if filters.number_contains:
             cond = and_(cond, numbers.c.number.contains(filters.number_contains))
+        if filters.number_startswith:
+            cond = and_(cond, numbers.c.number.startswith(filters.number_startswith))
+        if filters.number_type:
+            cond = and_(cond, numbers.c.number_type == filters.number_type)
         with self.db.read() as conn:
             total = conn.execute(select(func.count()).select_from(numbers).where(cond)).scalar()
             rows = conn.execute(

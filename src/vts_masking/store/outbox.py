@@ -142,6 +142,11 @@ def emit_for(
 
 
 def session_events(conn: Connection, session_id: int) -> list[Any]:
+    """A session's events in order; each row has the outbox columns and ``session_uuid``
+    (what ``domain.views.event_view`` shows)."""
     return conn.execute(
-        select(outbox).where(outbox.c.session_id == session_id).order_by(outbox.c.seq)
+        select(outbox, sessions.c.uuid.label("session_uuid"))
+        .join(sessions, sessions.c.id == outbox.c.session_id)
+        .where(outbox.c.session_id == session_id)
+        .order_by(outbox.c.seq)
     ).all()

@@ -27,10 +27,11 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..domain import allocation, errors, phone
 from ..domain.list_filters import SessionFilters
 from ..domain.session_params import CreateParams, UpdateParams
-from ..domain.views import account_path, interaction_view, session_view
+from ..domain.views import absolute, account_path, interaction_view, session_view
 from . import idempotency, outbox
 from .accounts import Account, AccountRepo, Principal
 from .base import Database
+from .filters import comparison_conditions
 from .idempotency import Answer, Idempotency
 from .models import bindings, calls, interactions, numbers, recordings, sessions
 
@@ -92,6 +93,9 @@ class SessionRepo:
     def __init__(self, db: Database, accounts: AccountRepo) -> None:
         self.db = db
         self.accounts = accounts
+        # The service's public URL, before the links a session view carries (its
+        # interactions' call and recording URLs); set by ``Store.public_url``.
+        self.base_url = ""
         self._stuck: set[int] = set()  # sessions even _set_aside could not mark
 
     # -- scope ----------------------------------------------------------------------
@@ -308,13 +312,13 @@ class SessionRepo:
             if rec_ids
             else {}
         )
-        path = account_path(auth_id)
+        root = absolute(self.base_url, account_path(auth_id))
         result: dict[int, list[dict[str, Any]]] = {}
         for r in rows:
             result.setdefault(r.session_id, []).append(
                 interaction_view(
                     r._mapping,
-                    account_path=path,
+                    api_root=root,
                     first_call_uuid=call_uuids.get(r.first_party_call_id),
                     second_call_uuid=call_uuids.get(r.second_party_call_id),
                     recording_uuid=rec_uuids.get(r.recording_id),
@@ -538,20 +542,7 @@ class SessionRepo:
             cond.append(sessions.c.active_calls > 0)
         elif filters.status == "expired":
             cond += [~live, sessions.c.active_calls == 0]
-        for cmp in filters.comparisons:
-            column = sessions.c[cmp.column]
-            if cmp.op == "eq" and cmp.column != "duration":
-                cond += [column >= cmp.value, column < cmp.value + timedelta(seconds=1)]
-            else:
-                cond.append(
-                    {
-                        "eq": column == cmp.value,
-                        "gt": column > cmp.value,
-                        "gte": column >= cmp.value,
-                        "lt": column < cmp.value,
-                        "lte": column <= cmp.value,
-                    }[cmp.op]
-                )
+        cond += comparison_conditions(sessions.c, filters.comparisons)
         where = and_(*cond)
         with self.db.read() as conn:
             total = conn.execute(select(func.count()).select_from(sessions).where(where)).scalar()

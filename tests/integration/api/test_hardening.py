@@ -189,7 +189,7 @@ def test_a_comma_inside_a_string_is_kept(tenant: Tenant) -> None:
     r = _raw(tenant, "Subaccount/", '{"name": "a,}b",}')
     assert r.status_code == 201, r.text
     sub = r.json()["auth_id"]
-    assert tenant.http.get(tenant.base + f"Subaccount/{sub}/").json()["response"]["name"] == "a,}b"
+    assert tenant.http.get(tenant.base + f"Subaccount/{sub}/").json()["name"] == "a,}b"
 
 
 def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(tenant: Tenant) -> None:
@@ -264,7 +264,7 @@ def test_a_subaccount_cannot_take_its_siblings_number(tenant: Tenant) -> None:
         r = _sub_add(thief, number)
         assert _error(r).startswith("Invalid parameter. numbers contains an invalid")
         listed = owner.get(f"/v1/Account/{owner.auth_id}/Number/").json()  # type: ignore[attr-defined]
-        assert [n["number"] for n in listed["response"]["objects"]] == [number]
+        assert [n["number"] for n in listed["objects"]] == [number]
 
 
 def test_a_subaccount_cannot_take_its_parents_number(tenant: Tenant) -> None:
@@ -272,7 +272,7 @@ def test_a_subaccount_cannot_take_its_parents_number(tenant: Tenant) -> None:
     tenant.add_numbers(number)
     with _sub(tenant) as thief:
         assert _sub_add(thief, number).status_code == 400
-    row = tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]
+    row = tenant.http.get(tenant.base + f"Number/{number}/").json()
     assert row["subaccount"] is None
 
 
@@ -281,7 +281,7 @@ def test_a_main_account_still_moves_its_own_number_to_a_subaccount(tenant: Tenan
     tenant.add_numbers(number)
     with _sub(tenant) as sub:
         tenant.add_numbers(number, subaccount=sub.auth_id)  # type: ignore[attr-defined]
-        row = tenant.http.get(tenant.base + f"Number/{number}/").json()["response"]
+        row = tenant.http.get(tenant.base + f"Number/{number}/").json()
         assert row["subaccount"] == sub.auth_id  # type: ignore[attr-defined]
 
 

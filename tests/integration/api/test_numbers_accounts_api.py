@@ -10,22 +10,22 @@ from tests.conftest import Tenant, us
 def test_add_and_list_numbers_with_country_and_counts(tenant: Tenant) -> None:
     tenant.add_numbers(tenant.vn(0), "+44 20 7183 8770")
     tenant.session(first_party=us(1), second_party=us(2))
-    listed = tenant.http.get(tenant.base + "Number/").json()["response"]
+    listed = tenant.http.get(tenant.base + "Number/").json()
     by_number = {o["number"]: o for o in listed["objects"]}
     assert by_number[tenant.vn(0)]["country"] == "US"
     assert by_number[tenant.vn(0)]["active_sessions"] == 1
     assert by_number["+442071838770"]["country"] == "GB"
     assert by_number["+442071838770"]["in_service"] is True
-    gb = tenant.http.get(tenant.base + "Number/", params={"country": "GB"}).json()["response"]
+    gb = tenant.http.get(tenant.base + "Number/", params={"country": "GB"}).json()
     assert [o["number"] for o in gb["objects"]] == ["+442071838770"]
 
 
 def test_get_update_and_remove_a_number(tenant: Tenant) -> None:
     tenant.add_numbers(tenant.vn(0))
     path = tenant.base + f"Number/{tenant.vn(0)}/"
-    assert tenant.http.get(path).json()["response"]["alias"] is None
+    assert tenant.http.get(path).json()["alias"] is None
     r = tenant.http.post(path, json={"alias": "front desk", "answer_url": "https://e.com/answer"})
-    assert r.json()["response"]["alias"] == "front desk"
+    assert r.json()["alias"] == "front desk"
     assert tenant.http.delete(path).json()["state"] == "removed"
     assert tenant.http.get(path).status_code == 404
 
@@ -46,9 +46,7 @@ def test_a_number_of_another_account_cannot_be_added(tenant: Tenant, other_tenan
 
 def test_number_list_paginates(tenant: Tenant) -> None:
     tenant.add_numbers(*(tenant.vn(i) for i in range(5)))
-    page = tenant.http.get(tenant.base + "Number/", params={"limit": 2, "offset": 2}).json()[
-        "response"
-    ]
+    page = tenant.http.get(tenant.base + "Number/", params={"limit": 2, "offset": 2}).json()
     assert len(page["objects"]) == 2
     assert page["meta"]["total_count"] == 5
     assert "offset=4" in page["meta"]["next"] and "offset=0" in page["meta"]["previous"]
@@ -56,8 +54,8 @@ def test_number_list_paginates(tenant: Tenant) -> None:
 
 def test_get_account(tenant: Tenant) -> None:
     r = tenant.http.get(tenant.base)
-    assert r.json()["response"]["auth_id"] == tenant.auth_id
-    assert r.json()["response"]["account_type"] == "main"
+    assert r.json()["auth_id"] == tenant.auth_id
+    assert r.json()["account_type"] == "main"
 
 
 def test_subaccount_lifecycle(tenant: Tenant) -> None:
@@ -66,12 +64,12 @@ def test_subaccount_lifecycle(tenant: Tenant) -> None:
     sub = created.json()
     assert sub["auth_id"].startswith("SA") and len(sub["auth_id"]) == 20 and sub["auth_token"]
     path = tenant.base + f"Subaccount/{sub['auth_id']}/"
-    assert tenant.http.get(path).json()["response"]["name"] == "north"
-    assert tenant.http.post(path, json={"enabled": "false"}).json()["response"]["enabled"] is False
+    assert tenant.http.get(path).json()["name"] == "north"
+    assert tenant.http.post(path, json={"enabled": "false"}).json()["enabled"] is False
     with httpx.Client(base_url=tenant.live.url, auth=(sub["auth_id"], sub["auth_token"])) as c:
         assert c.get(f"/v1/Account/{sub['auth_id']}/").status_code == 401  # disabled
     tenant.http.post(path, json={"enabled": True})
-    listed = tenant.http.get(tenant.base + "Subaccount/").json()["response"]
+    listed = tenant.http.get(tenant.base + "Subaccount/").json()
     assert [o["auth_id"] for o in listed["objects"]] == [sub["auth_id"]]
     assert tenant.http.delete(path).status_code == 200
     assert tenant.http.get(path).status_code == 404
@@ -102,6 +100,6 @@ def test_subaccounts_do_not_see_each_others_numbers(tenant: Tenant) -> None:
     b = tenant.http.post(tenant.base + "Subaccount/", json={"name": "b"}).json()
     tenant.add_numbers(tenant.vn(0), subaccount=a["auth_id"])
     with httpx.Client(base_url=tenant.live.url, auth=(b["auth_id"], b["auth_token"])) as c:
-        listed = c.get(f"/v1/Account/{b['auth_id']}/Number/").json()["response"]
+        listed = c.get(f"/v1/Account/{b['auth_id']}/Number/").json()
         assert listed["objects"] == []
         assert c.get(f"/v1/Account/{b['auth_id']}/Number/{tenant.vn(0)}").status_code == 404

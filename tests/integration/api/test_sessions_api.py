@@ -367,7 +367,7 @@ def test_calls_and_recordings_answer_404_for_unknown_ids(pool: Tenant) -> None:
     assert pool.http.get(pool.base + "Call/nope/").status_code == 404
     assert pool.http.get(pool.base + "Recording/nope/").status_code == 404
     r = pool.http.get(pool.base + "Recording/")
-    assert r.status_code == 200 and r.json()["response"]["objects"] == []
+    assert r.status_code == 200 and r.json()["objects"] == []
 
 
 def test_session_created_event_is_in_the_outbox(pool: Tenant) -> None:

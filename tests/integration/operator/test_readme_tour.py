@@ -155,11 +155,11 @@ def check_contract(tmp_path: Path, port: int, out: dict[int, str]) -> None:
     contract = Contract(httpx.get(url + "/openapi.json").json())
     view = httpx.get(f"{base}Masking/Session/{session}/", auth=auth).json()["response"]
     leg = view["interaction"][0]["second_party_resource_url"]
-    call = httpx.get(url + leg, auth=auth)
+    call = httpx.get(leg, auth=auth)  # absolute, like every URL the API returns
     contract.check("get", "/v1/Account/{auth_id}/Call/{call_uuid}", call)
     listed = httpx.get(f"{base}Recording/", params={"session_uuid": session}, auth=auth)
     rec = contract.check("get", "/v1/Account/{auth_id}/Recording", listed)
-    rec_id = rec["response"]["objects"][0]["recording_id"]
+    rec_id = rec["objects"][0]["recording_id"]
     one = httpx.get(f"{base}Recording/{rec_id}/", auth=auth)
     contract.check("get", "/v1/Account/{auth_id}/Recording/{recording_id}", one)
     media = httpx.get(f"{base}Recording/{rec_id}/Media/", auth=auth)

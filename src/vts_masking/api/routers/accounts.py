@@ -1,4 +1,8 @@
-"""The account and its subaccounts: ``/v1/Account/{auth_id}/`` (spec §4)."""
+"""The account and its subaccounts: ``/v1/Account/{auth_id}/`` (spec §4).
+
+Answers are top-level objects and ``{api_id, meta, objects}`` lists, as the family's
+official SDKs read them (only masking sessions wrap what they return in ``response``).
+"""
 
 from __future__ import annotations
 
@@ -11,37 +15,50 @@ from starlette.concurrency import run_in_threadpool
 
 from ...domain import coerce, errors
 from ...domain.list_filters import parse_paging
-from ...domain.views import fmt_time
+from ...domain.views import account_view, subaccount_view
 from ...store import Account, Principal
 from ..deps import get_store, principal
 from ..idempotency import answer_once, idempotency_of
-from ..parsing import body_params, query_params
-from ..render import meta, ok
+from ..params import body, delete_params, query
+from ..render import list_page, ok
 
 router = APIRouter(tags=["Accounts"])
 BASE = "/v1/Account/{auth_id}"
 
 
-def account_view(row: Any, parent_auth_id: str | None = None) -> dict[str, Any]:
-    return {
-        "auth_id": row.auth_id,
-        "name": row.name,
-        "account_type": "subaccount" if row.parent_id else "main",
-        "enabled": bool(row.enabled),
-        "parent_auth_id": parent_auth_id,
-        "created_time": fmt_time(row.created_time),
-        "modified_time": fmt_time(row.modified_time),
-        "resource_uri": f"/v1/Account/{row.auth_id}/",
-    }
+def _own(who: Principal) -> tuple[Account, str | None]:
+    """The account the path names and its main account's auth id (for a subaccount)."""
+    if who.subaccount is not None:
+        return who.subaccount, who.main.auth_id
+    return who.main, None
 
 
 @router.get(BASE, summary="Get the account")
 async def get_account(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     store = get_store(request)
-    target = who.subaccount or who.main
+    target, parent = _own(who)
     row = await run_in_threadpool(store.accounts.row, target.id)
-    parent = who.main.auth_id if who.subaccount else None
-    return ok({"response": account_view(row, parent)})
+    return ok(account_view(row, parent_auth_id=parent))
+
+
+@router.post(BASE, summary="Update the account (name, city, address)")
+async def update_account(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    raw = await body(request)
+    name = coerce.text("name", raw.get("name"))
+    city = coerce.text("city", raw.get("city"))
+    address = coerce.text("address", raw.get("address"), 1000)
+    store = get_store(request)
+    target, parent = _own(who)
+
+    def work() -> Any:
+        store.accounts.update(target, name=name, city=city, address=address)
+        return store.accounts.row(target.id)
+
+    async def update() -> JSONResponse:
+        row = await run_in_threadpool(work)
+        return ok({"message": "Account updated", **account_view(row, parent_auth_id=parent)})
+
+    return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
 
 
 def _main_only(who: Principal) -> None:
@@ -52,7 +69,7 @@ def _main_only(who: Principal) -> None:
 @router.post(BASE + "/Subaccount", status_code=201, summary="Create a subaccount")
 async def create_subaccount(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     _main_only(who)
-    raw = await body_params(request)
+    raw = await body(request)
     name = coerce.text("name", raw.get("name"))
     if not name:
         raise errors.missing("name")
@@ -85,19 +102,12 @@ async def create_subaccount(request: Request, who: Principal = Depends(principal
 @router.get(BASE + "/Subaccount", summary="List subaccounts")
 async def list_subaccounts(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     _main_only(who)
-    raw = query_params(request)
+    raw = query(request)
     limit, offset = parse_paging(raw)
     store = get_store(request)
     total, rows = await run_in_threadpool(store.accounts.list_subaccounts, who.main, limit, offset)
-    path = request.url.path.rstrip("/") + "/"
-    return ok(
-        {
-            "response": {
-                "meta": meta(path, {}, limit, offset, total),
-                "objects": [account_view(r, who.main.auth_id) for r in rows],
-            }
-        }
-    )
+    objects = [subaccount_view(r, who.main.auth_id) for r in rows]
+    return ok(list_page(request, {}, limit, offset, total, objects))
 
 
 @router.get(BASE + "/Subaccount/{sub_auth_id}", summary="Get a subaccount")
@@ -112,7 +122,7 @@ async def get_subaccount(
         return store.accounts.row(sub.id)
 
     row = await run_in_threadpool(work)
-    return ok({"response": account_view(row, who.main.auth_id)})
+    return ok(subaccount_view(row, who.main.auth_id))
 
 
 @router.post(BASE + "/Subaccount/{sub_auth_id}", summary="Update a subaccount")
@@ -120,20 +130,19 @@ async def update_subaccount(
     sub_auth_id: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
     _main_only(who)
-    raw = await body_params(request)
+    raw = await body(request)
     name = coerce.text("name", raw.get("name"))
     enabled = coerce.boolean("enabled", raw.get("enabled"))
     store = get_store(request)
 
     def work() -> Any:
         sub = store.accounts.subaccount_of(who.main, sub_auth_id)
-        store.accounts.update_subaccount(sub, name=name, enabled=enabled)
+        store.accounts.update(sub, name=name, enabled=enabled)
         return store.accounts.row(sub.id)
 
     async def update() -> JSONResponse:
         row = await run_in_threadpool(work)
-        view = account_view(row, who.main.auth_id)
-        return ok({"message": "Subaccount updated", "response": view})
+        return ok({"message": "Subaccount updated", **subaccount_view(row, who.main.auth_id)})
 
     return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
 
@@ -142,15 +151,19 @@ async def update_subaccount(
 async def delete_subaccount(
     sub_auth_id: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
+    """Its numbers go back to the main account's pool, or with ``cascade=true`` (the
+    family's parameter) leave the pool with it."""
     _main_only(who)
+    raw = await delete_params(request)
+    cascade = coerce.boolean("cascade", raw.get("cascade")) or False
     store = get_store(request)
 
     def work() -> None:
         sub = store.accounts.subaccount_of(who.main, sub_auth_id)
-        store.accounts.delete_subaccount(sub)
+        store.accounts.delete_subaccount(sub, cascade=cascade)
 
     async def remove() -> JSONResponse:
         await run_in_threadpool(work)
         return ok({"message": "Subaccount deleted"})
 
-    return await answer_once(request, idempotency_of(request, who), remove, keep=True)
+    return await answer_once(request, idempotency_of(request, who, raw), remove, keep=True)

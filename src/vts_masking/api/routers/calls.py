@@ -1,102 +1,105 @@
-"""Call legs and recordings: ``.../Call/{uuid}/`` and ``.../Recording/`` (spec §5)."""
+"""Call legs and recordings: ``.../Call/`` and ``.../Recording/`` (spec §5).
+
+In the family's shapes: a leg's record (CDR) and a recording are top-level objects, lists
+are ``{api_id, meta, objects}``. ``GET .../Call/?status=live`` and
+``GET .../Call/{uuid}/?status=live`` are the family's live-call views (``{api_id,
+calls: [uuids]}`` and the live call); ``status=queued`` finds nothing, as no call here
+waits in a queue. Calls are placed by masking sessions, so the family's call-control
+methods (create, transfer, hang up, play, speak, DTMF, record, stream, cancel) are
+answered ``405`` with a message saying so.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...domain import coerce, errors
-from ...domain.list_filters import parse_paging
-from ...domain.views import account_path, fmt_money, fmt_time
+from ...domain.list_filters import parse_call_filters, parse_recording_filters
+from ...domain.views import account_path, call_view, live_call_view, recording_view
 from ...store import Principal
-from ..deps import get_store, principal
+from ..deps import get_store, principal, public_url
+from ..errors import NOT_SERVED, allowed_methods, error_response
 from ..idempotency import answer_once, idempotency_of
-from ..parsing import query_params
-from ..render import meta, ok
+from ..params import query
+from ..render import list_page, ok
 
 router = APIRouter(tags=["Calls and recordings"])
 BASE = "/v1/Account/{auth_id}"
 
-
-def call_view(row: dict[str, Any], who: Principal) -> dict[str, Any]:
-    path = account_path(who.path_auth_id)
-    return {
-        "call_uuid": row["uuid"],
-        "session_uuid": row.get("session_uuid"),
-        "party": row["party"],
-        "direction": row["direction"],
-        "from_number": row["from_number"],
-        "to_number": row["to_number"],
-        "call_status": row["status"],
-        "initiation_time": fmt_time(row["initiation_time"]),
-        "answer_time": fmt_time(row["answer_time"]),
-        "end_time": fmt_time(row["end_time"]),
-        "call_duration": row["duration"],
-        "bill_duration": row["billed_duration"],
-        "total_amount": fmt_money(row["amount"]),
-        "hangup_cause_name": row["hangup_cause"],
-        "hangup_cause_code": row["hangup_cause_code"],
-        "resource_uri": f"{path}Call/{row['uuid']}/",
-    }
+NO_CALL_CONTROL = (
+    "Calls are placed by masking sessions: this service does not create or control "
+    "calls through the API."
+)
 
 
-def recording_view(row: dict[str, Any], who: Principal) -> dict[str, Any]:
-    path = account_path(who.path_auth_id)
-    resource = f"{path}Recording/{row['uuid']}/"
-    return {
-        "recording_id": row["uuid"],
-        "session_uuid": row.get("session_uuid"),
-        "call_uuid": row.get("call_uuid"),
-        "recording_format": row["format"],
-        "recording_status": row["status"],
-        "recording_start_time": fmt_time(row["start_time"]),
-        "recording_end_time": fmt_time(row["end_time"]),
-        "recording_duration_ms": round((row["duration"] or 0) * 1000),
-        "recording_size": row["size"],
-        "recording_url": f"{resource}Media/",
-        "recording_resource_url": resource,
-        "resource_uri": resource,
-    }
+@router.get(BASE + "/Call", summary="List call legs (or the live ones)")
+async def list_calls(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    raw = query(request)
+    view, filters = parse_call_filters(raw)
+    if view == "queued":  # nothing ever waits in a queue here
+        return ok({"calls": []})
+    store = get_store(request)
+    total, rows = await run_in_threadpool(store.calls.list_calls, who, filters)
+    if view == "live":
+        return ok({"calls": [r["uuid"] for r in rows]})
+    root = account_path(who.path_auth_id)
+    objects = [call_view(r, root) for r in rows]
+    return ok(list_page(request, raw, filters.limit, filters.offset, total, objects))
 
 
-@router.get(BASE + "/Call/{call_uuid}", summary="Get one call leg")
+@router.get(BASE + "/Call/{call_uuid}", summary="Get one call leg (or the live call)")
 async def get_call(
     call_uuid: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
+    status = coerce.choice("status", query(request).get("status"), ("live", "queued"), upper=False)
+    if status == "queued":
+        raise errors.NotFound("Call not found.")
     store = get_store(request)
-    row = await run_in_threadpool(store.calls.get_call, who, call_uuid)
-    return ok({"response": call_view(row, who)})
+    row = await run_in_threadpool(
+        lambda: store.calls.get_call(who, call_uuid, live=status == "live")
+    )
+    if status == "live":
+        return ok(live_call_view(row))
+    return ok(call_view(row, account_path(who.path_auth_id)))
+
+
+@router.post(BASE + "/Call", summary="Not offered: make a call", include_in_schema=False)
+@router.post(BASE + "/Call/{call_uuid}", include_in_schema=False)
+@router.delete(BASE + "/Call/{call_uuid}", include_in_schema=False)
+@router.api_route(
+    BASE + "/Call/{call_uuid}/{action}",
+    methods=["GET", "POST", "DELETE"],
+    include_in_schema=False,
+)
+@router.api_route(
+    BASE + "/Call/{call_uuid}/{action}/{item}",
+    methods=["GET", "POST", "DELETE"],
+    include_in_schema=False,
+)
+@router.delete(BASE + "/Request/{request_uuid}", include_in_schema=False)
+async def call_control(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    # Allow names what the path really serves (GET for a leg, nothing for its actions).
+    allow = ", ".join(allowed_methods(request))
+    return error_response(405, NO_CALL_CONTROL, {"Allow": allow})
+
+
+NOT_SERVED.add(call_control)
 
 
 @router.get(BASE + "/Recording", summary="List recordings")
 async def list_recordings(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    raw = query_params(request)
-    limit, offset = parse_paging(raw)
+    raw = query(request)
+    filters = parse_recording_filters(raw)
     store = get_store(request)
-    total, rows = await run_in_threadpool(
-        lambda: store.calls.list_recordings(
-            who,
-            session_uuid=coerce.text("session_uuid", raw.get("session_uuid"), 36),
-            call_uuid=coerce.text("call_uuid", raw.get("call_uuid"), 36),
-            limit=limit,
-            offset=offset,
-        )
-    )
-    path = request.url.path.rstrip("/") + "/"
-    echo = {k: v for k, v in raw.items() if k not in ("limit", "offset")}
-    return ok(
-        {
-            "response": {
-                "meta": meta(path, echo, limit, offset, total),
-                "objects": [recording_view(r, who) for r in rows],
-            }
-        }
-    )
+    total, rows = await run_in_threadpool(store.calls.list_recordings, who, filters)
+    base, root, now = public_url(request), account_path(who.path_auth_id), store.clock.now()
+    objects = [recording_view(r, base, root, now) for r in rows]
+    return ok(list_page(request, raw, filters.limit, filters.offset, total, objects))
 
 
 @router.get(BASE + "/Recording/{recording_id}", summary="Get a recording's metadata")
@@ -105,7 +108,8 @@ async def get_recording(
 ) -> JSONResponse:
     store = get_store(request)
     row = await run_in_threadpool(store.calls.get_recording, who, recording_id)
-    return ok({"response": recording_view(row, who)})
+    root = account_path(who.path_auth_id)
+    return ok(recording_view(row, public_url(request), root, store.clock.now()))
 
 
 @router.get(BASE + "/Recording/{recording_id}/Media", summary="Download a recording's audio")

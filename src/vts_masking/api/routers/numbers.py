@@ -1,8 +1,13 @@
-"""The number pool: ``/v1/Account/{auth_id}/Number/`` (spec §3)."""
+"""The number pool: ``/v1/Account/{auth_id}/Number/`` (spec §3).
+
+The family's number API mapped onto the pool: ``create`` (the SDKs' ``numbers.create`` /
+``addOwnNumber``, with ``carrier`` and ``region`` accepted and not kept: the trunk is the
+operator's) adds numbers, ``list``/``get``/``update`` read and change them, ``delete``
+(``unrent``) takes them out. Objects and lists are top-level, as the SDKs read them.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,34 +15,18 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...domain import coerce, errors
-from ...domain.list_filters import parse_paging
-from ...domain.views import fmt_time
+from ...domain.list_filters import UNKEPT_NUMBER_FILTERS, parse_paging, parse_prefix, refuse_unkept
+from ...domain.views import account_path, number_view
 from ...store import Principal
 from ...store.numbers import NumberFilters
 from ..deps import get_store, principal
 from ..idempotency import answer_once, idempotency_of
-from ..parsing import body_params, query_params
-from ..render import meta, ok
+from ..params import body, delete_params, query
+from ..render import list_page, ok
 from ..urlguard import vet
 
 router = APIRouter(tags=["Numbers"])
 BASE = "/v1/Account/{auth_id}/Number"
-
-
-def number_view(row: dict[str, Any], path: str, sub_ids: dict[int, str]) -> dict[str, Any]:
-    return {
-        "number": row["number"],
-        "country": row["country"],
-        "alias": row["alias"],
-        "app_id": row["app_id"],
-        "answer_url": row["answer_url"],
-        "subaccount": sub_ids.get(row["pool_id"]),
-        "active_sessions": row["active_sessions"],
-        "in_service": row["state"] == "in_service",
-        "state": row["state"],
-        "added_time": fmt_time(row["added_time"]),
-        "resource_uri": f"{path}{row['number']}/",
-    }
 
 
 def _split_numbers(value: Any) -> list[str]:
@@ -57,6 +46,11 @@ def _sub_ids(store: Any, who: Principal) -> dict[int, str]:
     return {r.id: r.auth_id for r in rows}
 
 
+def _views(who: Principal, rows: list[dict[str, Any]], subs: dict[int, str]) -> list[dict]:
+    root = account_path(who.path_auth_id)
+    return [number_view(r, root, subs.get(r["pool_id"])) for r in rows]
+
+
 def _pool(store: Any, who: Principal, raw: dict[str, Any]) -> Any:
     sub_id = coerce.text("subaccount", raw.get("subaccount"), 20)
     if who.subaccount is not None:
@@ -69,6 +63,21 @@ def _pool(store: Any, who: Principal, raw: dict[str, Any]) -> Any:
             raise errors.invalid("subaccount", "is not a subaccount of this account")
         return sub
     return None
+
+
+NUMBER_TYPES = ("local", "mobile", "tollfree", "national")
+SERVICES = ("voice", "sms", "mms")
+
+
+def _carries(raw: dict[str, Any]) -> bool:
+    """Whether the pool's numbers carry every service the family's ``services`` filter
+    asks for (``voice,sms``): they carry voice only, so asking for more matches none."""
+    value = raw.get("services")
+    if coerce.is_unset(value):
+        return True
+    parts = [s for s in str(value).split(",") if s.strip()]
+    asked = [coerce.choice("services", s, SERVICES, upper=False) for s in parts]
+    return set(asked) <= {"voice"}
 
 
 def _number_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +93,7 @@ def _number_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 @router.post(BASE, status_code=201, summary="Add numbers to the pool")
 async def add_numbers(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    raw = await body_params(request)
+    raw = await body(request)
     if coerce.is_unset(raw.get("numbers")) and not coerce.is_unset(raw.get("number")):
         raw["numbers"] = raw["number"]
     if coerce.is_unset(raw.get("numbers")):
@@ -111,13 +120,19 @@ async def add_numbers(request: Request, who: Principal = Depends(principal)) -> 
 
 @router.get(BASE, summary="List the pool")
 async def list_numbers(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    raw = query_params(request)
+    raw = query(request)
     limit, offset = parse_paging(raw)
     store = get_store(request)
     state = coerce.choice("state", raw.get("state"), ("in_service", "draining"), upper=False)
     in_service = coerce.boolean("in_service", raw.get("in_service"))
     if in_service is not None:
         state = "in_service" if in_service else "draining"
+    # the family's prefix filter: digits with the country code, with or without "+"
+    prefix = parse_prefix(raw, "number_startswith")
+    kind = coerce.choice("type", raw.get("type"), NUMBER_TYPES, upper=False)
+    refuse_unkept(raw, UNKEPT_NUMBER_FILTERS)
+    if not _carries(raw):
+        return ok(list_page(request, raw, limit, offset, 0, []))
 
     def work() -> tuple[int, list[dict[str, Any]], dict[int, str]]:
         sub_filter = None
@@ -131,25 +146,14 @@ async def list_numbers(request: Request, who: Principal = Depends(principal)) ->
             alias=coerce.text("alias", raw.get("alias")),
             state=state,
             number_contains=coerce.text("number_contains", raw.get("number_contains"), 20),
+            number_startswith=prefix,
+            number_type=kind,
         )
         total, rows = store.numbers.list(who.main, who.subaccount, filters, limit, offset)
         return total, rows, _sub_ids(store, who)
 
     total, rows, subs = await run_in_threadpool(work)
-    path = request.url.path.rstrip("/") + "/"
-    echo = {k: v for k, v in raw.items() if k not in ("limit", "offset")}
-    return ok(
-        {
-            "response": {
-                "meta": meta(path, echo, limit, offset, total),
-                "objects": [number_view(r, path, subs) for r in rows],
-            }
-        }
-    )
-
-
-def _number_path(request: Request) -> str:
-    return request.url.path.rstrip("/").rsplit("/", 1)[0] + "/"
+    return ok(list_page(request, raw, limit, offset, total, _views(who, rows, subs)))
 
 
 @router.get(BASE + "/{number}", summary="Get a number")
@@ -162,14 +166,14 @@ async def get_number(
         return store.numbers.get(who.main, who.subaccount, number), _sub_ids(store, who)
 
     row, subs = await run_in_threadpool(work)
-    return ok({"response": number_view(row, _number_path(request), subs)})
+    return ok(_views(who, [row], subs)[0])
 
 
 @router.post(BASE + "/{number}", summary="Update a number")
 async def update_number(
     number: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
-    raw = await body_params(request)
+    raw = await body(request)
     fields = _number_fields(raw)
     await vet(request, [("answer_url", fields.get("answer_url"))], play=False)
     store = get_store(request)
@@ -183,8 +187,7 @@ async def update_number(
 
     async def update() -> JSONResponse:
         row, subs = await run_in_threadpool(work)
-        view = number_view(row, _number_path(request), subs)
-        return ok({"message": "Number updated", "response": view})
+        return ok({"message": "Number updated", **_views(who, [row], subs)[0]})
 
     return await answer_once(request, idempotency_of(request, who, raw), update, keep=True)
 
@@ -193,9 +196,7 @@ async def update_number(
 async def delete_number(
     number: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
-    raw = query_params(request)
-    with contextlib.suppress(errors.ApiError):  # a DELETE body is optional, may be anything
-        raw.update(await body_params(request))
+    raw = await delete_params(request)
     drain = coerce.boolean("drain", raw.get("drain")) or False
     store = get_store(request)
 

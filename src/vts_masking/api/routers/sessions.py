@@ -17,8 +17,8 @@ from ...domain.views import event_view
 from ...store import Answer, Principal
 from ..deps import get_store, principal, read
 from ..idempotency import answer_once, idempotency_of, replayed
-from ..parsing import body_params, query_params
-from ..render import meta, ok
+from ..params import body, query
+from ..render import list_page, ok
 from ..urlguard import vet_session_urls
 
 log = logging.getLogger("vts_masking.api")
@@ -28,7 +28,7 @@ BASE = "/v1/Account/{auth_id}/Masking/Session"
 
 @router.post(BASE, status_code=201, summary="Create a masking session")
 async def create_session(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    raw = await body_params(request)
+    raw = await body(request)
     params = session_params.parse_create(raw)
     await vet_session_urls(request, vars(params))
     idem = idempotency_of(request, who, raw)
@@ -64,22 +64,15 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
 
 @router.get(BASE, summary="List masking sessions")
 async def list_sessions(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
-    raw = query_params(request)
+    raw = query(request)
     filters = parse_session_filters(raw)
     store = get_store(request)
     total, objects = await read(request, store.sessions.list, who, filters)
     path = request.url.path.rstrip("/") + "/"
     for obj in objects:
         obj["resource_uri"] = f"{path}{obj['session_uuid']}/"
-    echo = {k: v for k, v in raw.items() if k not in ("limit", "offset")}
-    return ok(
-        {
-            "response": {
-                "meta": meta(path, echo, filters.limit, filters.offset, total),
-                "objects": objects,
-            }
-        }
-    )
+    # Only masking sessions wrap what they answer in "response" (the family's shape).
+    return ok({"response": list_page(request, raw, filters.limit, filters.offset, total, objects)})
 
 
 @router.get(BASE + "/{session_uuid}", summary="Get a masking session")
@@ -95,7 +88,7 @@ async def get_session(
 async def update_session(
     session_uuid: str, request: Request, who: Principal = Depends(principal)
 ) -> JSONResponse:
-    raw = await body_params(request)
+    raw = await body(request)
     change = session_params.parse_update(raw)
     await vet_session_urls(request, change.changes)
     store = get_store(request)
