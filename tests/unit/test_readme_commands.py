@@ -5,13 +5,16 @@ itself, so a command added without its line fails here."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer.main
 
 from vts_masking.cli import app
+from vts_masking.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAID_ONCE = {"--help", "--json", "--database-url", "--data-dir"}
@@ -65,3 +68,31 @@ def test_readme_names_every_option_of_each_command_and_no_other() -> None:
     for command, options in readme_commands().items():
         assert options - cli.get(command, set()) == set(), f"{command}: not in the CLI"
         assert cli.get(command, set()) - SAID_ONCE - options == set(), f"{command}: not said"
+
+
+def readme_blocks() -> list[str]:
+    """README's shell blocks before the tour: install-and-run, then the tests."""
+    head = (ROOT / "README.md").read_text().split("## A short tour", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", head, re.S)
+
+
+def test_readme_install_line_states_the_defaults_serve_runs_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("VTS_")]:
+        monkeypatch.delenv(name)
+    defaults = Settings()
+    said = (
+        f"SQLite in `./{defaults.data_dir}/`, HTTP on {defaults.host}:{defaults.port}, "
+        f"SIP on {defaults.sip_listen}"
+    )
+    text = (ROOT / "README.md").read_text()
+    assert said in " ".join(text.split())
+    assert readme_blocks()[0].strip() == "pip install -e . && vts-masking serve"
+
+
+def test_ci_runs_the_test_command_the_readme_gives() -> None:
+    command = readme_blocks()[1].strip()
+    assert command == "make test"
+    steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in steps
