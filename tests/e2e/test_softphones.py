@@ -148,7 +148,7 @@ async def test_the_recording_holds_both_voices(db_url: str, tmp_path: Path) -> N
         t = call.t
 
         def completed() -> dict | None:
-            rows = t.http.get(t.base + "Recording/").json()["response"]["objects"]
+            rows = t.http.get(t.base + "Recording/").json()["objects"]
             return rows[0] if rows and rows[0]["recording_status"] == "completed" else None
 
         rec = wait_for(completed)
