@@ -128,9 +128,10 @@ def source_files() -> list[Path]:
     found = [ROOT / name for name in BUILD_FILES if (ROOT / name).is_file()]
     for top in SOURCES:
         for path in sorted((ROOT / top).rglob("*")):
-            if path.is_file() and path.suffix in SOURCE_SUFFIXES and path.resolve() != here:
-                if "node_modules" not in path.parts and "__pycache__" not in path.parts:
-                    found.append(path)
+            skipped = "node_modules" in path.parts or "__pycache__" in path.parts
+            wanted = path.suffix in SOURCE_SUFFIXES and not skipped and path.resolve() != here
+            if wanted and path.is_file():
+                found.append(path)
     return found
 
 
