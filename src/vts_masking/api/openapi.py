@@ -1,12 +1,13 @@
 """The OpenAPI document as the contract, and ``/docs`` / ``/redoc`` that work offline.
 
-The routers read their bodies themselves (tolerant parsing, spec §1), so FastAPI alone
-sees neither bodies nor query parameters and invents a 422 the API never sends. Here one
-table, :data:`OPERATIONS`, says for every route what it takes (query parameters, a JSON
-or form body) and what it answers (the models of ``api/schemas.py`` for success, the
-``{"api_id", "error"}`` shape for every error status it can give); :func:`build` merges
-it into FastAPI's document. A test calls every operation and validates the real
-responses against this document, and fails for a route the table does not describe.
+The routers read their bodies themselves (tolerant parsing,
+docs/reference.md#request-bodies), so FastAPI alone sees neither bodies nor query parameters
+and invents a 422 the API never sends. Here one table, :data:`OPERATIONS`, says for every
+route what it takes (query parameters, a JSON or form body) and what it answers (the models
+of ``api/schemas.py`` for success, the ``{"api_id", "error"}`` shape for every error status
+it can give); :func:`build` merges it into FastAPI's document. A test calls every operation
+and validates the real responses against this document, and fails for a route the table does
+not describe.
 
 Swagger UI and ReDoc load their scripts from the ``fastapi-offline`` package's files
 (served under ``/docs-static``), never from a CDN.
@@ -143,7 +144,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("post", SESSION): Op(
         201,
         schemas.SessionCreated,
-        "Lends a virtual number from the pool to the two parties (spec §2.1).",
+        "Lends a virtual number from the pool to the two parties (docs/reference.md#create).",
         body=schemas.SessionCreate,
         errors=WRITE,
     ),
@@ -154,7 +155,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("post", SESSION + "/{session_uuid}"): Op(
         200,
         schemas.SessionUpdated,
-        "Changes apply to calls that start after the update (spec §2.2).",
+        "Changes apply to calls that start after the update (docs/reference.md#update).",
         body=schemas.SessionUpdate,
         errors=WRITE,
     ),
@@ -301,10 +302,10 @@ def build(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         tags=[
-            {"name": "Masking sessions", "description": "spec §2"},
-            {"name": "Numbers", "description": "the pool (spec §3)"},
-            {"name": "Accounts", "description": "the account and its subaccounts (spec §4)"},
-            {"name": "Calls and recordings", "description": "spec §5"},
+            {"name": "Masking sessions", "description": "docs/reference.md#masking-sessions"},
+            {"name": "Numbers", "description": "the pool (docs/reference.md#numbers)"},
+            {"name": "Accounts", "description": "the account and its subaccounts"},
+            {"name": "Calls and recordings", "description": "docs/reference.md#calls"},
             {"name": "Operations", "description": "no authentication"},
         ],
     )

@@ -190,7 +190,7 @@ class Health(Body):
     version: str
 
 
-# -- request bodies (JSON or form; values are taken in many shapes, spec §1) ----------------
+# -- request bodies (JSON or form; values in many shapes: docs/reference.md#values) --------
 
 Flag = bool | str  # true/false or "true"/"false" in any case
 Count = int | str  # 3600 or "3600"
