@@ -85,6 +85,20 @@ def time_filters(*names: str) -> tuple[Query, ...]:
     )
 
 
+def integer_filters(name: str, label: str) -> tuple[Query, ...]:
+    """An integer column compared exactly or with __gt, __gte, __lt, __lte."""
+    return tuple(
+        Query(f"{name}{op}", f"{label} {word}", {"type": "integer", "minimum": 0})
+        for op, word in (
+            ("", "equal to"),
+            ("__gt", "greater than"),
+            ("__gte", "at least"),
+            ("__lt", "less than"),
+            ("__lte", "at most"),
+        )
+    )
+
+
 TIME_FILTERS = time_filters("created_time", "expiry_time")
 SESSION_FILTERS = (
     Query("first_party", "Exact first party (any number format)."),
@@ -92,7 +106,7 @@ SESSION_FILTERS = (
     Query("virtual_number", "Exact virtual number."),
     Query("status", "active | in-progress | expired | all (default all)."),
     Query("subaccount", "Only this subaccount's sessions (SA…)."),
-    Query("duration", "Duration in seconds (also __gt, __gte, __lt, __lte).", {"type": "integer"}),
+    *integer_filters("duration", "Duration in seconds"),
     *TIME_FILTERS,
     *PAGING,
 )
@@ -124,9 +138,7 @@ CALL_FILTERS = (
     ),
     Query("parent_call_uuid", "The other legs of this first leg's call."),
     Query("hangup_cause_code", "The leg's hangup cause code.", {"type": "integer"}),
-    Query(
-        "bill_duration", "Seconds talked (also __gt, __gte, __lt, __lte).", {"type": "integer"}
-    ),
+    *integer_filters("bill_duration", "Seconds talked"),
     *time_filters("initiation_time", "answer_time", "end_time"),
     *PAGING,
 )
