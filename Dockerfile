@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # VTS Number Masking: the service (HTTP API, SIP edge, RTP relay, event worker) in one
-# image. See docs/deployment.md; deploy/compose.yaml runs it beside PostgreSQL.
+# image. See docs/operations.md#docker-and-compose; deploy/compose.yaml runs it beside PostgreSQL.
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src

@@ -326,7 +326,7 @@ class DeleteResponse(VTSResponse):
 
 
 class Interaction(VTSObject):
-    """One call on a session (``calls.md`` §3)."""
+    """One call on a session (docs/reference.md#the-session-object)."""
 
     start_time: datetime | None
     end_time: datetime | None
@@ -343,7 +343,7 @@ class Interaction(VTSObject):
 
 
 class MaskingSession(VTSObject):
-    """A masking session (``masking-api.md`` §2.4)."""
+    """A masking session (docs/reference.md#the-session-object)."""
 
     session_uuid: str
     status: str
@@ -571,7 +571,7 @@ class NumberList(ListResponse):
 
 
 class Call(VTSObject):
-    """One call leg's record (``masking-api.md`` §5), in the family's CDR shape:
+    """One call leg's record (docs/reference.md#calls), in the family's CDR shape:
     ``bill_duration`` is the seconds talked, ``billed_duration`` the seconds billed
     (rounded up to the billing increment), ``parent_call_uuid`` the call's first leg."""
 

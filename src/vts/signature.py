@@ -1,6 +1,7 @@
 """Signing and verifying the V3 signature of the callbacks the service sends.
 
-The service signs every session and recording event it delivers (``calls.md`` §4):
+The service signs every session and recording event it delivers
+(docs/calls.md#delivery-and-signatures):
 
 * ``X-VTS-Signature-V3-Nonce``: a fresh random nonce, at least 16 URL-safe characters;
 * ``X-VTS-Signature-V3``: ``base64(HMAC-SHA256(key=auth_token, msg))`` where ``msg`` is the
@@ -50,7 +51,7 @@ Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
 def generate_nonce(nbytes: int = 16) -> str:
     """Return a fresh URL-safe random nonce (22 characters for the default 16 bytes)."""
     if nbytes < 12:
-        # 12 bytes is 16 base64 characters, the floor calls.md sets.
+        # 12 bytes is 16 base64 characters: the shortest nonce a callback may carry.
         raise ValueError("a nonce needs at least 12 random bytes (16 characters)")
     return secrets.token_urlsafe(nbytes)
 

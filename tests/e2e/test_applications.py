@@ -1,5 +1,5 @@
 """End to end: a call that matches no session runs the number's own application
-(calls.md §5), fetched from its answer_url served by a real local HTTP server."""
+(docs/calls.md#the-numbers-own-application), fetched from its answer_url served by a real local HTTP server."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The OpenAPI document the fuzz stage drives: the service's own, completed here.
 
-The routes read their parameters themselves (tolerant parsing, spec §1), so FastAPI's
+The routes read their parameters themselves (tolerant parsing, docs/reference.md#request-bodies), so FastAPI's
 generated document has the paths and path parameters but no query parameters and no
 request bodies. Until the complete document exists (issue 13), this module adds them —
 every parameter each operation reads, with the types the API documents plus the

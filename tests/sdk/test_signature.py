@@ -1,4 +1,4 @@
-"""The V3 callback signature (calls.md §4) against fixed vectors computed with openssl."""
+"""The V3 callback signature (docs/calls.md#delivery-and-signatures) against fixed vectors computed with openssl."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The number's application documents (calls.md §5): what is run, what is refused."""
+"""The number's application documents (docs/calls.md#the-numbers-own-application): what is run, what is refused."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ class RequestShape:
     """What every request meets before routing.
 
     * Every path is served with and without its trailing slash, without a redirect:
-      SDKs always add the slash, the docs never do (spec §1); routes are declared
+      SDKs always add the slash, the family's docs never do; routes are declared
       without it and this strips one.
     * A path holding control characters (``%00`` decodes to NUL) names no resource:
       404, before any of it reaches a store query (PostgreSQL refuses NUL in text).

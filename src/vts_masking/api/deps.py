@@ -53,18 +53,17 @@ async def principal(request: Request, auth_id: str) -> Principal:
     store = get_store(request)
     user, token = _credentials(request)
 
-    def check() -> Principal:
-        caller = store.accounts.authenticate(user, token)
-        if caller is None:
-            raise Unauthorized("Authentication failed.")
-        request.state.account = caller.auth_id  # for the access log (api/access.py)
-        return store.accounts.principal(caller, auth_id, writing=request.method in WRITE_METHODS)
-
-    limits = request.app.state.rate_limits
-    if limits is not None:
-        wait = limits.take(user, time.monotonic())
-        if wait > 0:
-            raise RateLimited(retry_after_header(wait))
     # Runs on the event loop: accounts are cached in-process (a miss costs one indexed
     # lookup every few seconds per account), so a thread hop per request would cost more.
-    return check()
+    caller = store.accounts.authenticate(user, token)
+    if caller is None:
+        raise Unauthorized("Authentication failed.")
+    request.state.account = caller.auth_id  # for the access log (api/access.py)
+    limits = request.app.state.rate_limits
+    if limits is not None:
+        # Counted against the account that proved who it is, after the check: keyed on
+        # the claimed Auth ID, anyone who knows an account's id could spend its budget.
+        wait = limits.take(caller.auth_id, time.monotonic())
+        if wait > 0:
+            raise RateLimited(retry_after_header(wait))
+    return store.accounts.principal(caller, auth_id, writing=request.method in WRITE_METHODS)

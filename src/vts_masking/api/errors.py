@@ -1,4 +1,6 @@
-"""Error mapping: every failure leaves as ``{"api_id": ..., "error": ...}`` (spec §1).
+"""Error mapping: every failure leaves as ``{"api_id": ..., "error": ...}``.
+
+The shape and the statuses: docs/reference.md#answers-and-errors.
 
 Refusals of bad input are counted by status in :mod:`vts_masking.badinput` and logged
 there at most once a minute per status (INFO: a client's mistake is not the operator's

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on the API's POSTs and DELETEs that act (an addition to the spec).
+"""``Idempotency-Key`` on the API's POSTs and DELETEs that act (this service's addition).
 
 A request with the header is answered once: a repeat with the same key and the same
 request gets the first answer again (status and body), one with the same key and another

@@ -1,12 +1,13 @@
 """The OpenAPI document as the contract, and ``/docs`` / ``/redoc`` that work offline.
 
-The routers read their bodies themselves (tolerant parsing, spec §1), so FastAPI alone
-sees neither bodies nor query parameters and invents a 422 the API never sends. Here one
-table, :data:`OPERATIONS`, says for every route what it takes (query parameters, a JSON
-or form body) and what it answers (the models of ``api/schemas.py`` for success, the
-``{"api_id", "error"}`` shape for every error status it can give); :func:`build` merges
-it into FastAPI's document. A test calls every operation and validates the real
-responses against this document, and fails for a route the table does not describe.
+The routers read their bodies themselves (tolerant parsing,
+docs/reference.md#request-bodies), so FastAPI alone sees neither bodies nor query parameters
+and invents a 422 the API never sends. Here one table, :data:`OPERATIONS`, says for every
+route what it takes (query parameters, a JSON or form body) and what it answers (the models
+of ``api/schemas.py`` for success, the ``{"api_id", "error"}`` shape for every error status
+it can give); :func:`build` merges it into FastAPI's document. A test calls every operation
+and validates the real responses against this document, and fails for a route the table does
+not describe.
 
 Swagger UI and ReDoc load their scripts from the ``fastapi-offline`` package's files
 (served under ``/docs-static``), never from a CDN. ReDoc's bundle itself draws its
@@ -90,6 +91,20 @@ def time_filters(*names: str) -> tuple[Query, ...]:
     )
 
 
+def integer_filters(name: str, label: str) -> tuple[Query, ...]:
+    """An integer column compared exactly or with __gt, __gte, __lt, __lte."""
+    return tuple(
+        Query(f"{name}{op}", f"{label} {word}", {"type": "integer", "minimum": 0})
+        for op, word in (
+            ("", "equal to"),
+            ("__gt", "greater than"),
+            ("__gte", "at least"),
+            ("__lt", "less than"),
+            ("__lte", "at most"),
+        )
+    )
+
+
 TIME_FILTERS = time_filters("created_time", "expiry_time")
 SESSION_FILTERS = (
     Query("first_party", "Exact first party (any number format)."),
@@ -97,7 +112,7 @@ SESSION_FILTERS = (
     Query("virtual_number", "Exact virtual number."),
     Query("status", "active | in-progress | expired | all (default all)."),
     Query("subaccount", "Only this subaccount's sessions (SA…)."),
-    Query("duration", "Duration in seconds (also __gt, __gte, __lt, __lte).", {"type": "integer"}),
+    *integer_filters("duration", "Duration in seconds"),
     *TIME_FILTERS,
     *PAGING,
 )
@@ -129,9 +144,7 @@ CALL_FILTERS = (
     ),
     Query("parent_call_uuid", "The other legs of this first leg's call."),
     Query("hangup_cause_code", "The leg's hangup cause code.", {"type": "integer"}),
-    Query(
-        "bill_duration", "Seconds talked (also __gt, __gte, __lt, __lte).", {"type": "integer"}
-    ),
+    *integer_filters("bill_duration", "Seconds talked"),
     *time_filters("initiation_time", "answer_time", "end_time"),
     *PAGING,
 )
@@ -149,7 +162,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("post", SESSION): Op(
         201,
         schemas.SessionCreated,
-        "Lends a virtual number from the pool to the two parties (spec §2.1).",
+        "Lends a virtual number from the pool to the two parties (docs/reference.md#create).",
         body=schemas.SessionCreate,
         errors=WRITE,
     ),
@@ -160,7 +173,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("post", SESSION + "/{session_uuid}"): Op(
         200,
         schemas.SessionUpdated,
-        "Changes apply to calls that start after the update (spec §2.2).",
+        "Changes apply to calls that start after the update (docs/reference.md#update).",
         body=schemas.SessionUpdate,
         errors=WRITE,
     ),
@@ -307,10 +320,10 @@ def build(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         tags=[
-            {"name": "Masking sessions", "description": "spec §2"},
-            {"name": "Numbers", "description": "the pool (spec §3)"},
-            {"name": "Accounts", "description": "the account and its subaccounts (spec §4)"},
-            {"name": "Calls and recordings", "description": "spec §5"},
+            {"name": "Masking sessions", "description": "docs/reference.md#masking-sessions"},
+            {"name": "Numbers", "description": "the pool (docs/reference.md#numbers)"},
+            {"name": "Accounts", "description": "the account and its subaccounts"},
+            {"name": "Calls and recordings", "description": "docs/reference.md#calls"},
             {"name": "Operations", "description": "no authentication"},
         ],
     )

@@ -1,4 +1,4 @@
-"""Tolerant request reading: JSON or form bodies, query strings (spec §1).
+"""Tolerant request reading: JSON or form bodies, query strings (docs/reference.md#request-bodies).
 
 Returns a plain ``dict`` of raw values; the domain validates them. A malformed body is
 a 400 with a precise message, never a 500. The limits every request meets here, before

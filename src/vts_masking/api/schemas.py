@@ -190,7 +190,7 @@ class Health(Body):
     version: str
 
 
-# -- request bodies (JSON or form; values are taken in many shapes, spec §1) ----------------
+# -- request bodies (JSON or form; values in many shapes: docs/reference.md#values) --------
 
 Flag = bool | str  # true/false or "true"/"false" in any case
 Count = int | str  # 3600 or "3600"
@@ -272,7 +272,10 @@ class NumbersAdd(BaseModel):
         extra="allow",
         json_schema_extra={"example": {"numbers": "+12205550020,+12205550021"}},
     )
-    numbers: str | list[str] = Field(description="one number, a comma-separated list, or a list")
+    numbers: str | list[str] | None = Field(
+        None, description="one number, a comma-separated list, or a list (required, or number)"
+    )
+    number: str | list[str] | None = Field(None, description="the family's name for numbers")
     subaccount: str | None = None
     alias: str | None = None
     app_id: str | None = None

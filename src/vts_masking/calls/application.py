@@ -1,4 +1,4 @@
-"""Fetching a number's application (calls.md §5) from its ``answer_url``.
+"""Fetching a number's application (docs/calls.md) from its ``answer_url``.
 
 The request is a POST form (``CallUUID``, ``From``, ``To``, ``Direction``) sent with the
 same guarded client as event callbacks: http(s) only, no private addresses unless the

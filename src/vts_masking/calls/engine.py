@@ -1,6 +1,6 @@
 """The call engine: the one room that joins telephony to sessions.
 
-It answers the B2BUA's routing question from the session store (calls.md §1), and turns
+It answers the B2BUA's routing question from the session store (docs/calls.md), and turns
 the B2BUA's leg events into Call records, the session's interaction, its totals and its
 events. Store writes run on worker threads, one call's writes strictly in order (a chain
 of tasks per call), so the SIP loop never waits on the database.
@@ -99,7 +99,7 @@ class CallContext:
     params: dict[str, Any] = field(default_factory=dict)  # the session's parameters
     media: CallMedia | None = None  # the RTP relay, from the first SDP on
     recording: RecordingRef | None = None
-    #: answered mode: records held back until the PIN names the session (calls.md §1.2)
+    #: answered mode: records held back until the PIN names the session (docs/calls.md#pin-entry)
     pending: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
     #: answered mode: resolves True/False when the dialled party answers/fails
     b_outcome: asyncio.Future[bool] | None = None
@@ -108,7 +108,7 @@ class CallContext:
 
 @dataclass
 class AppCall:
-    """What an answered application call carries (calls.md §5). It belongs to no
+    """What an answered application call carries (docs/calls.md). It belongs to no
     session: no records, no events; just its relay and the outcome of a ``<Dial>``."""
 
     virtual: str  # the number called: a <Dial> presents it unless callerId says otherwise
@@ -361,7 +361,7 @@ class CallEngine:
     async def _application(
         self, answer_url: str, caller: str, virtual: str, media: bool
     ) -> Decision:
-        """calls.md §5: a call matching no session runs the number's own application.
+        """A call matching no session runs the number's own application.
 
         A leading ``<Dial>`` is a plain bridge (no session: no records, no events); a
         leading ``<Hangup>`` declines; ``<Play>``/``<Wait>`` answer the call and run in
@@ -442,7 +442,7 @@ class CallEngine:
         return True
 
     async def _unknown_caller(self, call: Call, url: str | None) -> None:
-        """calls.md §1.4: answer, play ``unknown_caller_play``, hang up."""
+        """An unknown caller: answer, play ``unknown_caller_play``, hang up."""
         try:
             await self._play(call, "A", url)
         finally:
@@ -509,7 +509,8 @@ class CallEngine:
     async def _pin_entry(
         self, call: Call, ctx: CallContext, route: Route, caller: str, virtual: str
     ) -> None:
-        """calls.md §1.2: prompt, digits, retries; success connects, failure hangs up."""
+        """PIN entry (docs/calls.md#pin-entry): prompt, digits, retries; success connects,
+        failure hangs up."""
         params = route.params
         media = ctx.media
         if media is None:

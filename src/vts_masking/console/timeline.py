@@ -1,6 +1,7 @@
 """A session's calls told as timelines: a pure function of what the store already keeps.
 
-Each interaction (one call, at most two legs, calls.md §3) becomes a :class:`CallStory`:
+Each interaction (one call, at most two legs: docs/calls.md#interactions-call-records-and-money)
+becomes a :class:`CallStory`:
 its legs' records give initiation, answer and hang-up (with the cause, billed duration
 and amount), the session's events give the moments no record keeps (ringing, the
 recording's start and end), and the entries are put in time order.

@@ -1,4 +1,4 @@
-"""The allocation rule (spec §2.5) expressed as binding keys.
+"""The allocation rule (docs/reference.md#allocation) expressed as binding keys.
 
 A session *binds* keys on its virtual number; the store keeps a unique index on
 (number, key) over live bindings, so the database itself refuses a second holder:

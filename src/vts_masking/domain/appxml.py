@@ -1,4 +1,4 @@
-"""The number's own application (calls.md §5): a small subset of voice-XML verbs.
+"""The number's own application (docs/calls.md): a small subset of voice-XML verbs.
 
 A number's ``answer_url`` returns a document like::
 

@@ -1,4 +1,6 @@
-"""Billing: billed duration and amount of an answered leg (spec calls.md §3).
+"""Billing: billed duration and amount of an answered leg.
+
+What is billed: docs/calls.md#interactions-call-records-and-money.
 
 Decimal only. The rate table maps destination prefixes (E.164 digits, no ``+``) to a
 per-minute rate; the longest matching prefix wins, else the default rate.

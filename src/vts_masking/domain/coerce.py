@@ -1,4 +1,4 @@
-"""Tolerant readers for the shapes real clients send (spec §1 "must tolerate").
+"""Tolerant readers for the shapes real clients send (docs/reference.md#values).
 
 Each reader takes the parameter name and the raw value from a JSON or form body and
 returns a clean Python value or raises :class:`InvalidParameter` naming the parameter.

@@ -1,4 +1,4 @@
-"""Event payloads sent to the customer's callback URLs (spec calls.md §4).
+"""Event payloads sent to the customer's callback URLs (docs/calls.md#events).
 
 Every session event carries the same base parameters; a parameter that does not apply
 to an event (``CallUUID`` of ``SessionCreated``) is sent as an empty string, so a

@@ -1,5 +1,5 @@
-"""List filters (spec §2.3 and the family's lists of calls and recordings): parsed and
-validated, no database.
+"""List filters of sessions, calls and recordings: parsed and validated, no database
+(docs/reference.md#lists-and-pagination).
 
 Time filters follow the precision the value is written with. Times are stored with
 microseconds but shown to the second, so a customer who copies a session's own

@@ -2,9 +2,9 @@
 
 One mapping for every resource, applied to a request's parameters before anything reads
 them (``canonical``). It exists because customers' working code wins over the letter of
-the spec: the official Node SDK takes camelCase options and turns them into snake_case
-with lodash's ``snakeCase`` plus a few rewrites of its own (``rest/utils.js``,
-``camelCaseRequestWrapper``), which produces names no spec lists:
+the API's documentation: the official Node SDK takes camelCase options and turns them into
+snake_case with lodash's ``snakeCase`` plus a few rewrites of its own (``rest/utils.js``,
+``camelCaseRequestWrapper``), which produces names no documentation lists:
 
 - ``subAccount`` becomes ``sub_account`` and ``geoMatch`` becomes ``geo_match``;
 - ``createdTimeEquals`` becomes ``created_times``: its rewrite of ``_equal`` to nothing
@@ -17,7 +17,7 @@ with lodash's ``snakeCase`` plus a few rewrites of its own (``rest/utils.js``,
 The official Go SDK tags its single-party flag ``create_session_with_single_Party``.
 When a request carries both an alias and the API's own name, the API's own name wins
 (unless it is unset: ``null`` or empty, which means "not given").
-Other unknown keys stay as they are (and are ignored, as the spec asks).
+Other unknown keys stay as they are (and are ignored, as the API does with unknown keys).
 """
 
 from __future__ import annotations

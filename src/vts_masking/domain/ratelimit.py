@@ -1,4 +1,4 @@
-"""Per-account request rate limits: a token bucket per auth id (spec §1, status 429).
+"""Per-account request rate limits: a token bucket per auth id (docs/reference.md#rate-limit).
 
 Pure: the caller passes the monotonic time in. ``rate`` tokens per second refill up to
 ``burst``; a request takes one token or learns how long until one is there.

@@ -1,7 +1,9 @@
-"""Masking session parameters: defaults, bounds and cross-field rules (spec §2.1, §2.2).
+"""Masking session parameters: defaults, bounds and cross-field rules.
+
+The rules as customers read them: docs/reference.md#create and #update.
 
 Pure functions from a raw request mapping to validated values; every refusal is an
-:class:`~vts_masking.domain.errors.InvalidParameter` carrying the spec's exact text.
+:class:`~vts_masking.domain.errors.InvalidParameter` carrying the exact customer-facing text.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class CreateParams:
 
     @property
     def is_single_party(self) -> bool:
-        """Only one party registered (spec calls.md §1.3)."""
+        """Only one party registered (docs/calls.md#single-party-sessions)."""
         return len(self.parties) == 1
 
     @property
@@ -217,7 +219,8 @@ class UpdateParams:
 
 
 def parse_update(raw: Mapping[str, Any]) -> UpdateParams:
-    """Validate an update body; unknown and non-updatable keys are ignored (spec §2.2)."""
+    """Validate an update body; unknown and non-updatable keys are ignored
+    (docs/reference.md#update)."""
     changes: dict[str, Any] = {}
     expiry = coerce.integer("session_expiry", raw.get("session_expiry"))
     if expiry not in (None, 0):  # 0 = "unset", as on create

@@ -1,6 +1,7 @@
 """How stored rows read to the customer, as pure functions of them: the session object
-(spec §2.4) and the other resources in the shapes the family's official SDKs expect
-(their own test fixtures: top-level objects, family field names beside ours)."""
+(docs/reference.md#the-session-object) and the other resources in the shapes the family's
+official SDKs expect (their own test fixtures: top-level objects, family field names beside
+ours)."""
 
 from __future__ import annotations
 
@@ -109,8 +110,8 @@ def interaction_view(
     second_call_uuid: str | None,
     recording_uuid: str | None,
 ) -> dict[str, Any]:
-    """One call on a session (calls.md §3). ``api_root`` is the account's URL
-    (``absolute(base_url, account_path(auth_id))``): the links are absolute."""
+    """One call on a session (docs/reference.md#the-session-object). ``api_root`` is the
+    account's URL (``absolute(base_url, account_path(auth_id))``): the links are absolute."""
 
     def call_url(uuid: str | None) -> str | None:
         return f"{api_root}Call/{uuid}/" if uuid else None

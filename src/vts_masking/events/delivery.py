@@ -5,12 +5,13 @@ attempt's outcome, the row's attempt count and creation time, ``now`` and a rand
 and reads back a :class:`Decision` (delivered, retry at a time, or failed). Tests drive it
 with fixed values; the worker and the store apply it.
 
-The retry schedule (calls.md §4: "retried with exponential back-off for at least 24
-hours") is exponential with *full jitter*: the n-th retry waits a uniform random time in
-``[0, min(cap, base · 2^(n-1))]`` (floored at ``min_delay``), so a crowd of events that
-failed together against one customer does not come back together. An event whose attempt
-fails when it is already ``give_up_after`` old is marked failed and kept; because the
-check is made *after* each failure, every event is tried for at least that long.
+The retry schedule (docs/calls.md#delivery-and-signatures: "retried with exponential
+back-off for at least 24 hours") is exponential with *full jitter*: the n-th retry waits a
+uniform random time in ``[0, min(cap, base · 2^(n-1))]`` (floored at ``min_delay``), so a
+crowd of events that failed together against one customer does not come back together. An
+event whose attempt fails when it is already ``give_up_after`` old is marked failed and
+kept; because the check is made *after* each failure, every event is tried for at least that
+long.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Outbound safety: the guarded HTTP client of everything the service fetches or sends
-to a URL a customer chose — event callbacks and recording callbacks (the delivery
-worker), a number's ``answer_url`` (:mod:`vts_masking.calls.application`) and play URLs
+"""Outbound safety: the guarded HTTP client of everything the service fetches or sends to a
+URL a customer chose — event callbacks and recording callbacks (the delivery worker), a
+number's ``answer_url`` (:mod:`vts_masking.calls.application`) and play URLs
 (:mod:`vts_masking.media.prompt`). Without care each is a way to make the service send
-requests into the operator's own network (SSRF). The rules (calls.md §4), whose pure
-half is :mod:`vts_masking.domain.outbound` (the API applies it too, and refuses such
-URLs with a 400 before they are stored):
+requests into the operator's own network (SSRF). The rules
+(docs/calls.md#delivery-and-signatures), whose pure half is
+:mod:`vts_masking.domain.outbound` (the API applies it too, and refuses such URLs with a 400
+before they are stored):
 
 * only ``http`` and ``https`` URLs with a host, of an unambiguous shape (no control
   characters, no numeric host that parsers read differently, such as ``0177.0.0.1``);

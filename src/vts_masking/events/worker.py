@@ -6,7 +6,7 @@ One asyncio task runs three things at once:
   for more requests in flight (up to ``concurrency``), or sleeps ``poll_interval`` when
   nothing is due;
 * one **sender** task per event: builds the request (POST form body or GET query string,
-  calls.md §4), signs it with :mod:`vts.signature` (the very function the SDK's verifier
+  docs/calls.md#events), signs it with :mod:`vts.signature` (the very function the SDK's verifier
   uses), sends it through the guarded client of :mod:`.safety`, reads at most
   ``max_body`` bytes of the answer and turns it into an :class:`~.delivery.Attempt`;
 * a **recorder** that writes finished outcomes back in small batches, one transaction

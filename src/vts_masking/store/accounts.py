@@ -185,7 +185,8 @@ class AccountRepo:
         return self._cached(auth_id)
 
     def principal(self, caller: Account, path_auth_id: str, *, writing: bool) -> Principal:
-        """Reconcile the caller with the path's ``{auth_id}`` (spec §1)."""
+        """Reconcile the caller with the path's ``{auth_id}``
+        (docs/reference.md#authentication-and-tenancy)."""
         if path_auth_id == caller.auth_id:
             if caller.is_main:
                 return Principal(caller, caller, None)

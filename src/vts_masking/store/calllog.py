@@ -1,10 +1,11 @@
 """What calls need of the store: the routing lookup, and the records every call leaves.
 
-Named operations the call engine uses (architecture.md: no SQL outside ``store``):
+Named operations the call engine uses (docs/architecture.md: no SQL outside ``store``):
 :meth:`CallLog.route` resolves (virtual number, caller) to a decision per
-``calls.md`` §1; the ``leg_*``/``call_*`` operations write Call records, the session's
-interaction and totals, and the session events — each in one transaction with its
-events (the outbox), so a crash never leaves an event without its cause or the reverse.
+docs/calls.md#routing-a-call-to-a-virtual-number; the ``leg_*``/``call_*`` operations write
+Call records, the session's interaction and totals, and the session events — each in one
+transaction with its events (the outbox), so a crash never leaves an event without its cause
+or the reverse.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ ROUTE_CANDIDATES = _route_candidates()
 
 @dataclass
 class Route:
-    """The routing decision for one inbound call (calls.md §1)."""
+    """The routing decision for one inbound call (docs/calls.md)."""
 
     kind: Literal["bridge", "reject", "pin", "unknown_caller_play", "application"]
     status: int = 0
@@ -204,8 +205,9 @@ class CallLog:
     # -- routing --------------------------------------------------------------------
 
     def route(self, virtual_number: str, caller: str) -> Route:
-        """calls.md §1. One round trip when the number has a live session (a party's
-        call, or a stranger's), two when it has none (404, application or 480)."""
+        """docs/calls.md#routing-a-call-to-a-virtual-number. One round trip when the number
+        has a live session (a party's call, or a stranger's), two when it has none (404,
+        application or 480)."""
         now = self.db.clock.now()
         # Only a number can be a party: a From user such as "*" or "anonymous" must
         # never match a binding key (NULL matches nothing).
@@ -276,7 +278,7 @@ class CallLog:
 
     def session_by_pin(self, virtual_number: str, pin: str) -> Route | None:
         """The live session on ``virtual_number`` whose first or second party PIN is
-        ``pin``, as a bridge from that party to the other one (calls.md §1.2)."""
+        ``pin``, as a bridge from that party to the other one (docs/calls.md#pin-entry)."""
         if not pin:
             return None
         now = self.db.clock.now()

@@ -90,7 +90,7 @@ sessions = Table(
     Column("ended_time", DateTime, nullable=True),
     Column("duration", Integer, nullable=False),
     Column("last_interaction_time", DateTime, nullable=True),
-    # The last number that interacted with a single-party session (calls.md §1.3).
+    # The last number that reached a single-party session (docs/calls.md#single-party-sessions).
     Column("last_peer", String(20), nullable=True),
     Column("params", Text, nullable=False),  # JSON of the validated parameters
     Column("amount", Money, nullable=False),

@@ -1,4 +1,4 @@
-"""Writing events into the outbox, inside the caller's transaction (calls.md §4)."""
+"""Writing events into the outbox, inside the caller's transaction (docs/calls.md#events)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Masking sessions: create (allocation), read, update, expire, list, sweep.
 
-Allocation (spec §2.5) is a search for a number of the right pool on which none of the
-new session's binding keys is live, walked in each number's fixed random ``spread``
-order from a random start and wrapping around: complete (finds a free number whenever
-one exists) and spreading load. The unique index on ``bindings (number_id, key)`` is the
-rule itself: if two creates race for the same (number, party), one insert fails and that
-create searches again. On PostgreSQL creates sharing a party also queue on an advisory
+Allocation (docs/reference.md#allocation) is a search for a number of the right pool on
+which none of the new session's binding keys is live, walked in each number's fixed random
+``spread`` order from a random start and wrapping around: complete (finds a free number
+whenever one exists) and spreading load. The unique index on ``bindings (number_id, key)``
+is the rule itself: if two creates race for the same (number, party), one insert fails and
+that create searches again. On PostgreSQL creates sharing a party also queue on an advisory
 lock, so such races are rare rather than retried in bulk.
 """
 

@@ -1,4 +1,4 @@
-"""The allocation rule (spec §2.5) as a customer sees it through the API."""
+"""The allocation rule (docs/reference.md#allocation) as a customer sees it through the API."""
 
 from __future__ import annotations
 

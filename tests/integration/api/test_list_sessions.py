@@ -1,4 +1,4 @@
-"""Listing sessions: filters, ordering and pagination (spec §2.3)."""
+"""Listing sessions: filters, ordering and pagination (docs/reference.md#list)."""
 
 from __future__ import annotations
 

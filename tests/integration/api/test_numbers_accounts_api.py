@@ -1,4 +1,4 @@
-"""Numbers (spec §3) and accounts/subaccounts (spec §4) over real HTTP."""
+"""Numbers and accounts/subaccounts (docs/reference.md) over real HTTP."""
 
 from __future__ import annotations
 

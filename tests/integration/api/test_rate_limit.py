@@ -27,3 +27,13 @@ def test_requests_past_the_burst_get_429_with_retry_after(limited: Tenant) -> No
     assert refused.json()["error"].startswith("Too many requests.")
     assert refused.json()["api_id"]
     assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_wrong_credentials_do_not_spend_the_accounts_budget(limited: Tenant) -> None:
+    """Knowing an Auth ID is not enough to rate-limit its owner out of the API."""
+    import httpx
+
+    with httpx.Client(base_url=limited.live.url, auth=(limited.auth_id, "wrong")) as attacker:
+        refused = [attacker.get(limited.base + "Masking/Session/") for _ in range(10)]
+    assert {r.status_code for r in refused} == {401}
+    assert limited.http.get(limited.base + "Masking/Session/").status_code == 200

@@ -1,4 +1,4 @@
-"""The masking session endpoints over real HTTP, on SQLite and PostgreSQL (spec §2)."""
+"""The masking session endpoints over real HTTP, on SQLite and PostgreSQL (docs/reference.md#masking-sessions)."""
 
 from __future__ import annotations
 

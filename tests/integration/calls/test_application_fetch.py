@@ -1,4 +1,4 @@
-"""Fetching a number's application over real HTTP on loopback (calls.md §5)."""
+"""Fetching a number's application over real HTTP on loopback (docs/calls.md#the-numbers-own-application)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The routing decision (calls.md §1) straight from the store, on SQLite and PostgreSQL.
+"""The routing decision (docs/calls.md#routing-a-call-to-a-virtual-number) straight from the store, on SQLite and PostgreSQL.
 
 Sessions are made through the real API; :meth:`CallLog.route` is asked what a call to
 the virtual number from a given caller becomes. The SIPp tests prove the same decisions

@@ -1,4 +1,4 @@
-"""Session parameter rules without a database (spec §2.1, §2.2)."""
+"""Session parameter rules without a database (docs/reference.md#create, #update)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The account and its subaccounts: ``/v1/Account/{auth_id}/`` (spec §4).
+"""The account and its subaccounts: ``/v1/Account/{auth_id}/``.
+
+docs/reference.md#account-and-subaccounts.
 
 Answers are top-level objects and ``{api_id, meta, objects}`` lists, as the family's
 official SDKs read them (only masking sessions wrap what they return in ``response``).

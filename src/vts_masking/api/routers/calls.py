@@ -1,4 +1,4 @@
-"""Call legs and recordings: ``.../Call/`` and ``.../Recording/`` (spec §5).
+"""Call legs and recordings: ``.../Call/`` and ``.../Recording/`` (docs/reference.md#calls).
 
 In the family's shapes: a leg's record (CDR) and a recording are top-level objects, lists
 are ``{api_id, meta, objects}``. ``GET .../Call/?status=live`` and

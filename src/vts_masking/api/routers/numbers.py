@@ -1,4 +1,4 @@
-"""The number pool: ``/v1/Account/{auth_id}/Number/`` (spec §3).
+"""The number pool: ``/v1/Account/{auth_id}/Number/`` (docs/reference.md#numbers).
 
 The family's number API mapped onto the pool: ``create`` (the SDKs' ``numbers.create`` /
 ``addOwnNumber``, with ``carrier`` and ``region`` accepted and not kept: the trunk is the

@@ -1,4 +1,7 @@
-"""Masking sessions: ``/v1/Account/{auth_id}/Masking/Session/`` (spec §2)."""
+"""Masking sessions: ``/v1/Account/{auth_id}/Masking/Session/``.
+
+docs/reference.md#masking-sessions.
+"""
 
 from __future__ import annotations
 
