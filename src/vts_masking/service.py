@@ -135,7 +135,7 @@ def startup_lines(app: FastAPI, settings: Settings) -> list[str]:
     """What ``serve`` says once it listens, in plain words."""
     lines = [
         f"HTTP API on http://{settings.host}:{settings.port} "
-        "(documentation at /docs, metrics at /metrics)",
+        "(documentation at /docs, web console at /console/, metrics at /metrics)",
         f"Database: {describe_database(app.state.store.url)}",
     ]
     engine = getattr(app.state, "calls", None)
@@ -167,6 +167,7 @@ def startup_lines(app: FastAPI, settings: Settings) -> list[str]:
             "this machine or your network)"
         )
         lines.append(f"Event delivery on: callbacks to {where}")
+    lines.append("Ready. Ctrl-C (or SIGTERM) stops it; the data stays where it is.")
     return lines
 
 

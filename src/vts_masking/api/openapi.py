@@ -10,11 +10,15 @@ and validates the real responses against this document, and fails for a route th
 not describe.
 
 Swagger UI and ReDoc load their scripts from the ``fastapi-offline`` package's files
-(served under ``/docs-static``), never from a CDN.
+(served under ``/docs-static``), never from a CDN. ReDoc's bundle itself draws its
+sidebar's "API docs by Redocly" logo from Redocly's CDN, so a reader's browser would call
+out to it (and show a broken image offline); the bundle is served with that one address
+replaced by an empty inline image.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -30,6 +34,8 @@ from pydantic.json_schema import models_json_schema
 from . import schemas
 
 STATIC_URL = "/docs-static"
+REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_SVG = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
 REF = "#/components/schemas/{model}"
 
 ERROR_TEXT = {
@@ -396,6 +402,12 @@ def _describe(path: str, method: str, operation: dict[str, Any], op: Op) -> None
     operation["security"] = [{"basicAuth": []}] if path.startswith("/v1/") else []
 
 
+@functools.cache
+def _offline_redoc(static: Path) -> str:
+    """ReDoc's bundle without its one CDN address (read once: it is a megabyte)."""
+    return (static / "redoc.standalone.js").read_text("utf-8").replace(REDOC_CDN_LOGO, EMPTY_SVG)
+
+
 def install(app: FastAPI) -> None:
     """The contract at ``/openapi.json``; Swagger UI at ``/docs``, ReDoc at ``/redoc``."""
     import fastapi_offline
@@ -403,6 +415,12 @@ def install(app: FastAPI) -> None:
     static = Path(fastapi_offline.__file__).parent / "static"
     drop = {"/docs", "/docs/oauth2-redirect", "/redoc"}
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", "") not in drop]
+
+    # declared before the mount, which would otherwise serve the file as shipped
+    @app.get(f"{STATIC_URL}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(_offline_redoc(static), media_type="text/javascript")
+
     app.mount(STATIC_URL, StaticFiles(directory=static), name="docs-static")
 
     def openapi() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ..cli_options import (
     DatabaseUrl,
     DataDir,
     JsonOut,
+    Limit,
     LogFormat,
     LogFormatOption,
     LogLevel,
@@ -40,7 +41,7 @@ def events_list(
         str | None, typer.Option("--session", help="Only this session's events (UUID).")
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only events given up.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 100,
+    limit: Limit = 100,
     database_url: DatabaseUrl = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     as_json: JsonOut = False,
@@ -51,6 +52,8 @@ def events_list(
 
     store = open_store(database_url, data_dir)
     try:
+        if session is not None and store.operator.session_owner(session) is None:
+            fail(f"no session {session}")  # as `calls list` says, not an empty table
         rows = OutboxRepo(store.db).list(session_uuid=session, failed=failed, limit=limit)
     finally:
         store.close()

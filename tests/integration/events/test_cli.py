@@ -66,3 +66,17 @@ def test_retry_makes_a_failed_event_due_and_refuses_a_delivered_one(
     assert code == 2 and "delivered" in out
     code, out = cli(db_url, "events", "retry", "999999")
     assert code == 2 and "No event" in out
+
+
+def test_list_of_an_unknown_session_is_an_error_not_an_empty_table(
+    db_url: str, store: Store
+) -> None:
+    code, out = cli(db_url, "events", "list", "--session", "no-such-session")
+    assert code == 2 and "no session no-such-session" in out
+
+
+def test_list_refuses_a_limit_below_one_on_either_store(db_url: str, store: Store) -> None:
+    # LIMIT -1 meant "no limit" on SQLite and a traceback on PostgreSQL
+    for bad in ("0", "-1"):
+        code, out = cli(db_url, "events", "list", "--limit", bad)
+        assert code == 2 and "--limit" in out and "Traceback" not in out, out

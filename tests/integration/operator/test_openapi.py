@@ -18,6 +18,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from tests.conftest import Tenant, make_tenant, us
+from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, requires_browser, sync_playwright
 from tests.support.live import LiveService
 from vts_masking.api.parsing import request_hash
 from vts_masking.store.idempotency import Idempotency
@@ -87,6 +88,30 @@ def test_docs_pages_load_their_assets_from_the_service(service: LiveService) -> 
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
         r = httpx.get(f"{service.url}/docs-static/{asset}")
         assert r.status_code == 200 and len(r.content) > 10_000
+
+
+@requires_browser
+def test_docs_pages_make_no_request_beyond_the_service_in_a_browser(
+    service: LiveService,
+) -> None:
+    # A name, not 127.0.0.1: Swagger UI skips its online validator for loopback URLs only.
+    # ReDoc's bundle drew its sidebar logo from Redocly's CDN until the service rewrote it.
+    base = service.url.replace("127.0.0.1", "vts-docs.test")
+    rules = "--host-resolver-rules=MAP vts-docs.test 127.0.0.1"
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
+        try:
+            for path, rendered in (("/docs", ".swagger-ui .info"), ("/redoc", "text=Redocly")):
+                page = browser.new_page()
+                page.on("request", lambda r: requested.append(r.url))
+                page.goto(base + path, wait_until="networkidle")
+                page.wait_for_selector(rendered)
+                page.wait_for_load_state("networkidle")
+        finally:
+            browser.close()
+    assert base + "/docs-static/redoc.standalone.js" in requested  # both pages ran
+    assert [u for u in requested if not u.startswith((base, "blob:", "data:"))] == []
 
 
 S = "/v1/Account/{auth_id}/Masking/Session"

@@ -140,6 +140,7 @@ def check_steps(
     assert "+12165554567" in record and "NORMAL_CLEARING" in record  # calls list
     assert "SessionCreated signature valid" in record
     assert "SessionSecondPartyAnswer signature valid" in record
+    assert "SessionRecordingInitiated signature valid" in record  # its own URL, also signed
     assert "INVALID" not in record
     length = float(re.search(r"Length \(seconds\):\s+([\d.]+)", record).group(1))  # type: ignore[union-attr]
     rms = float(re.search(r"RMS\s+amplitude:\s+([\d.]+)", record).group(1))  # type: ignore[union-attr]

@@ -82,6 +82,14 @@ def test_startup_lines_name_the_ports_and_the_trunk_in_plain_words(
         assert "('127.0.0.1'" not in text and "Traceback" not in text
 
 
+def test_startup_lines_name_the_console_and_how_to_stop(tmp_path: Path, db_url: str) -> None:
+    for served in serve(tmp_path, db_url):
+        wait_line(served, "Ctrl-C")
+        text = served.log.read_text()
+        assert "web console at /console/" in text
+        assert httpx.get(served.url + "/console/", follow_redirects=True).status_code == 200
+
+
 def test_each_request_is_one_access_line_with_the_account_and_never_the_token(
     tmp_path: Path, db_url: str, account: tuple[str, str]
 ) -> None:
