@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -42,9 +43,20 @@ def fields(in_message: tuple[str, ...] = (), **values: Any) -> dict[str, Any]:
     return {"fields": values, "fields_in_message": in_message}
 
 
+# C0 and C1 controls, DEL and the Unicode line/paragraph separators: any of them in a
+# value that came from a request (a header, a URL, a SIP From) could start a forged line
+# or hide part of one, so the text format never writes them raw.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(text: str) -> str:
+    """``text`` with every unsafe character written as its JSON escape (``\\n``, ``\\u0085``)."""
+    return _UNSAFE.sub(lambda m: json.dumps(m.group())[1:-1], text)
+
+
 def _value(v: Any) -> str:
     text = str(v)
-    if not text or any(c in text for c in ' "='):
+    if not text or any(c in text for c in ' "=') or _UNSAFE.search(text):
         return json.dumps(text)
     return text
 
@@ -54,6 +66,12 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The message may carry request-derived text; the traceback appended after it by
+        # format() is ours and keeps its newlines.
+        record.message = _escape(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

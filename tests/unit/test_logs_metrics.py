@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,6 +28,28 @@ def test_text_lines_carry_the_fields_not_already_in_the_message() -> None:
     line = TextFormatter().format(record("GET %d", 200, **extra))
     assert line.endswith('vts_masking.x: GET 200 account=MA123 path="/a b"')
     assert "status=" not in line
+
+
+def test_a_field_value_cannot_start_a_forged_text_line() -> None:
+    forged = "x\n2026-12-01 00:00:00 INFO vts_masking.api: admin signed in"
+    line = TextFormatter().format(record("call ended", **fields(caller=forged)))
+    assert "\n" not in line
+    assert 'caller="x\\n2026' in line
+
+
+def test_a_message_argument_cannot_start_a_forged_text_line() -> None:
+    line = TextFormatter().format(record("bad header %s", "a\r\nb\u2028c\x1b[31m"))
+    assert line.endswith("bad header a\\r\\nb\\u2028c\\u001b[31m")
+
+
+def test_a_traceback_keeps_its_own_lines_in_the_text_format() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        rec = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    line = TextFormatter().format(rec)
+    assert line.splitlines()[0].endswith("x: failed")
+    assert "ValueError: boom" in line.splitlines()[-1]
 
 
 def test_json_lines_carry_every_field_as_a_key() -> None:
