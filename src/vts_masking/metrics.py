@@ -113,6 +113,39 @@ def watch_sip_transport(stats: dict[str, int]) -> None:
     _SIP_STATS.stats = stats
 
 
+class _CallRefusals(Collector):
+    """Calls the engine refused with 503 because it could not relay them (the engine's
+    ``stats``), read at scrape time: a pool of RTP ports too small shows here first."""
+
+    REASONS = {
+        "no_media_ports": "refused_no_media_ports",
+        "media_disabled": "refused_media_disabled",
+    }
+
+    def __init__(self) -> None:
+        self.stats: dict[str, int] | None = None
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        stats = self.stats or {}
+        family = CounterMetricFamily(
+            "vts_calls_refused",
+            "Calls refused 503 because the relay could not carry them, by reason.",
+            labels=["reason"],
+        )
+        for reason, key in self.REASONS.items():
+            family.add_metric([reason], stats.get(key, 0))
+        yield family
+
+
+_CALL_REFUSALS = _CallRefusals()
+REGISTRY.register(_CALL_REFUSALS)
+
+
+def watch_call_refusals(stats: dict[str, int]) -> None:
+    """Report this call engine's refusal counters."""
+    _CALL_REFUSALS.stats = stats
+
+
 class _BadInput(Collector):
     """Refusals of bad input by kind (``vts_masking.badinput``), read at scrape time."""
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.conftest import Sipp, ok, requires_sipp, running_edge, wait_for
 from tests.support.live import free_media_ports
+from vts_masking import metrics
 
 pytestmark = [pytest.mark.sipp, requires_sipp, pytest.mark.timeout(90)]
 
@@ -78,11 +79,13 @@ async def test_a_call_finding_every_relay_port_taken_is_refused_503_and_reaches_
         at_callee = (await callee.finish()).received()
         assert wait_for(lambda: ports.in_use == 0, 10)
         stats = dict(edge.engine.stats)
+        page = metrics.render().decode()
     answer = refused.received().split("SIP/2.0 503")[1]
     assert "Retry-After: 5" in answer, answer
     assert answer.split("\n")[0].strip() == "No Media Ports Available"
     assert invites(at_callee) == 1  # only the first call reached the trunk
     assert stats["refused_no_media_ports"] == 1
+    assert 'vts_calls_refused_total{reason="no_media_ports"} 1.0' in page
 
 
 @pytest.mark.asyncio

@@ -160,6 +160,7 @@ class CallEngine:
         #: plain counters (a metrics endpoint can read them): calls refused because the
         #: relay had no ports (or is disabled), and SDPs refused as not relayable
         self.stats: dict[str, int] = {"refused_no_media_ports": 0, "refused_media_disabled": 0}
+        metrics.watch_call_refusals(self.stats)
         # a burst of INVITEs can take every port: one line a minute says so, not one a call
         self._refusals = BadInput(logger=log, what="call refused")
         self.prompts = PromptFetcher(
