@@ -344,6 +344,14 @@ def numbers_remove(
             "session ends (without it, such a number is refused).",
         ),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Move a number's live sessions to other numbers of their pool now "
+            "(each customer is sent SessionVirtualNumberReplaced), then remove it.",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     as_json: JsonOut = False,
@@ -357,7 +365,9 @@ def numbers_remove(
         main = main_account(store, account)
         for number in dict.fromkeys(numbers):
             try:
-                outcome[number] = store.numbers.remove(main, None, number, drain=drain)
+                outcome[number] = store.numbers.remove(
+                    main, None, number, drain=drain, replace=replace
+                )
             except ApiError as exc:
                 outcome[number] = f"refused: {exc.message}"
     finally:

@@ -195,8 +195,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("delete", NUMBER + "/{number}"): Op(
         200,
         schemas.NumberRemoved,
-        "Refused (400) while the number has live sessions, unless drain=true.",
-        query=(Query("drain", "true: take no new sessions, remove after the last ends."),),
+        "Refused (400) while the number has live sessions, unless drain=true or replace=true.",
+        query=(
+            Query("drain", "true: take no new sessions, remove after the last ends."),
+            Query(
+                "replace",
+                "true: move live sessions to other numbers of their pool now "
+                "(SessionVirtualNumberReplaced), then remove.",
+            ),
+        ),
         errors=WRITE,
     ),
     ("get", ACCOUNT): Op(200, schemas.AccountGot, errors=ITEM),

@@ -253,32 +253,60 @@ class NumberRepo:
                 conn.execute(update(numbers).where(numbers.c.id == current["id"]).values(**values))
         return self.get(main, sub, raw_number)
 
-    def remove(self, main: Account, sub: Account | None, raw_number: str, *, drain: bool) -> str:
-        """Take a number out of the pool; with active sessions only if ``drain``.
+    def remove(
+        self,
+        main: Account,
+        sub: Account | None,
+        raw_number: str,
+        *,
+        drain: bool,
+        replace: bool = False,
+    ) -> str:
+        """Take a number out of the pool; with active sessions only if ``drain`` or
+        ``replace``.
 
         Returns ``"removed"`` or ``"draining"`` (no new sessions; the sweeper removes it
-        when its last session ends).
+        when its last session ends). With ``replace`` every active session moves to
+        another number of its pool (``SessionVirtualNumberReplaced``) and the number is
+        removed at once; if the pool cannot take them all, nothing changes (400).
         """
+        from .sessions import MAX_ATTEMPTS, lost_race
+
         current = self.get(main, sub, raw_number)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return self._remove_once(current["id"], drain=drain, replace=replace)
+            except IntegrityError as exc:
+                # a create took the number our search picked for a moved session
+                if not lost_race(exc) or attempt == MAX_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _remove_once(self, number_id: int, *, drain: bool, replace: bool) -> str:
+        from .sessions import move_sessions_off
+
         now = self.db.clock.now()
         with self.db.write() as conn:
             live = conn.execute(
                 select(func.count())
                 .select_from(sessions)
                 .where(
-                    sessions.c.number_id == current["id"],
+                    sessions.c.number_id == number_id,
                     sessions.c.status == "active",
                     sessions.c.expiry_time > now,
                 )
             ).scalar()
-            if live and not drain:
+            if live and not (drain or replace):
                 raise errors.InvalidParameter(
-                    "Number has active sessions. Pass drain=true to remove it after they end."
+                    "Number has active sessions. Pass drain=true to remove it after they end, "
+                    "or replace=true to move them to other numbers now."
                 )
-            state = "draining" if live else "removed"
+            state = "draining" if live and not replace else "removed"
             conn.execute(
                 update(numbers)
-                .where(numbers.c.id == current["id"])
+                .where(numbers.c.id == number_id)
                 .values(state=state, modified_time=now)
             )
+            if live and replace:
+                move_sessions_off(self.db, conn, number_id, now)
         return state

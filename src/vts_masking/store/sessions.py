@@ -84,9 +84,82 @@ STORED_PARAMS = tuple(
 RACE_CONSTRAINTS = ("uq_bindings_number_key", "bindings.number_id")
 
 
-def _lost_race(exc: IntegrityError) -> bool:
+def lost_race(exc: IntegrityError) -> bool:
     """A unique violation on a binding or an idempotency key: another writer won."""
     return any(name in str(exc.orig) for name in RACE_CONSTRAINTS) or idempotency.lost_key_race(exc)
+
+
+def find_free_number(
+    conn: Connection, pool_id: int, country: str | None, keys: list[str], now: datetime
+) -> Any:
+    """The allocation rule's search: an in-service number of the pool on which none of
+    ``keys`` is live (``None``: the pool is exhausted for these keys)."""
+    values = {
+        "keys": keys,
+        "now": now,
+        "pool_id": pool_id,
+        "country": country,
+        "start": allocation.spread_start(),
+    }
+    for upper in (True, False):  # from a random point to the end, then wrap around
+        row = conn.execute(FREE_NUMBER[(country is not None, upper)], values).first()
+        if row is not None:
+            return row
+    return None
+
+
+def move_sessions_off(db: Database, conn: Connection, number_id: int, now: datetime) -> int:
+    """Move every active session on a number being taken out of service to another number
+    of the same pool, by the allocation rule, and tell each customer
+    (``SessionVirtualNumberReplaced``, with ``PreviousVirtualNumber``).
+
+    Runs inside the caller's transaction, after the number has left ``in_service`` (so
+    the search cannot pick it again). If one session finds no number, the pool is
+    exhausted and nothing moves: the caller's transaction rolls back whole. A call in
+    progress keeps its dialog; the session's next calls use the new number. Returns how
+    many sessions moved.
+    """
+    live = conn.execute(
+        select(sessions)
+        .where(
+            sessions.c.number_id == number_id,
+            sessions.c.status == "active",
+            sessions.c.expiry_time > now,
+        )
+        .order_by(sessions.c.id)
+    ).all()
+    for row in live:
+        params = json.loads(row.params)
+        keys_now = conn.execute(
+            select(bindings.c.key).where(bindings.c.session_id == row.id)
+        ).scalars()
+        keys = list(keys_now)
+        db.lock(conn, *[p for p in (row.first_party, row.second_party) if p])
+        country = None
+        geo_party = row.first_party or row.second_party
+        if params.get("geomatch") and geo_party:
+            country = phone.country_of(geo_party)
+        target = find_free_number(conn, row.subaccount_id or row.account_id, country, keys, now)
+        if target is None:
+            raise errors.ApiError(errors.POOL_EXHAUSTED)
+        conn.execute(DELETE_DEAD_KEYS, {"number_id": target.id, "keys": keys, "now": now})
+        conn.execute(
+            update(bindings).where(bindings.c.session_id == row.id).values(number_id=target.id)
+        )
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id == row.id)
+            .values(number_id=target.id, virtual_number=target.number, modified_time=now)
+        )
+        fresh = conn.execute(select(sessions).where(sessions.c.id == row.id)).one()
+        outbox.emit(
+            conn,
+            fresh,
+            "SessionVirtualNumberReplaced",
+            now,
+            extra={"PreviousVirtualNumber": row.virtual_number},
+        )
+    return len(live)
 
 
 class SessionRepo:
@@ -141,18 +214,7 @@ class SessionRepo:
         keys: list[str],
         now: datetime,
     ) -> Any:
-        values = {
-            "keys": keys,
-            "now": now,
-            "pool_id": pool_id,
-            "country": country,
-            "start": allocation.spread_start(),
-        }
-        for upper in (True, False):  # from a random point to the end, then wrap around
-            row = conn.execute(FREE_NUMBER[(country is not None, upper)], values).first()
-            if row is not None:
-                return row
-        return None
+        return find_free_number(conn, pool_id, country, keys, now)
 
     def create(
         self,
@@ -188,7 +250,7 @@ class SessionRepo:
                         conn, principal, sub, pool_id, country, params, render, idem
                     )
             except IntegrityError as exc:
-                if not _lost_race(exc):
+                if not lost_race(exc):
                     raise
                 last_error = exc  # another create took a key first: search again
                 continue
@@ -371,7 +433,7 @@ class SessionRepo:
                         idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())
                     return view
             except IntegrityError as exc:
-                if not _lost_race(exc):
+                if not lost_race(exc):
                     raise
                 continue
         raise errors.InvalidParameter("Could not update the session, please retry.")

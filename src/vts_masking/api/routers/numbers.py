@@ -198,11 +198,14 @@ async def delete_number(
 ) -> JSONResponse:
     raw = await delete_params(request)
     drain = coerce.boolean("drain", raw.get("drain")) or False
+    replace = coerce.boolean("replace", raw.get("replace")) or False
     store = get_store(request)
 
     async def remove() -> JSONResponse:
         state = await run_in_threadpool(
-            lambda: store.numbers.remove(who.main, who.subaccount, number, drain=drain)
+            lambda: store.numbers.remove(
+                who.main, who.subaccount, number, drain=drain, replace=replace
+            )
         )
         message = "Number removed" if state == "removed" else "Number draining"
         return ok({"message": message, "state": state})
