@@ -544,7 +544,9 @@ class CallEngine:
             if call.ended:
                 return
             found = (
-                await self.store.db.run_read(self.log.session_by_pin, virtual, result.digits)
+                await self.store.db.run_read(
+                    self.log.session_by_pin, virtual, result.digits, caller
+                )
                 if result.digits
                 else None
             )

@@ -276,9 +276,16 @@ class CallLog:
         route.authorized_caller = bool(params.get("is_pin_authentication_required"))
         return route
 
-    def session_by_pin(self, virtual_number: str, pin: str) -> Route | None:
+    def session_by_pin(
+        self, virtual_number: str, pin: str, caller: str | None = None
+    ) -> Route | None:
         """The live session on ``virtual_number`` whose first or second party PIN is
-        ``pin``, as a bridge from that party to the other one (docs/calls.md#pin-entry)."""
+        ``pin``, as a bridge from that party to the other one (docs/calls.md#pin-entry).
+
+        On a single-party session either PIN names the session: a stranger (``caller``)
+        reaches the registered party and is remembered for the call back; the registered
+        party itself (made to key a PIN by ``force_pin_authentication``) calls the last
+        stranger back."""
         if not pin:
             return None
         now = self.db.clock.now()
@@ -298,9 +305,21 @@ class CallLog:
             role = "second"
         else:
             return None
+        if row.first_party is None or row.second_party is None:  # a single-party session
+            registered = row.first_party or row.second_party
+            if registered is None:
+                return None
+            registered_role: Role = "first" if row.first_party else "second"
+            if caller == registered:
+                if row.last_peer is None:
+                    return None
+                return self._make(row, "bridge", registered_role, row.last_peer, params)
+            peer = caller if caller and caller.startswith("+") else None
+            if row.last_peer != peer:
+                with self.db.write() as conn:
+                    conn.execute(SET_LAST_PEER, {"p_session_id": row.id, "p_peer": peer})
+            return self._make(row, "bridge", other(registered_role), registered, params)
         target = row.second_party if role == "first" else row.first_party
-        if target is None:
-            return None
         return self._make(row, "bridge", role, target, params)
 
     def pin_status(

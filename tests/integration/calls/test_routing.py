@@ -114,6 +114,63 @@ def test_an_anonymous_caller_gets_through_but_is_not_called_back(
     assert log.route(s["virtual_number"], us(1)).status == 480  # nobody to call back
 
 
+def single_party_with_pin(tenant: Tenant, **extra: object) -> dict:
+    tenant.add_numbers(tenant.vn(0))
+    return tenant.session(
+        first_party=us(1),
+        create_session_with_single_party=True,
+        is_pin_authentication_required=True,
+        first_party_pin="1234",
+        pin_prompt_play="https://example.com/pin.mp3",
+        **extra,
+    )
+
+
+def test_a_single_party_session_with_only_its_own_pin_connects_a_stranger(
+    tenant: Tenant, log: CallLog
+) -> None:
+    s = single_party_with_pin(tenant)
+    assert log.route(s["virtual_number"], STRANGER).kind == "pin"
+    route = log.session_by_pin(s["virtual_number"], "1234", STRANGER)
+    assert route is not None and route.session_uuid == s["session_uuid"]
+    assert (route.kind, route.target, route.caller_role) == ("bridge", us(1), "second")
+
+
+def test_either_pin_of_a_single_party_session_reaches_the_registered_party(
+    tenant: Tenant, log: CallLog
+) -> None:
+    s = single_party_with_pin(tenant, second_party_pin="5678")
+    for pin in ("1234", "5678"):
+        route = log.session_by_pin(s["virtual_number"], pin, STRANGER)
+        assert route is not None and route.target == us(1)
+
+
+def test_the_registered_party_calls_back_the_stranger_who_keyed_the_pin(
+    tenant: Tenant, log: CallLog
+) -> None:
+    s = single_party_with_pin(tenant)
+    assert log.route(s["virtual_number"], us(1)).status == 480  # nobody yet
+    log.session_by_pin(s["virtual_number"], "1234", STRANGER)
+    route = log.route(s["virtual_number"], us(1))
+    assert (route.kind, route.caller_role, route.target) == ("bridge", "first", STRANGER)
+
+
+def test_a_registered_party_forced_to_key_the_pin_calls_the_last_stranger_back(
+    tenant: Tenant, log: CallLog
+) -> None:
+    s = single_party_with_pin(tenant, force_pin_authentication=True)
+    assert log.session_by_pin(s["virtual_number"], "1234", us(1)) is None  # nobody yet
+    log.session_by_pin(s["virtual_number"], "1234", STRANGER)
+    assert log.route(s["virtual_number"], us(1)).kind == "pin"
+    route = log.session_by_pin(s["virtual_number"], "1234", us(1))
+    assert route is not None and (route.caller_role, route.target) == ("first", STRANGER)
+
+
+def test_a_wrong_pin_names_no_session(tenant: Tenant, log: CallLog) -> None:
+    s = single_party_with_pin(tenant)
+    assert log.session_by_pin(s["virtual_number"], "9999", STRANGER) is None
+
+
 def test_an_unknown_number_is_not_found(tenant: Tenant, log: CallLog) -> None:
     route = log.route("+12209999999", us(1))
     assert (route.kind, route.status) == ("reject", 404)
