@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     rate_default: Decimal = Decimal("0.01000")
     rate_table: str = ""  # "1=0.0085,44=0.012": per-minute rate by E.164 prefix
     billing_increment: int = 60
+    # the session's own charge (its `amount`), billed once when it is created
+    session_fee: Decimal = Field(Decimal("0"), ge=0, max_digits=14, decimal_places=5)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

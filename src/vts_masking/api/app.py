@@ -143,6 +143,7 @@ def create_app(
         lifespan=lifespan,
     )
     store.public_url = settings.base_url()
+    store.session_fee = settings.session_fee
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limits = (

@@ -3,6 +3,8 @@ API, the call engine and the event worker use (no raw SQL outside this room)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ..clock import Clock
 from .accounts import Account, AccountRepo, Principal
 from .base import Database
@@ -45,6 +47,15 @@ class Store:
     @public_url.setter
     def public_url(self, url: str) -> None:
         self.sessions.base_url = url.rstrip("/")
+
+    @property
+    def session_fee(self) -> Decimal:
+        """What each new session costs by itself (its ``amount``); the API sets it."""
+        return self.sessions.session_fee
+
+    @session_fee.setter
+    def session_fee(self, fee: Decimal) -> None:
+        self.sessions.session_fee = fee
 
     def migrate(self) -> None:
         migrate(self.engine)

@@ -169,6 +169,7 @@ class SessionRepo:
         # The service's public URL, before the links a session view carries (its
         # interactions' call and recording URLs); set by ``Store.public_url``.
         self.base_url = ""
+        self.session_fee = Decimal(0)  # each new session's own ``amount``
         self._stuck: set[int] = set()  # sessions even _set_aside could not mark
 
     # -- scope ----------------------------------------------------------------------
@@ -312,7 +313,7 @@ class SessionRepo:
             "last_interaction_time": None,
             "last_peer": None,
             "params": json.dumps(stored),
-            "amount": Decimal(0),
+            "amount": self.session_fee,
             "total_call_count": 0,
             "total_call_amount": Decimal(0),
             "total_call_billed_duration": 0,
