@@ -1,5 +1,5 @@
 """A session's own charge (``amount``, ``VTS_SESSION_FEE``): billed once at create, part
-of ``total_session_amount``, none by default (docs/reference.md#sessions)."""
+of ``total_session_amount``, none by default (docs/reference.md#the-session-object)."""
 
 from __future__ import annotations
 
