@@ -5,7 +5,7 @@ folder; PostgreSQL too when ``VTS_TEST_DATABASE_URL`` or ``--database-url`` name
 
 1. a local receiver (uvicorn + httptools, a bare ASGI app answering 200) runs as its own
    process on loopback;
-2. **direct**: the worker's own HTTP client (``events.safety.make_client``, same
+2. **direct**: the worker's own HTTP client (``guarded_http.make_client``, same
    concurrency and limits) posts the same signed form bodies straight to the receiver —
    the ceiling a worker could reach if the outbox cost nothing;
 3. **1 worker** and **2 workers**: ``python -m vts_masking.events worker`` processes are
@@ -181,7 +181,7 @@ def delivered(store: Store) -> int:
 async def direct(url: str, n: int) -> float:
     """The worker's HTTP client posting the same signed bodies straight at the receiver."""
     from vts.signature import generate_nonce
-    from vts_masking.events.safety import ClientPool
+    from vts_masking.guarded_http import ClientPool
 
     clients = ClientPool(allow_private=True, concurrency=CONCURRENCY)
     now = store_clock_now()

@@ -64,9 +64,9 @@ def build_app(
         app.state.startup_hooks.append(start_worker)
         app.state.shutdown_hooks.append(stop_worker)
     if settings.sip_enabled:
+        from .api.routers.trunks import router as trunks_router
         from .calls.engine import CallEngine, host_port
-        from .calls.trunk_status import TrunkCollector
-        from .calls.trunk_status import router as trunks_router
+        from .calls.trunk_status import TrunkCollector, snapshot
         from .sip.tls import TlsConfigError
         from .sip.trunks import TrunkConfigError
 
@@ -76,6 +76,7 @@ def build_app(
             # the operator's configuration, not a bug: say what is wrong, no traceback
             raise SystemExit(f"vts-masking: {exc}") from None
         app.state.calls = engine
+        app.state.trunk_snapshot = lambda: snapshot(engine)
         app.include_router(trunks_router)
         app.state.metrics_collectors = [TrunkCollector(engine)]
 

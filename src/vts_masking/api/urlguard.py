@@ -10,7 +10,7 @@ refused with a 400 naming the parameter, unless the operator allows private targ
 
 A name that does not resolve now is accepted: DNS for a customer's new endpoint may not
 be published yet, and the fetchers check every address again when they connect
-(:mod:`vts_masking.events.safety`), so what DNS answers later is what counts.
+(:mod:`vts_masking.guarded_http`), so what DNS answers later is what counts.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 from fastapi import Request
 
+from .. import guarded_http
 from ..domain import errors, outbound
 from ..domain.session_params import CALLBACK_URLS, PLAY_URLS
-from ..events import safety
 
 RESOLVE_TIMEOUT = 2.0  # seconds; past it the name is accepted (checked again at fetch)
 
@@ -38,14 +38,14 @@ async def _problem(url: str) -> str | None:
         return why
     try:
         addresses = await asyncio.wait_for(
-            safety.resolve(target.host, target.port), RESOLVE_TIMEOUT
+            guarded_http.resolve(target.host, target.port), RESOLVE_TIMEOUT
         )
     except (OSError, TimeoutError, UnicodeError):
         return None
     for text in addresses:
         try:
-            safety.check_addresses(target.host, [text])
-        except safety.UnsafeTarget:
+            guarded_http.check_addresses(target.host, [text])
+        except guarded_http.UnsafeTarget:
             return f"{target.host} resolves to the non-public address {text}"
     return None
 

@@ -13,7 +13,7 @@ import httpx
 
 from .. import badinput
 from ..domain.appxml import MAX_DOCUMENT, AppXmlError, Verb, parse
-from ..events.safety import UnsafeTarget, check_url, make_client
+from ..guarded_http import UnsafeTarget, check_url, make_client
 
 log = logging.getLogger("vts_masking.calls.application")
 

@@ -1,28 +1,20 @@
-"""``GET /trunks/status`` and the SIP edge's trunk metrics: what the operator sees.
+"""The SIP edge's trunk state and metrics: what the operator sees.
 
 Per trunk: its address and transport, registration state (registered, seconds to
 expiry, the next REGISTER, counters of attempts, successes, failures and challenges)
 and its digest counters; for the edge: requests refused by the access list (by source,
-the busiest first) and inbound digest challenges. ``vts-masking trunks status`` reads
-the JSON; :class:`TrunkCollector` feeds ``/metrics``.
-
-Only loopback clients get the JSON (it names carriers' addresses): an operator asks from
-the node itself, or through their own proxy. Nothing of customers is in it.
+the busiest first) and inbound digest challenges. :func:`snapshot` is the JSON that
+``GET /trunks/status`` serves (:mod:`vts_masking.api.routers.trunks`) and
+``vts-masking trunks status`` reads; :class:`TrunkCollector` feeds ``/metrics``.
+Nothing of customers is in it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-from ..api.errors import error_response
-
-router = APIRouter(tags=["Operations"])
 
 
 def snapshot(engine: Any) -> dict[str, Any]:
@@ -39,24 +31,6 @@ def snapshot(engine: Any) -> dict[str, Any]:
         "inbound_auth": dict(b2bua.auth_stats),
         "tls_failed": b2bua.transport.stats.get("tls_failed", 0),
     }
-
-
-def _loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@router.get("/trunks/status", summary="SIP trunks: registration and counters (loopback only)")
-async def trunks_status(request: Request) -> JSONResponse:
-    if not _loopback(request):
-        return error_response(403, "Trunk status is served to the node itself only.")
-    engine = getattr(request.app.state, "calls", None)
-    if engine is None:
-        return error_response(404, "The SIP edge is not running on this node.")
-    return JSONResponse(snapshot(engine))
 
 
 class TrunkCollector:

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ..api.parsing import body_params, query_params
-from ..api.routers.numbers import _pool, _split_numbers, _sub_ids
+from ..api.routers.numbers import pool_for, split_numbers, subaccount_ids
 from ..domain import errors
 from ..domain.list_filters import RecordingFilters, parse_paging, parse_session_filters
 from ..domain.views import event_view, fmt_time
@@ -500,7 +500,7 @@ async def numbers_page(request: Request) -> Response:
             {k: val for k, val in query.items() if k in ("limit", "offset")}, max_limit=100
         )
         total, rows = store.numbers.list(who.main, who.subaccount, NumberFilters(), limit, offset)
-        subs = _sub_ids(store, who)
+        subs = subaccount_ids(store, who)
         pools = [("", f"{who.main.name} (main account)")] if who.subaccount is None else []
         if who.subaccount is None:
             pools += [
@@ -537,8 +537,8 @@ async def numbers_add(request: Request) -> Response:
         raw = _text(form, "numbers")
         if not raw:
             raise errors.missing("numbers")
-        pool = _pool(store, who, {"subaccount": _text(form, "subaccount") or None})
-        store.numbers.add(who.main, _split_numbers(raw), pool=pool, by_main=who.subaccount is None)
+        pool = pool_for(store, who, {"subaccount": _text(form, "subaccount") or None})
+        store.numbers.add(who.main, split_numbers(raw), pool=pool, by_main=who.subaccount is None)
 
     await _in_thread(work)
     return RedirectResponse(link(v, "/numbers", notice="added"), status_code=303)
@@ -571,7 +571,7 @@ async def number_move(number: str, request: Request) -> Response:
             raise errors.Forbidden(
                 "Forbidden. Only the main account moves numbers between its pools."
             )
-        pool = _pool(store, who, {"subaccount": _text(form, "subaccount") or None})
+        pool = pool_for(store, who, {"subaccount": _text(form, "subaccount") or None})
         store.numbers.update(who.main, None, number, {"pool_id": (pool or who.main).id})
 
     await _in_thread(work)
@@ -586,7 +586,7 @@ async def number_page(number: str, request: Request) -> Response:
         v = viewer(request, store)
         who = v.tenant()
         row = store.numbers.get(who.main, who.subaccount, number)
-        subs = _sub_ids(store, who)
+        subs = subaccount_ids(store, who)
         live = store.stats.number_sessions(who, row["id"])
         return _page(
             v,

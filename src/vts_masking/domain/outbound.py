@@ -21,7 +21,7 @@ API (which refuses a bad URL with a 400 naming the parameter) and by every fetch
 * :func:`host_problem` — a literal address or a name that is non-public by definition
   (``localhost``, ``*.localhost``, RFC 6761), decided without DNS.
 
-No I/O here: resolving names is the fetchers' job (:mod:`vts_masking.events.safety`).
+No I/O here: resolving names is the fetchers' job (:mod:`vts_masking.guarded_http`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Events: the outbox delivery worker, its safety rules, metrics and operator commands.
+"""Events: the outbox delivery worker, its metrics and operator commands.
 
 Wiring (done by ``service.py`` and ``cli.py``):
 

@@ -58,7 +58,7 @@ class Attempt:
 
     status_code: int | None = None  # the receiver's answer, if it answered
     error: str | None = None  # time-out, connection error, refused target …
-    refused: bool = False  # the target is not allowed (safety.py): never retried
+    refused: bool = False  # the target is not allowed (guarded_http.py): never retried
     answer: str | None = None  # the start of the receiver's body (shown in the console)
     latency_ms: int = 0  # request sent → answer read (0 when nothing was sent)
 

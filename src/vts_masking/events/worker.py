@@ -7,7 +7,7 @@ One asyncio task runs three things at once:
   nothing is due;
 * one **sender** task per event: builds the request (POST form body or GET query string,
   docs/calls.md#events), signs it with :mod:`vts.signature` (the very function the SDK's verifier
-  uses), sends it through the guarded client of :mod:`.safety`, reads at most
+  uses), sends it through the guarded client of :mod:`vts_masking.guarded_http`, reads at most
   ``max_body`` bytes of the answer and turns it into an :class:`~.delivery.Attempt`;
 * a **recorder** that writes finished outcomes back in small batches, one transaction
   each, after :func:`~.delivery.decide` has chosen delivered / retry-at / failed.
@@ -35,6 +35,7 @@ import httpx
 from vts.signature import NONCE_HEADER, SIGNATURE_HEADER, compute_v3_signature, generate_nonce
 
 from .. import badinput
+from ..guarded_http import ClientPool, UnsafeTarget, check_url
 from ..logs import fields
 from ..store.base import Database
 from .delivery import (
@@ -50,7 +51,6 @@ from .delivery import (
 )
 from .metrics import COUNTERS, Counters
 from .outbox_repo import AttemptLog, Claimed, OutboxRepo, Outcome
-from .safety import ClientPool, UnsafeTarget, check_url
 
 log = logging.getLogger("vts_masking.events")
 

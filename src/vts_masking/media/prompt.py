@@ -12,7 +12,7 @@ at 3.6 kHz (FFT convolution, so no aliasing from 44.1/48 kHz material) followed 
 interpolation onto the 8 kHz grid — plenty for telephone-band speech, numpy only.
 
 Play URLs come from customers, so they are fetched through the same guarded client as
-event callbacks (:mod:`vts_masking.events.safety`): a URL of an ambiguous shape is not
+event callbacks (:mod:`vts_masking.guarded_http`): a URL of an ambiguous shape is not
 fetched, and neither is one whose host resolves to a loopback, private, link-local,
 site-local, multicast or otherwise non-public address (IPv4 inside IPv6 included), nor
 one that does not resolve; ``allow_private=True`` lifts the address rule (development,
@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import badinput
 from ..clock import Clock
-from ..events.safety import UnsafeTarget, check_url, make_client
+from ..guarded_http import UnsafeTarget, check_url, make_client
 from . import g711
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,12 @@ router = APIRouter(tags=["Numbers"])
 BASE = "/v1/Account/{auth_id}/Number"
 
 
-def _split_numbers(value: Any) -> list[str]:
+# The rules below are shared with the web console (console/routes.py), which manages the
+# pool under the same rules as the API.
+
+
+def split_numbers(value: Any) -> list[str]:
+    """``numbers`` as sent: one number, a comma-separated list, or a JSON list."""
     if isinstance(value, list):
         items = [str(v) for v in value]
     elif isinstance(value, str | int) and not isinstance(value, bool):
@@ -39,7 +44,8 @@ def _split_numbers(value: Any) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-def _sub_ids(store: Any, who: Principal) -> dict[int, str]:
+def subaccount_ids(store: Any, who: Principal) -> dict[int, str]:
+    """The pools ``who`` may see, by id → their subaccount auth id."""
     if who.subaccount is not None:
         return {who.subaccount.id: who.subaccount.auth_id}
     _, rows = store.accounts.list_subaccounts(who.main, 10_000, 0)
@@ -51,7 +57,9 @@ def _views(who: Principal, rows: list[dict[str, Any]], subs: dict[int, str]) -> 
     return [number_view(r, root, subs.get(r["pool_id"])) for r in rows]
 
 
-def _pool(store: Any, who: Principal, raw: dict[str, Any]) -> Any:
+def pool_for(store: Any, who: Principal, raw: dict[str, Any]) -> Any:
+    """The subaccount whose pool ``raw["subaccount"]`` names (None: the main account's);
+    a subaccount may only name itself."""
     sub_id = coerce.text("subaccount", raw.get("subaccount"), 20)
     if who.subaccount is not None:
         if sub_id and sub_id != who.subaccount.auth_id:
@@ -98,13 +106,13 @@ async def add_numbers(request: Request, who: Principal = Depends(principal)) -> 
         raw["numbers"] = raw["number"]
     if coerce.is_unset(raw.get("numbers")):
         raise errors.missing("numbers")
-    items = _split_numbers(raw["numbers"])
+    items = split_numbers(raw["numbers"])
     fields = _number_fields(raw)
     await vet(request, [("answer_url", fields.get("answer_url"))], play=False)
     store = get_store(request)
 
     def work() -> list[str]:
-        pool = _pool(store, who, raw)
+        pool = pool_for(store, who, raw)
         return store.numbers.add(
             who.main, items, pool=pool, by_main=who.subaccount is None, **fields
         )
@@ -150,7 +158,7 @@ async def list_numbers(request: Request, who: Principal = Depends(principal)) ->
             number_type=kind,
         )
         total, rows = store.numbers.list(who.main, who.subaccount, filters, limit, offset)
-        return total, rows, _sub_ids(store, who)
+        return total, rows, subaccount_ids(store, who)
 
     total, rows, subs = await run_in_threadpool(work)
     return ok(list_page(request, raw, limit, offset, total, _views(who, rows, subs)))
@@ -163,7 +171,7 @@ async def get_number(
     store = get_store(request)
 
     def work() -> tuple[dict[str, Any], dict[int, str]]:
-        return store.numbers.get(who.main, who.subaccount, number), _sub_ids(store, who)
+        return store.numbers.get(who.main, who.subaccount, number), subaccount_ids(store, who)
 
     row, subs = await run_in_threadpool(work)
     return ok(_views(who, [row], subs)[0])
@@ -181,9 +189,10 @@ async def update_number(
     def work() -> tuple[dict[str, Any], dict[int, str]]:
         values = dict(fields)
         if "subaccount" in raw and who.subaccount is None:
-            pool = _pool(store, who, raw)
+            pool = pool_for(store, who, raw)
             values["pool_id"] = (pool or who.main).id
-        return store.numbers.update(who.main, who.subaccount, number, values), _sub_ids(store, who)
+        row = store.numbers.update(who.main, who.subaccount, number, values)
+        return row, subaccount_ids(store, who)
 
     async def update() -> JSONResponse:
         row, subs = await run_in_threadpool(work)

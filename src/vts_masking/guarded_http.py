@@ -1,4 +1,4 @@
-"""Outbound safety: the guarded HTTP client of everything the service fetches or sends to a
+"""The guarded HTTP client of everything the service fetches or sends to a
 URL a customer chose — event callbacks and recording callbacks (the delivery worker), a
 number's ``answer_url`` (:mod:`vts_masking.calls.application`) and play URLs
 (:mod:`vts_masking.media.prompt`). Without care each is a way to make the service send
@@ -40,7 +40,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from ..domain import outbound
+from .domain import outbound
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

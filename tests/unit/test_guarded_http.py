@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from vts_masking.events.safety import UnsafeTarget, check_addresses, check_url, is_public
+from vts_masking.guarded_http import UnsafeTarget, check_addresses, check_url, is_public
 
 
 @pytest.mark.parametrize(
