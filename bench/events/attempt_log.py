@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from bench.events.run import reset, seed  # noqa: E402
 from sqlalchemy import delete, update  # noqa: E402
 
-from vts_masking.events.delivery import Decision  # noqa: E402
-from vts_masking.events.outbox_repo import AttemptLog, OutboxRepo, Outcome  # noqa: E402
+from vts_masking.domain.delivery import Decision  # noqa: E402
 from vts_masking.store import Store  # noqa: E402
+from vts_masking.store.deliveries import AttemptLog, OutboxRepo, Outcome  # noqa: E402
 from vts_masking.store.models import delivery_attempts, outbox  # noqa: E402
 
 

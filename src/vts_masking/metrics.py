@@ -287,14 +287,12 @@ class StoreCollector(Collector):
             busy.add_metric([pool.auth_id], pool.in_use)
             ratio.add_metric([pool.auth_id], pool.in_use / pool.numbers if pool.numbers else 0)
         yield from (total, busy, ratio)
-        from .events.outbox_repo import OutboxRepo
-
         outbox = GaugeMetricFamily(
             "vts_events_outbox",
             "Events in the outbox by status (all processes).",
             labels=["status"],
         )
-        counts = OutboxRepo(self.store.db).counts(("pending", "delivering", "failed"))
+        counts = self.store.deliveries.counts(("pending", "delivering", "failed"))
         for status, n in sorted(counts.items()):
             outbox.add_metric([status], n)
         yield outbox

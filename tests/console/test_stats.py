@@ -14,8 +14,8 @@ from tests.conftest import us
 from tests.integration.events.receiver import Receiver
 from vts_masking.clock import FrozenClock
 from vts_masking.domain.billing import RateTable
+from vts_masking.domain.delivery import RetryPolicy
 from vts_masking.domain.session_params import parse_create
-from vts_masking.events.delivery import RetryPolicy
 from vts_masking.events.worker import DeliveryWorker, WorkerConfig
 from vts_masking.store import Account, Principal, Store
 from vts_masking.store.calllog import CallLog, CallRef

@@ -26,8 +26,8 @@ from ..api.routers.numbers import pool_for, split_numbers, subaccount_ids
 from ..domain import errors
 from ..domain.list_filters import RecordingFilters, parse_paging, parse_session_filters
 from ..domain.views import event_view, fmt_time
-from ..events.outbox_repo import OutboxRepo
 from ..store import Principal, Store
+from ..store.deliveries import OutboxRepo
 from ..store.numbers import NumberFilters
 from . import charts, timeline
 from .auth import (

@@ -48,7 +48,7 @@ def events_list(
 ) -> None:
     """List events with their delivery status, newest first."""
     from ..domain.views import event_view
-    from .outbox_repo import OutboxRepo
+    from ..store.deliveries import OutboxRepo
 
     store = open_store(database_url, data_dir)
     try:
@@ -88,7 +88,7 @@ def events_retry(
 ) -> None:
     """Make a failed (or waiting) event due now; a running worker sends it shortly."""
     from ..domain.views import event_view
-    from .outbox_repo import OutboxRepo
+    from ..store.deliveries import OutboxRepo
 
     store = open_store(database_url, data_dir)
     try:

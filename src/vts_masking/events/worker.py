@@ -35,10 +35,7 @@ import httpx
 from vts.signature import NONCE_HEADER, SIGNATURE_HEADER, compute_v3_signature, generate_nonce
 
 from .. import badinput
-from ..guarded_http import ClientPool, UnsafeTarget, check_url
-from ..logs import fields
-from ..store.base import Database
-from .delivery import (
+from ..domain.delivery import (
     DELIVERED,
     FAILED,
     RETRY,
@@ -49,8 +46,11 @@ from .delivery import (
     decide,
     default_rng,
 )
+from ..guarded_http import ClientPool, UnsafeTarget, check_url
+from ..logs import fields
+from ..store.base import Database
+from ..store.deliveries import AttemptLog, Claimed, OutboxRepo, Outcome
 from .metrics import COUNTERS, Counters
-from .outbox_repo import AttemptLog, Claimed, OutboxRepo, Outcome
 
 log = logging.getLogger("vts_masking.events")
 

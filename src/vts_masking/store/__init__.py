@@ -11,6 +11,7 @@ from .base import Database
 from .calls import CallRepo
 from .console import ConsoleRepo
 from .db import make_engine, migrate
+from .deliveries import OutboxRepo
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
 from .operator import OperatorRepo
@@ -32,6 +33,7 @@ class Store:
         self.idempotency = IdempotencyRepo(self.db)
         self.operator = OperatorRepo(self.db, self.accounts)
         self.console = ConsoleRepo(self.db)  # the web console's logins and operators
+        self.deliveries = OutboxRepo(self.db)  # the outbox's claims, outcomes, operator reads
         self.stats = StatsRepo(self.db)  # the web console's cross-resource reads
 
     @property

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from tests.conftest import us
 from vts_masking.clock import FrozenClock
 from vts_masking.domain.session_params import parse_create
-from vts_masking.events.outbox_repo import OutboxRepo
 from vts_masking.events.worker import DeliveryWorker
 from vts_masking.store import Account, Principal, Store
 from vts_masking.store import outbox as outbox_ops
+from vts_masking.store.deliveries import OutboxRepo
 from vts_masking.store.models import outbox, sessions
 
 _numbers = itertools.count()

@@ -12,7 +12,7 @@ import pytest
 from tests.integration.events.conftest import drain, emit, new_session, repo, rows
 from tests.integration.events.receiver import Receiver
 from vts_masking.clock import FrozenClock
-from vts_masking.events.delivery import RetryPolicy
+from vts_masking.domain.delivery import RetryPolicy
 from vts_masking.events.metrics import Counters
 from vts_masking.events.worker import DeliveryWorker, WorkerConfig
 from vts_masking.store import Account, Store
@@ -295,8 +295,8 @@ async def test_an_event_whose_lease_ran_out_is_delivered_by_another_worker(
     [row] = rows(store)
     assert row.status == "delivered" and row.attempts == 2
     # The dead worker waking up late cannot overwrite the outcome: its lease is gone.
-    from vts_masking.events.delivery import Decision
-    from vts_masking.events.outbox_repo import Outcome
+    from vts_masking.domain.delivery import Decision
+    from vts_masking.store.deliveries import Outcome
 
     kept = repo(store).record([Outcome(dead.id, dead.lease_until, Decision("failed"), 500, "x")])
     assert kept == 0 and rows(store)[0].status == "delivered"

@@ -34,7 +34,7 @@ async def test_loopback_target_is_refused_unless_private_callbacks_are_allowed(
         assert row.last_error.startswith("refused:") and "non-public" in row.last_error
 
         # The operator allows private callbacks and retries it.
-        from vts_masking.events.outbox_repo import OutboxRepo
+        from vts_masking.store.deliveries import OutboxRepo
 
         assert OutboxRepo(store.db).retry(row.id)
         w = DeliveryWorker(store.db, allow_private=True, config=FAST)

@@ -31,9 +31,9 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, select, update
 
-from ..store.base import Database
-from ..store.models import accounts, delivery_attempts, outbox, sessions
-from .delivery import DELIVERED, FAILED, RETRY, Decision
+from ..domain.delivery import DELIVERED, FAILED, RETRY, Decision
+from .base import Database
+from .models import accounts, delivery_attempts, outbox, sessions
 
 log = logging.getLogger("vts_masking.events")
 

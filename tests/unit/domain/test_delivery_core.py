@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from vts_masking.events.delivery import Attempt, RetryPolicy, decide
+from vts_masking.domain.delivery import Attempt, RetryPolicy, decide
 from vts_masking.events.worker import WorkerConfig
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
