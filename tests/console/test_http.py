@@ -329,6 +329,25 @@ def test_removing_a_number_with_active_sessions_needs_drain(
     assert r.status_code == 303 and "notice=draining" in r.headers["location"]
 
 
+def test_replacing_a_number_moves_its_sessions_and_removes_it(
+    signed_in: Browserless, tenant: Tenant
+) -> None:
+    number, spare = tenant.vn(24), tenant.vn(25)
+    tenant.add_numbers(number)
+    s = tenant.session(first_party=us(33), second_party=us(34))
+    tenant.add_numbers(spare)
+    page = signed_in.http.get("/console/numbers").text
+    assert 'name="replace"' in page
+    r = signed_in.http.post(
+        f"/console/numbers/{number}/remove",
+        data={"replace": "1", "csrf_token": signed_in.csrf()},
+    )
+    assert r.status_code == 303 and "notice=replaced" in r.headers["location"]
+    moved = tenant.http.get(tenant.base + f"Masking/Session/{s['session_uuid']}/").json()
+    assert moved["response"]["virtual_number"] == spare
+    assert tenant.http.get(tenant.base + f"Number/{number}/").status_code == 404
+
+
 def test_retrying_an_event_is_scoped_to_the_tenant_and_to_retryable_events(
     signed_in: Browserless, tenant: Tenant, other_tenant: Tenant
 ) -> None:

@@ -54,6 +54,7 @@ NOTICES = {
     "removed": "Number removed.",
     "draining": "Number draining: it takes no new sessions and goes when its last one ends.",
     "moved": "Number moved.",
+    "replaced": "Number removed: its live sessions moved to other numbers of their pool.",
 }
 LOGIN_SECONDS = 12 * 3600
 
@@ -550,13 +551,17 @@ async def number_remove(number: str, request: Request) -> Response:
     v = await _in_thread(viewer, request, store)
     form = await _form(request, v)
     drain = _text(form, "drain") in ("1", "true", "on")
+    replace = _text(form, "replace") in ("1", "true", "on")
 
     def work() -> str:
         who = v.tenant()
-        return store.numbers.remove(who.main, who.subaccount, number, drain=drain)
+        return store.numbers.remove(
+            who.main, who.subaccount, number, drain=drain, replace=replace
+        )
 
     state = await _in_thread(work)
-    return RedirectResponse(link(v, "/numbers", notice=state), status_code=303)
+    notice = "replaced" if replace and state == "removed" else state
+    return RedirectResponse(link(v, "/numbers", notice=notice), status_code=303)
 
 
 @router.post("/numbers/{number}/move")
