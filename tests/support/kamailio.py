@@ -195,8 +195,9 @@ class Dispatcher(KamailioProcess):
         *,
         ping_interval: int = 1,
         node_timeout: int = 1500,
+        name: str = "dispatcher",
     ) -> None:
-        self.workdir = workdir / "dispatcher"
+        self.workdir = workdir / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.nodes = nodes
