@@ -38,9 +38,46 @@ sys.path.insert(0, str(ROOT))
 from tests.support.kamailio import Dispatcher  # noqa: E402
 from tests.support.scaleout import Cluster, RoundRobin, SippLoad, pg_database  # noqa: E402
 
+METRICS = (
+    "calls/s",
+    "busiest node CPU ms/call",
+    "machine CPU busy %",
+    "sessions/s",
+    "failed calls",
+)
 DEFAULT_DB = os.environ.get(
     "VTS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+class Meter:
+    """CPU each node and the whole machine spent between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def start(self) -> None:
+        self.before = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        self.ticks = machine_ticks()
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        used = {n: cpu_seconds(p) - self.before[n] for n, p in self.pids.items()}
+        busy, total = machine_ticks()
+        share = (busy - self.ticks[0]) / max(1, total - self.ticks[1])
+        return used, share
 
 
 def party(n: int, area: int = 415) -> str:
@@ -89,8 +126,7 @@ def main() -> int:
             return 2
 
     results: dict[str, dict[str, list[float]]] = {
-        "1 node": {"calls/s": [], "failed calls": [], "sessions/s": []},
-        "2 nodes": {"calls/s": [], "failed calls": [], "sessions/s": []},
+        name: {metric: [] for metric in METRICS} for name in ("1 node", "2 nodes")
     }
     schema = pg_database(args.database_url)
     db_url = next(schema)
@@ -137,7 +173,15 @@ def main() -> int:
                                 limit=args.concurrency,
                                 name=f"r{round_}-{name.replace(' ', '')}",
                             )
+                            assert node_a.proc.proc and node_b.proc.proc
+                            meter = Meter(
+                                {"A": node_a.proc.proc.pid, "B": node_b.proc.proc.pid}
+                            )
+                            meter.start()
                             res = load.run()
+                            used, busy = meter.stop()
+                            if res.failed:
+                                print(res.errors[-1500:], flush=True)
                             nodes = [node_a] if name == "1 node" else [node_a, node_b]
                             sps = sessions_per_second(
                                 rr, nodes, args.sessions, args.threads, base
@@ -145,11 +189,16 @@ def main() -> int:
                             base += args.sessions
                             results[name]["calls/s"].append(res.rate)
                             results[name]["failed calls"].append(res.failed)
+                            per_call = 1000 * max(used.values()) / max(1, res.successful)
+                            results[name]["busiest node CPU ms/call"].append(per_call)
+                            results[name]["machine CPU busy %"].append(100 * busy)
                             results[name]["sessions/s"].append(sps)
                             print(
                                 f"  round {round_ + 1} {name:7s}: {res.rate:6.1f} calls/s "
                                 f"({res.successful} completed, {res.failed} failed, "
-                                f"{res.seconds:.1f} s); {sps:6.1f} sessions/s",
+                                f"{res.seconds:.1f} s, node CPU A {used['A']:.1f} s "
+                                f"B {used['B']:.1f} s, machine {100 * busy:.0f}% busy); "
+                                f"{sps:6.1f} sessions/s",
                                 flush=True,
                             )
                             time.sleep(1.0)  # let the last calls' writes drain
@@ -160,12 +209,12 @@ def main() -> int:
         next(schema, None)
 
     print("\nmedians (two-node / one-node ratio):")
-    print(f"  {'':14s} {'1 node':>10s} {'2 nodes':>10s} {'ratio':>7s}")
-    for metric in ("calls/s", "sessions/s", "failed calls"):
+    print(f"  {'':26s} {'1 node':>10s} {'2 nodes':>10s} {'ratio':>7s}")
+    for metric in METRICS:
         one = statistics.median(results["1 node"][metric])
         two = statistics.median(results["2 nodes"][metric])
         ratio = f"{two / one:7.2f}" if one and metric != "failed calls" else f"{'':7s}"
-        print(f"  {metric:14s} {one:10.1f} {two:10.1f} {ratio}")
+        print(f"  {metric:26s} {one:10.1f} {two:10.1f} {ratio}")
     return 0
 
 

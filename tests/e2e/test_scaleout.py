@@ -16,6 +16,9 @@ not set.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -47,6 +50,7 @@ from vts_masking.events.outbox_repo import OutboxRepo
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "scaleout" / "run.py"
 LEASE = 8.0  # seconds: the short outbox lease of the node-kill test (VTS_EVENTS_LEASE)
 FAST_EVENTS = {"VTS_EVENTS_POLL": "0.05"}
 
@@ -340,3 +344,30 @@ def held_now(rx: Receiver) -> int:
 def delivering(repo: OutboxRepo) -> dict[int, Any]:
     """Events under a lease now: id → lease end."""
     return {r.id: r.lease_until for r in repo.list(limit=100_000) if r.status == "delivering"}
+
+
+# --------------------------------------------------------------------------- the bench
+
+
+@pytest.mark.sipp
+@requires_sipp
+@requires_kamailio
+def test_scaleout_bench_runs_and_prints_its_table() -> None:
+    """bench/scaleout/run.py with tiny parameters: it measures both configurations and
+    prints the medians with their ratio (no figure is judged)."""
+    if not PG_URL:
+        pytest.skip("VTS_TEST_DATABASE_URL is not set (scale-out needs PostgreSQL)")
+    tiny = ["--calls", "12", "--concurrency", "4", "--sessions", "12", "--threads", "2"]
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--database-url", PG_URL, *tiny, "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "round 1 1 node" in out.stdout and "round 1 2 nodes" in out.stdout
+    assert "(12 completed, 0 failed" in out.stdout
+    table = out.stdout.split("medians (two-node / one-node ratio):")[1]
+    for metric in ("calls/s", "sessions/s", "failed calls"):
+        assert re.search(rf"^  {re.escape(metric)} +[0-9.]+ +[0-9.]+", table, re.M), table
