@@ -119,6 +119,7 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=300, help="creates per measurement")
     ap.add_argument("--threads", type=int, default=8, help="HTTP clients creating sessions")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pool-size", type=int, default=8, help="VTS_DB_POOL_SIZE of each node")
     args = ap.parse_args()
     for tool in ("sipp", "kamailio"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
@@ -133,7 +134,9 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as tmp:
             workdir = Path(tmp)
-            with Cluster(db_url, workdir, count=2) as c:
+            # Connections enough for the load, few enough for a shared server.
+            env = {"VTS_DB_POOL_SIZE": str(args.pool_size)}
+            with Cluster(db_url, workdir, count=2, env=env) as c:
                 node_a, node_b = c.nodes
                 assert c.dispatcher is not None  # the cluster's own: both nodes
                 one = Dispatcher(workdir, [(node_a.host, node_a.sip_port)], name="front-1")

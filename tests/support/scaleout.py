@@ -159,7 +159,7 @@ class Cluster:
         self.close()
 
     def _start(self) -> None:
-        self.store = Store(self.db_url, pool_size=4)
+        self.store = Store(self.db_url, pool_size=2)
         self.store.migrate()  # once, before the nodes: they never race on the schema
         if self.sip:
             self.trunk_port = free_port()
@@ -176,7 +176,14 @@ class Cluster:
             data = self.workdir / f"node-{name}"
             data.mkdir(parents=True, exist_ok=True)
             sip_port = free_port(host)
-            env = {"VTS_RTP_ADDRESS": host, "VTS_RTP_PORTS": "20000-29999", **self.env}
+            env = {
+                "VTS_RTP_ADDRESS": host,
+                "VTS_RTP_PORTS": "20000-29999",
+                # a few connections each: the test PostgreSQL (max_connections 100) is
+                # shared with the rest of the suite, running beside this in CI
+                "VTS_DB_POOL_SIZE": "3",
+                **self.env,
+            }
             proc = ServiceProcess(
                 self.db_url,
                 data,
