@@ -151,8 +151,8 @@ def test_sipp_load_through_the_dispatcher_completes_on_both_nodes(
     _, rr, _ = setup_tenant(c, pool=8)
     sessions = make_sessions(rr, 24)  # 12 created on each node's HTTP
     before = c.calls_started()
-    calls = 240
-    result = SippLoad(tmp_path, c.sip_front, pairs_of(sessions), calls, rate=16).run()
+    calls = 200
+    result = SippLoad(tmp_path, c.sip_front, pairs_of(sessions), calls, rate=20).run()
     completed(result, calls)
     after = c.calls_started()
     landed = {name: after[name] - before[name] for name in after}

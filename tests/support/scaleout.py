@@ -160,7 +160,7 @@ class Cluster:
 
     def _start(self) -> None:
         self.store = Store(self.db_url, pool_size=2)
-        self.store.migrate()  # once, before the nodes: they never race on the schema
+        self.store.migrate()  # before the nodes (they would also queue on its advisory lock)
         if self.sip:
             self.trunk_port = free_port()
             uas = [SIPP or "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(self.trunk_port)]
