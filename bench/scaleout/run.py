@@ -144,7 +144,7 @@ def main() -> int:
                 fronts = {"1 node": one, "2 nodes": c.dispatcher}
                 try:
                     account = c.account("bench")
-                    rr = RoundRobin(c.nodes, account)
+                    rr = c.round_robin(account)
                     pool = [f"+1220555{n:04d}" for n in range(50)]
                     assert rr.post("Number/", json={"numbers": ",".join(pool)}).status_code == 201
                     # the callers: sessions made once, used by every call round
@@ -205,7 +205,6 @@ def main() -> int:
                                 flush=True,
                             )
                             time.sleep(1.0)  # let the last calls' writes drain
-                    rr.close()
                 finally:
                     one.stop()
     finally:

@@ -85,7 +85,7 @@ def receiver() -> Iterator[Receiver]:
 
 def setup_tenant(c: Cluster, pool: int) -> tuple[Account, RoundRobin, list[str]]:
     account = c.account()
-    rr = RoundRobin(c.nodes, account)
+    rr = c.round_robin(account)
     numbers = [f"+1220555{n:04d}" for n in range(pool)]
     r = rr.post("Number/", json={"numbers": ",".join(numbers)})
     assert r.status_code == 201, r.text
@@ -169,7 +169,6 @@ def test_sipp_load_through_the_dispatcher_completes_on_both_nodes(
         return total
 
     assert wait_for(lambda: legs() == 2 * calls, timeout=20), legs()
-    rr.close()
 
 
 # --------------------------------------------------------------------------- allocation
@@ -211,7 +210,6 @@ def test_concurrent_creates_on_both_nodes_never_share_a_number_and_exhaust_clean
                 params={"first_party": first, "status": "active", "limit": 20},
             ).json()["response"]["objects"]
             assert sorted(s["virtual_number"] for s in listed) == sorted(numbers)
-    rr.close()
 
 
 # --------------------------------------------------------------------------- events
@@ -248,7 +246,6 @@ def test_every_event_is_delivered_once_by_one_worker_at_a_time(
     delivered = {n.name: node_metric(n, "vts_events_delivered_total") for n in c.nodes}
     assert sum(delivered.values()) == len(rows), delivered
     assert all(v > 0 for v in delivered.values()), delivered
-    rr.close()
 
 
 # --------------------------------------------------------------------------- node loss
@@ -333,7 +330,6 @@ def test_killed_node_leaves_the_rotation_and_the_survivor_delivers_its_leased_ev
         assert row.delivered_time >= lease
     assert set(receiver.started) >= {(r.session_uuid, str(r.seq)) for r in rows.values()}
     assert receiver.overlaps == []  # never two deliveries of one event at once
-    rr.close()
 
 
 def held_now(rx: Receiver) -> int:

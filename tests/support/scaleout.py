@@ -146,6 +146,7 @@ class Cluster:
         self.dispatcher: Dispatcher | None = None
         self.trunk: subprocess.Popen[bytes] | None = None
         self.trunk_port = 0
+        self._clients: list[RoundRobin] = []
 
     def __enter__(self) -> Cluster:
         try:
@@ -210,6 +211,8 @@ class Cluster:
 
     def close(self) -> None:
         # Each step on its own: one that fails never leaves the others running.
+        for rr in self._clients:
+            rr.close()
         if self.dispatcher is not None:
             with contextlib.suppress(Exception):
                 self.dispatcher.stop()
@@ -239,6 +242,12 @@ class Cluster:
         assert self.store is not None
         a = self.store.accounts.create(name)
         return Account(a.auth_id, a.auth_token)
+
+    def round_robin(self, account: Account) -> RoundRobin:
+        """HTTP clients of ``account`` over the nodes, closed with the cluster."""
+        rr = RoundRobin(self.nodes, account)
+        self._clients.append(rr)
+        return rr
 
     def calls_started(self) -> dict[str, float]:
         """Calls each live node's SIP edge took on so far."""
