@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     port: int = 8080
     data_dir: Path = Path("vts-data")
     database_url: str | None = None
+    # connections one process keeps open to the database, and as many more at a peak:
+    # with several nodes on one PostgreSQL, nodes × 2 × this must stay under the
+    # server's max_connections (100 by default)
+    db_pool_size: int = Field(20, ge=1)
     sweep_interval: float = Field(1.0, description="seconds between expiry sweeps")
 
     sip_listen: str = "127.0.0.1:5060"

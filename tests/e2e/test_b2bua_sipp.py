@@ -163,6 +163,27 @@ async def test_masked_call_callee_sees_only_the_virtual_number(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_answer_to_the_caller_carries_its_record_route_so_a_proxy_stays_in_path(
+    tmp_path,
+):
+    """RFC 3261 §12.1.1: the 180 and 200 that make the caller's dialog copy the INVITE's
+    Record-Route (a dispatcher front drops in-dialog requests without its Route); the
+    callee's leg is a new dialog of ours and gets none of it."""
+    caller, callee, _, _ = await run_call(tmp_path, "caller_bye.xml", None)
+    ok(caller)
+    ok(callee)
+    answers = [
+        b
+        for b in caller.received().split("-----------------------------------------------")
+        if "CSeq: 1 INVITE" in b and ("SIP/2.0 200" in b or "SIP/2.0 180" in b)
+    ]
+    assert answers
+    for answer in answers:
+        assert "Record-Route: <sip:secret-proxy.example;lr>" in answer, answer
+    assert "Record-Route" not in callee.received()
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize(("status", "cause"), [("486", "USER_BUSY"), ("603", "CALL_REJECTED")])
 async def test_callee_failure_is_mapped_to_the_caller(tmp_path, status, cause):
     caller, callee, rec, _ = await run_call(

@@ -40,7 +40,9 @@ _handed_out: set[int] = set()
 _rng = random.Random()
 
 
-def _free_block(lo: int, hi: int, count: int, kinds: tuple[int, ...]) -> int:
+def _free_block(
+    lo: int, hi: int, count: int, kinds: tuple[int, ...], hosts: tuple[str, ...] = ("127.0.0.1",)
+) -> int:
     while True:
         if len(_handed_out) > 2000:
             _handed_out.clear()
@@ -52,9 +54,10 @@ def _free_block(lo: int, hi: int, count: int, kinds: tuple[int, ...]) -> int:
         try:
             for port in ports:
                 for kind in kinds:
-                    sock = socket.socket(socket.AF_INET, kind)
-                    socks.append(sock)
-                    sock.bind(("127.0.0.1", port))
+                    for host in hosts:
+                        sock = socket.socket(socket.AF_INET, kind)
+                        socks.append(sock)
+                        sock.bind((host, port))
         except OSError:
             continue
         finally:
@@ -64,9 +67,11 @@ def _free_block(lo: int, hi: int, count: int, kinds: tuple[int, ...]) -> int:
         return base
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now (HTTP, SIP, SIPp)."""
-    return _free_block(*SINGLE_PORTS, 1, (socket.SOCK_DGRAM, socket.SOCK_STREAM))
+def free_port(*hosts: str) -> int:
+    """A port free for both UDP and TCP right now (HTTP, SIP, SIPp) on 127.0.0.1, or on
+    each of ``hosts`` (other loopback addresses: Linux answers all of 127/8)."""
+    kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+    return _free_block(*SINGLE_PORTS, 1, kinds, hosts or ("127.0.0.1",))
 
 
 def free_media_ports(count: int = 4) -> int:
@@ -142,7 +147,8 @@ class LiveService:
 
 class ServiceProcess:
     """``vts-masking serve`` as a child process; with ``sip_listen`` its SIP edge is up
-    too (listening there, dialling ``sip_trunk``; other settings by ``env``, VTS_*)."""
+    too (listening there, dialling ``sip_trunk``; other settings by ``env``, VTS_*).
+    Its HTTP API listens on ``host`` (another loopback address for a second node)."""
 
     def __init__(
         self,
@@ -152,9 +158,11 @@ class ServiceProcess:
         env: dict | None = None,
         sip_listen: str | None = None,
         sip_trunk: str | None = None,
+        host: str = "127.0.0.1",
     ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
         sip = (
             ["--sip-listen", sip_listen, "--sip-trunk", sip_trunk or "127.0.0.1:5080"]
             if sip_listen
@@ -166,6 +174,8 @@ class ServiceProcess:
             "vts_masking.cli",
             "serve",
             *sip,
+            "--host",
+            host,
             "--port",
             str(self.port),
             "--database-url",

@@ -112,7 +112,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     own_store = store is None
-    store = store or Store(settings.resolved_database_url(), clock)
+    store = store or Store(settings.resolved_database_url(), clock, pool_size=settings.db_pool_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

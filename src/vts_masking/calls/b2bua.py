@@ -633,6 +633,14 @@ class B2BUA:
         headers = list(extra)
         if contact:
             headers.append(("Contact", self._contact_for(txn.request, txn.transport)))
+            request = txn.request
+            if request.method == "INVITE" and request.to.tag is None and 100 < status < 300:
+                # RFC 3261 §12.1.1: a response that makes a dialog carries the request's
+                # Record-Route, in order, so the caller's in-dialog requests (ACK, BYE)
+                # pass the same proxies: a dispatcher front (deploy/kamailio) drops what
+                # arrives without its Route.
+                for value in request.headers.get_all("record-route"):
+                    headers.append(("Record-Route", value))
         if body:
             headers.append(("Content-Type", "application/sdp"))
         resp = make_response(

@@ -128,13 +128,24 @@ def build_request(client: httpx.AsyncClient, event: Claimed) -> httpx.Request:
             headers={"Content-Type": FORM},
         )
         params = event.params
-    # str(request.url) is what goes on the wire (httpx normalises e.g. an empty path
-    # to "/"), so it is what the receiver rebuilds and must be what we sign.
+    # The URL as it goes on the wire is what the receiver rebuilds and must be what we
+    # sign (httpx normalises it: percent-encoding, default ports).
     request.headers[NONCE_HEADER] = nonce
     request.headers[SIGNATURE_HEADER] = compute_v3_signature(
-        event.method, str(request.url), params, nonce, event.auth_token
+        event.method, signed_url(request.url), params, nonce, event.auth_token
     )
     return request
+
+
+def signed_url(url: httpx.URL) -> str:
+    """``url`` as a receiver rebuilds it from the request: an empty path is sent as
+    ``/`` (``POST / HTTP/1.1``), though ``str(url)`` keeps it empty since httpx 0.28, so
+    a callback_url without a path (``http://host:port``) is signed with the slash."""
+    text = str(url)
+    head, sep, query = text.partition("?")
+    if "/" not in head.partition("://")[2]:
+        text = head + "/" + sep + query
+    return text
 
 
 class DeliveryWorker:

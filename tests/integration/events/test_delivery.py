@@ -71,6 +71,23 @@ async def test_get_event_carries_parameters_in_the_signed_query_string(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_callback_url_without_a_path_is_signed_as_sent_with_its_slash(
+    store: Store, account: Account, method: str
+) -> None:
+    """``http://host:port`` goes out as ``… / HTTP/1.1``: the receiver rebuilds the URL
+    with the slash, so that is the URL signed (httpx's str() leaves the path empty)."""
+    with Receiver() as rx:
+        new_session(store, account, callback_url=rx.url, callback_method=method)
+        w = worker(store)
+        await drain(w)
+        await w.aclose()
+    [got] = rx.got()
+    assert got.url.split("?")[0] == rx.url + "/"
+    assert got.signature_valid(account.auth_token)
+
+
+@pytest.mark.asyncio
 async def test_every_event_type_arrives_with_its_parameters_and_a_valid_signature(
     store: Store, account: Account
 ) -> None:
