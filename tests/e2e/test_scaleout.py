@@ -46,7 +46,7 @@ from tests.support.scaleout import (
 )
 from vts_masking.clock import utcnow
 from vts_masking.domain.errors import POOL_EXHAUSTED
-from vts_masking.events.outbox_repo import OutboxRepo
+from vts_masking.store.deliveries import OutboxRepo
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
