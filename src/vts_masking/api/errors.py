@@ -21,8 +21,12 @@ from starlette.routing import Match
 
 from .. import badinput
 from ..domain.errors import ApiError
+from ..store import db
 
 log = logging.getLogger("vts_masking.api")
+
+# a database that is down answers every request the same way: a line a minute says so
+_UNAVAILABLE = badinput.BadInput(logger=log, what="answered 503, database unavailable")
 
 HTTP_TEXTS = {
     401: "Authentication failed.",
@@ -96,6 +100,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if db.unavailable(exc):
+            # The database is there but busy or restarting: the request did nothing
+            # (its transaction rolled back), so the client may simply send it again.
+            _UNAVAILABLE.note("database", f"{request.method} {request.url.path}: {exc}")
+            return error_response(
+                503, "Service temporarily unavailable. Try again.", {"Retry-After": "1"}
+            )
         # Never leak a stack trace; log it with the request line for the operator.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "Internal server error.")

@@ -86,3 +86,36 @@ def migrate(engine: Engine) -> None:
             if is_postgres(engine):
                 conn.exec_driver_sql("SELECT pg_advisory_unlock(724001)")
                 conn.commit()
+
+
+# What a database says when it is there but cannot serve this request now: too many
+# clients, a restart or failover, a lost connection, SQLite's write lock held past the
+# busy timeout. A request that meets one is worth retrying (503), unlike a bug (500).
+_UNAVAILABLE_TEXTS = (
+    "database is locked",  # SQLite: another writer held the lock past the busy timeout
+    "too many clients",  # PostgreSQL: max_connections reached
+    "remaining connection slots are reserved",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "terminating connection",  # an administrator's or a failover's doing
+    "server closed the connection",
+    "connection refused",
+    "could not connect",
+    "connection timeout expired",
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot serve now (worth a retry), not that a
+    statement is wrong."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError):
+        text = str(exc.orig).lower()
+        return any(t in text for t in _UNAVAILABLE_TEXTS)
+    return False
