@@ -129,6 +129,7 @@ def start_serve(
         ],
         cwd=workdir,
         env={**os.environ, "PYTHONPATH": str(src)},
+        stderr=(workdir / f"{name}.log").open("wb"),  # overload warnings stay out of the table
     )
     wait_healthy(f"http://127.0.0.1:{http}", proc=proc)
     return proc, sip
@@ -148,6 +149,7 @@ def start_bare(loop: str, trunk: int) -> tuple[subprocess.Popen[bytes], int]:
             loop,
         ],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # overload warnings stay out of the table
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src")},
     )
     assert proc.stdout is not None
