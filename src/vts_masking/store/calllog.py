@@ -14,6 +14,7 @@ import contextlib
 import json
 import threading
 import uuid
+from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -228,6 +229,9 @@ def _route_candidates() -> Any:
 
 
 ROUTE_CANDIDATES = _route_candidates()
+# run on the driver's cursor, once per call (its columns are plain ints and strings)
+_ROUTE_CANDIDATES = Direct(ROUTE_CANDIDATES)
+_RouteRow = namedtuple("_RouteRow", ["via", *(c.name for c in ROUTE_COLUMNS)])  # type: ignore[misc]
 
 
 @dataclass
@@ -280,7 +284,7 @@ class CallLog:
         then runs each alone). Every event still commits with the change that caused it."""
         if getattr(_batch, "conn", None) is not None:
             raise RuntimeError("a record batch is already open on this thread")
-        with _write(self.db) as conn:
+        with self.db.write() as conn:
             _batch.conn = conn
             try:
                 yield conn
@@ -300,8 +304,11 @@ class CallLog:
         with self.db.read() as conn:
             found = {
                 row.via: row
-                for row in conn.execute(
-                    ROUTE_CANDIDATES, {"number": virtual_number, "caller": party_key, "now": now}
+                for row in map(
+                    _RouteRow._make,
+                    _ROUTE_CANDIDATES.rows(
+                        conn, {"number": virtual_number, "caller": party_key, "now": now}
+                    ),
                 )
             }
             number = None

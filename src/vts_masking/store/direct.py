@@ -80,6 +80,16 @@ class Direct:
         finally:
             cursor.close()
 
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Run with one set of parameters; every result row (tuples)."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.args(params))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row of parameters (no results)."""
         compiled = self._for(conn.dialect)
