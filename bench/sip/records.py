@@ -3,8 +3,10 @@
 Every answered call writes its Call records, its interaction, the session's totals and
 about ten session events (``CallLog``: ``call_started``, ``leg_initiated`` ×2,
 ``leg_ringing``, ``leg_answered`` ×2, ``leg_finished`` ×2, ``call_ended``) — nine write
-transactions. This measures the CPU and wall time those take per call on SQLite and
-PostgreSQL, beside a baseline measured in the same run: nine empty write transactions
+transactions when each runs alone, or a share of one when the service's records writer
+(calls/writer.py) finds many steps waiting and commits them together (``--batch`` calls
+per transaction here). This measures the CPU and wall time those take per call on SQLite
+and PostgreSQL, beside a baseline measured in the same run: nine empty write transactions
 (``BEGIN``/``COMMIT`` through the same store), the floor of that pattern. Medians of
 ``--rounds`` rounds of ``--calls`` calls.
 
@@ -74,7 +76,7 @@ def per_call(fn: Callable[[], None], calls: int, rounds: int) -> tuple[float, fl
     return statistics.median(cpu), statistics.median(wall)
 
 
-def measure(url: str, calls: int, rounds: int) -> dict[str, tuple[float, float]]:
+def measure(url: str, calls: int, rounds: int, batch: int) -> dict[str, tuple[float, float]]:
     store = Store(url, pool_size=2)
     store.migrate()
     account = store.accounts.create("bench")
@@ -95,10 +97,21 @@ def measure(url: str, calls: int, rounds: int) -> dict[str, tuple[float, float]]
     for _ in range(30):  # warm caches (compiled statements, pool)
         one_call(log)
         empty_transactions()
+    def batched() -> None:
+        with log.batch():
+            for _ in range(batch):
+                one_call(log)
+
     results = {
         "baseline: 9 empty write transactions": per_call(empty_transactions, calls, rounds),
         "a call's records and events": per_call(lambda: one_call(log), calls, rounds),
+        f"the same, {batch} calls per transaction": per_call(
+            batched, max(1, calls // batch), rounds
+        ),
     }
+    # per_call counted a batch as one call
+    cpu, wall = results[f"the same, {batch} calls per transaction"]
+    results[f"the same, {batch} calls per transaction"] = (cpu / batch, wall / batch)
     store.close()
     return results
 
@@ -108,9 +121,10 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--batch", type=int, default=10, help="calls per transaction, batched")
     args = ap.parse_args()
     head = f"{'CPU ms/call':>12} {'wall ms/call':>13} {'CPU ratio':>10}"
-    print(f"{'backend':10} {'writes':40} {head}")
+    print(f"{'backend':10} {'writes':40} {head}")  # CPU ratio: to the baseline
     for backend in args.backends.split(","):
         schema = None
         if backend == "sqlite":
@@ -118,7 +132,7 @@ def main() -> None:
         else:
             url, schema = pg_schema_url(PG_URL)
         try:
-            rows = measure(url, args.calls, args.rounds)
+            rows = measure(url, args.calls, args.rounds, args.batch)
         finally:
             if schema:
                 drop_pg_schema(PG_URL, schema)

@@ -2,8 +2,10 @@
 
 It answers the B2BUA's routing question from the session store (docs/calls.md), and turns
 the B2BUA's leg events into Call records, the session's interaction, its totals and its
-events. Store writes run on worker threads, one call's writes strictly in order (a chain
-of tasks per call), so the SIP loop never waits on the database.
+events. Store writes run on one writer thread (``calls/writer.py``), all calls' writes in
+the order they happened, as many per transaction as are waiting, so the SIP loop never
+waits on the database; a call's coroutine steps (a recording's end) chain after its
+earlier writes.
 
 It also puts every call's media through an RTP relay (``calls/media.py``; docs/media.md):
 plain bridges are relayed through the B2BUA's SDP hook; calls that need prompts, a PIN or
@@ -29,8 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from .. import metrics
 from ..badinput import BadInput
 from ..clock import Clock
@@ -51,6 +51,7 @@ from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, 
 from .application import fetch_application
 from .b2bua import B2BUA, Answer, Bridge, Call, Decision, InboundCall, Leg, Reject
 from .media import CallMedia, describe
+from .writer import RecordWriter
 
 log = logging.getLogger("vts_masking.calls")
 
@@ -130,6 +131,7 @@ class CallEngine:
         self.settings = settings
         self.log = CallLog(store.db, settings.rate_table_obj())
         self.recordings = RecordingLog(store.db, settings.base_url())
+        self.writer = RecordWriter(self.log.batch)
         self.ports: PortAllocator | None = None
         if settings.media_enabled:
             lo, hi = settings.rtp_port_range()
@@ -190,6 +192,11 @@ class CallEngine:
         pending = list(self._chains.values())
         if pending:
             await asyncio.wait(pending, timeout=5)
+        try:
+            await asyncio.wait_for(self.writer.drain(), timeout=10)
+        except TimeoutError:
+            log.warning("call records still being written at shutdown")
+        self.writer.close()
         await self.prompts.aclose()
 
     # -- routing --------------------------------------------------------------------
@@ -639,23 +646,31 @@ class CallEngine:
     # -- observer: leg events to records, in order per call ----------------------------
 
     def _submit(self, call: Call, fn: Callable[..., Any], *args: Any, last: bool = False) -> None:
-        """Run ``fn`` after every earlier step of this call (a coroutine function on the
-        loop, anything else on a worker thread)."""
+        """Run ``fn`` after every earlier step of this call: a plain function goes to the
+        records' writer thread (queued, no waiting); a coroutine function runs on the
+        loop once the call's earlier steps are committed, and the call's later steps
+        chain after it. (``last``: the call's final step; nothing is kept after it.)"""
         previous = self._chains.get(call.id)
+        coroutine = inspect.iscoroutinefunction(fn)
+        if previous is None and not coroutine:
+            self.writer.put(fn, args)
+            return
 
         async def run() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
             try:
-                if inspect.iscoroutinefunction(fn):
+                if previous is not None:
+                    await asyncio.wait([previous])
+                else:
+                    await self.writer.drain()  # the call's earlier steps are committed
+                if coroutine:
                     await fn(*args)
                 else:
-                    await run_in_threadpool(fn, *args)
+                    await self.writer.run(fn, args)
             except Exception:
                 log.exception("writing call records failed (%s)", getattr(fn, "__name__", fn))
             finally:
-                if last and self._chains.get(call.id) is task:
-                    del self._chains[call.id]
+                if self._chains.get(call.id) is task:
+                    del self._chains[call.id]  # later steps go straight to the writer
 
         task = asyncio.get_running_loop().create_task(run())
         self._chains[call.id] = task
@@ -818,16 +833,19 @@ class CallEngine:
             log.exception("recording %s could not be written", rec.uuid)
             result = None
         at = self.clock.now()
-        await run_in_threadpool(
-            self.recordings.recording_finished,
-            ctx.ref,
-            rec,
-            a_id,
-            at,
-            duration=result.duration if result else 0.0,
-            size=result.size if result else 0,
-            failed=result is None,
-        )
+
+        def write() -> None:
+            self.recordings.recording_finished(
+                ctx.ref,
+                rec,
+                a_id,
+                at,
+                duration=result.duration if result else 0.0,
+                size=result.size if result else 0,
+                failed=result is None,
+            )
+
+        await self.writer.run(write, ())
 
     def _finished(self, call: Call, leg: Leg, at: datetime) -> None:
         if leg.side == "b":

@@ -10,8 +10,12 @@ or the reverse.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import uuid
+from collections import namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,9 +27,26 @@ from ..domain.billing import RateTable
 from ..domain.views import account_path
 from . import outbox
 from .base import Database
+from .direct import Direct
 from .models import accounts, bindings, calls, interactions, numbers, recordings, sessions
 
 Role = Literal["first", "second"]
+
+# The write transaction a batch of record operations shares (CallLog.batch), per thread:
+# set only on the thread running the batch, so any other caller gets its own transaction.
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def _write(db: Database) -> Iterator[Connection]:
+    """The transaction a record operation writes in: the batch's, when one is open on
+    this thread, else one of its own."""
+    conn = getattr(_batch, "conn", None)
+    if conn is not None:
+        yield conn
+        return
+    with db.write() as own:
+        yield own
 
 NUMBER_BY_E164 = select(numbers.c.id, numbers.c.answer_url, numbers.c.state).where(
     numbers.c.number == bindparam("number"), numbers.c.state != "removed"
@@ -47,40 +68,72 @@ SESSION_BY_KEY = select(sessions).where(
     sessions.c.expiry_time > bindparam("now"),
 )
 
-# The record writes, built once: a statement built per call costs more CPU in
-# SQLAlchemy (values(), cache keys) than SQLite takes to run it.
-INSERT_INTERACTION = interactions.insert()
-INSERT_CALL = calls.insert()
+# The record writes, built once and run on the driver's cursor (store/direct.py): a
+# statement built or executed through SQLAlchemy per call costs more CPU (values(), cache
+# keys, execution context) than SQLite takes to run it.
+INSERT_INTERACTION = Direct(
+    interactions.insert().returning(interactions.c.id),
+    [
+        "session_id",
+        "start_time",
+        "duration",
+        "call_billed_duration",
+        "total_call_amount",
+        "total_call_count",
+    ],
+)
+INSERT_CALL = Direct(
+    calls.insert().returning(calls.c.id),
+    [
+        "uuid",
+        "account_id",
+        "session_id",
+        "interaction_id",
+        "party",
+        "direction",
+        "from_number",
+        "to_number",
+        "status",
+        "initiation_time",
+        "duration",
+        "billed_duration",
+        "amount",
+    ],
+)
 _THIS_INTERACTION = interactions.c.id == bindparam("p_interaction_id")
 _THIS_CALL = calls.c.id == bindparam("p_call_id")
 _THIS_SESSION = sessions.c.id == bindparam("p_session_id")
-SESSION_CALL_STARTS = (
+SESSION_CALL_STARTS = Direct(
     update(sessions)
     .where(_THIS_SESSION)
     .values(active_calls=sessions.c.active_calls + 1, last_interaction_time=bindparam("p_at"))
 )
 LEG_JOINS_INTERACTION = {
-    role: update(interactions)
-    .where(_THIS_INTERACTION)
-    .values(
-        {
-            f"{role}_party_call_id": bindparam("p_call_id"),
-            f"{role}_party_status": "initiated",
-            "total_call_count": interactions.c.total_call_count + 1,
-        }
+    role: Direct(
+        update(interactions)
+        .where(_THIS_INTERACTION)
+        .values(
+            {
+                f"{role}_party_call_id": bindparam("p_call_id"),
+                f"{role}_party_status": "initiated",
+                "total_call_count": interactions.c.total_call_count + 1,
+            }
+        )
     )
     for role in ("first", "second")
 }
 LEG_STATUS = {
-    role: update(interactions)
-    .where(_THIS_INTERACTION)
-    .values({f"{role}_party_status": bindparam("p_status")})
+    role: Direct(
+        update(interactions)
+        .where(_THIS_INTERACTION)
+        .values({f"{role}_party_status": bindparam("p_status")})
+    )
     for role in ("first", "second")
 }
-CALL_ANSWERED = (
+CALL_ANSWERED = Direct(
     update(calls).where(_THIS_CALL).values(status="in-progress", answer_time=bindparam("p_at"))
 )
-CALL_FINISHED = (
+CALL_FINISHED = Direct(
     update(calls)
     .where(_THIS_CALL)
     .values(
@@ -95,25 +148,29 @@ CALL_FINISHED = (
     )
 )
 LEG_FINISHED = {
-    role: update(interactions)
-    .where(_THIS_INTERACTION)
-    .values(
-        {
-            f"{role}_party_status": bindparam("p_status"),
-            "call_billed_duration": interactions.c.call_billed_duration + bindparam("p_billed"),
-            "total_call_amount": interactions.c.total_call_amount + bindparam("p_amount"),
-        }
+    role: Direct(
+        update(interactions)
+        .where(_THIS_INTERACTION)
+        .values(
+            {
+                f"{role}_party_status": bindparam("p_status"),
+                "call_billed_duration": interactions.c.call_billed_duration
+                + bindparam("p_billed"),
+                "total_call_amount": interactions.c.total_call_amount + bindparam("p_amount"),
+            }
+        )
     )
     for role in ("first", "second")
 }
 SET_LAST_PEER = update(sessions).where(_THIS_SESSION).values(last_peer=bindparam("p_peer"))
+# read through SQLAlchemy: its start_time and amounts need the types' conversions
 INTERACTION_BY_ID = select(interactions).where(_THIS_INTERACTION)
-INTERACTION_ENDS = (
+INTERACTION_ENDS = Direct(
     update(interactions)
     .where(_THIS_INTERACTION)
     .values(end_time=bindparam("p_at"), duration=bindparam("p_duration"))
 )
-SESSION_CALL_ENDS = (
+SESSION_CALL_ENDS = Direct(
     update(sessions)
     .where(_THIS_SESSION)
     .values(
@@ -123,6 +180,20 @@ SESSION_CALL_ENDS = (
         total_call_billed_duration=sessions.c.total_call_billed_duration + bindparam("p_billed"),
         last_interaction_time=bindparam("p_at"),
     )
+)
+
+
+# What a routing decision reads of a session: only these columns, so a lookup per call
+# does not convert the session's timestamps and amounts it never looks at.
+ROUTE_COLUMNS = (
+    sessions.c.id,
+    sessions.c.uuid,
+    sessions.c.account_id,
+    sessions.c.virtual_number,
+    sessions.c.first_party,
+    sessions.c.second_party,
+    sessions.c.last_peer,
+    sessions.c.params,
 )
 
 
@@ -138,7 +209,7 @@ def _route_candidates() -> Any:
     )
     live = (sessions.c.status == "active", sessions.c.expiry_time > bindparam("now"))
     keyed = (
-        select(bindings.c.key.label("via"), *sessions.c)
+        select(bindings.c.key.label("via"), *ROUTE_COLUMNS)
         .join(sessions, sessions.c.id == bindings.c.session_id)
         .where(
             bindings.c.number_id == number_id,
@@ -148,7 +219,7 @@ def _route_candidates() -> Any:
         )
     )
     newest = (
-        select(sessions)
+        select(*ROUTE_COLUMNS)
         .where(sessions.c.number_id == number_id, *live)
         .order_by(sessions.c.id.desc())
         .limit(1)
@@ -158,6 +229,9 @@ def _route_candidates() -> Any:
 
 
 ROUTE_CANDIDATES = _route_candidates()
+# run on the driver's cursor, once per call (its columns are plain ints and strings)
+_ROUTE_CANDIDATES = Direct(ROUTE_CANDIDATES)
+_RouteRow = namedtuple("_RouteRow", ["via", *(c.name for c in ROUTE_COLUMNS)])  # type: ignore[misc]
 
 
 @dataclass
@@ -202,6 +276,21 @@ class CallLog:
         self.db = db
         self.rates = rates
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Connection]:
+        """One write transaction for many record operations (``leg_*``, ``call_*``,
+        ``pin_status`` and RecordingLog's) run on this thread inside it: they commit
+        together, or — when one raises — roll back together (the call engine's writer
+        then runs each alone). Every event still commits with the change that caused it."""
+        if getattr(_batch, "conn", None) is not None:
+            raise RuntimeError("a record batch is already open on this thread")
+        with self.db.write() as conn:
+            _batch.conn = conn
+            try:
+                yield conn
+            finally:
+                _batch.conn = None
+
     # -- routing --------------------------------------------------------------------
 
     def route(self, virtual_number: str, caller: str) -> Route:
@@ -215,8 +304,11 @@ class CallLog:
         with self.db.read() as conn:
             found = {
                 row.via: row
-                for row in conn.execute(
-                    ROUTE_CANDIDATES, {"number": virtual_number, "caller": party_key, "now": now}
+                for row in map(
+                    _RouteRow._make,
+                    _ROUTE_CANDIDATES.rows(
+                        conn, {"number": virtual_number, "caller": party_key, "now": now}
+                    ),
                 )
             }
             number = None
@@ -334,7 +426,7 @@ class CallLog:
     ) -> None:
         """``SessionPinAuthenticationStatus`` (success | failed | AuthorizedCaller)."""
         call_uuid = ref.legs[leg_id][1] if leg_id in ref.legs else None
-        with self.db.write() as conn:
+        with _write(self.db) as conn:
             self._emit(
                 conn,
                 ref,
@@ -371,9 +463,9 @@ class CallLog:
 
     def call_started(self, ref: CallRef, at: datetime) -> None:
         """A call begins: an interaction opens and the session reads ``in-progress``."""
-        with self.db.write() as conn:
-            ref.interaction_id = conn.execute(
-                INSERT_INTERACTION,
+        with _write(self.db) as conn:
+            ref.interaction_id = INSERT_INTERACTION.execute(
+                conn,
                 {
                     "session_id": ref.session_id,
                     "start_time": at,
@@ -382,8 +474,8 @@ class CallLog:
                     "total_call_amount": Decimal(0),
                     "total_call_count": 0,
                 },
-            ).inserted_primary_key[0]
-            conn.execute(SESSION_CALL_STARTS, {"p_session_id": ref.session_id, "p_at": at})
+            )[0]
+            SESSION_CALL_STARTS.execute(conn, {"p_session_id": ref.session_id, "p_at": at})
 
     def leg_initiated(
         self,
@@ -396,9 +488,9 @@ class CallLog:
         at: datetime,
     ) -> str:
         call_uuid = str(uuid.uuid4())
-        with self.db.write() as conn:
-            row_id = conn.execute(
-                INSERT_CALL,
+        with _write(self.db) as conn:
+            row_id = INSERT_CALL.execute(
+                conn,
                 {
                     "uuid": call_uuid,
                     "account_id": ref.account_id,
@@ -414,10 +506,10 @@ class CallLog:
                     "billed_duration": 0,
                     "amount": Decimal(0),
                 },
-            ).inserted_primary_key[0]
+            )[0]
             ref.legs[leg_id] = (row_id, call_uuid, role)
-            conn.execute(
-                LEG_JOINS_INTERACTION[role],
+            LEG_JOINS_INTERACTION[role].execute(
+                conn,
                 {"p_interaction_id": ref.interaction_id, "p_call_id": row_id},
             )
             self._emit(
@@ -435,9 +527,9 @@ class CallLog:
         self, ref: CallRef, leg_id: str, from_number: str, to_number: str, at: datetime
     ) -> None:
         _row_id, call_uuid, role = ref.legs[leg_id]
-        with self.db.write() as conn:
-            conn.execute(
-                LEG_STATUS[role], {"p_interaction_id": ref.interaction_id, "p_status": "ringing"}
+        with _write(self.db) as conn:
+            LEG_STATUS[role].execute(
+                conn, {"p_interaction_id": ref.interaction_id, "p_status": "ringing"}
             )
             self._emit(
                 conn,
@@ -459,10 +551,10 @@ class CallLog:
         at: datetime,
     ) -> None:
         row_id, call_uuid, role = ref.legs[leg_id]
-        with self.db.write() as conn:
-            conn.execute(CALL_ANSWERED, {"p_call_id": row_id, "p_at": at})
-            conn.execute(
-                LEG_STATUS[role], {"p_interaction_id": ref.interaction_id, "p_status": "answered"}
+        with _write(self.db) as conn:
+            CALL_ANSWERED.execute(conn, {"p_call_id": row_id, "p_at": at})
+            LEG_STATUS[role].execute(
+                conn, {"p_interaction_id": ref.interaction_id, "p_status": "answered"}
             )
             names = ["SessionVirtualNumberAnswer"] if direction == "inbound" else []
             names.append(_event(role, "Answer"))
@@ -495,9 +587,9 @@ class CallLog:
         billed, amount = self.rates.amount(to_number, duration) if answered_at else (0, Decimal(0))
         status = "completed" if answered_at else _failed_status(sip_status, cause)
         extra = {"HangupCause": cause, "HangupCauseCode": cause_code}
-        with self.db.write() as conn:
-            conn.execute(
-                CALL_FINISHED,
+        with _write(self.db) as conn:
+            CALL_FINISHED.execute(
+                conn,
                 {
                     "p_call_id": row_id,
                     "p_status": status,
@@ -510,8 +602,8 @@ class CallLog:
                     "p_sip_status": sip_status,
                 },
             )
-            conn.execute(
-                LEG_FINISHED[role],
+            LEG_FINISHED[role].execute(
+                conn,
                 {
                     "p_interaction_id": ref.interaction_id,
                     "p_status": status,
@@ -537,13 +629,13 @@ class CallLog:
 
     def call_ended(self, ref: CallRef, at: datetime, *, both_answered: bool) -> None:
         """Close the interaction, add it to the session's totals, leave ``in-progress``."""
-        with self.db.write() as conn:
+        with _write(self.db) as conn:
             this = {"p_interaction_id": ref.interaction_id}
             inter = conn.execute(INTERACTION_BY_ID, this).one()
             duration = int((at - inter.start_time).total_seconds())
-            conn.execute(INTERACTION_ENDS, {**this, "p_at": at, "p_duration": duration})
-            conn.execute(
-                SESSION_CALL_ENDS,
+            INTERACTION_ENDS.execute(conn, {**this, "p_at": at, "p_duration": duration})
+            SESSION_CALL_ENDS.execute(
+                conn,
                 {
                     "p_session_id": ref.session_id,
                     "p_count": inter.total_call_count,
@@ -594,7 +686,7 @@ class RecordingLog:
     def recording_started(self, ref: CallRef, rec: RecordingRef, leg_id: str | None) -> None:
         """A Recording row (in-progress), linked to the interaction; Initiated event."""
         call_row = ref.legs[leg_id][0] if leg_id in ref.legs else None
-        with self.db.write() as conn:
+        with _write(self.db) as conn:
             rec.row_id = conn.execute(
                 recordings.insert().values(
                     uuid=rec.uuid,
@@ -639,7 +731,7 @@ class RecordingLog:
         """The file is written (or could not be): row completed/failed and its event."""
         if rec.row_id is None:
             return
-        with self.db.write() as conn:
+        with _write(self.db) as conn:
             conn.execute(
                 update(recordings)
                 .where(recordings.c.id == rec.row_id)

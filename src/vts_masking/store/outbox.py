@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from ..domain import events
+from .direct import Direct
 from .models import outbox, sessions
 
 BUMP_SEQ = (
@@ -36,6 +38,27 @@ TAKE_SEQS = (
         sessions.c.params,
     )
 )
+# emit_for's statements on the driver's cursor (store/direct.py): they run for every
+# step of every call, and their results are plain ints and strings.
+_TAKE_SEQS = Direct(TAKE_SEQS)
+_SeqSession = namedtuple(
+    "_SeqSession",
+    "id event_seq uuid account_id virtual_number first_party second_party params",
+)
+_ROW_KEYS = (
+    "account_id",
+    "session_id",
+    "seq",
+    "event_name",
+    "url",
+    "method",
+    "params",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_time",
+)
+_INSERT_EVENTS = Direct(outbox.insert().inline(), _ROW_KEYS)
 
 
 def emit(
@@ -133,12 +156,15 @@ def emit_for(
     flat = [alias for name in names for alias in events.ALIASES.get(name, (name,))]
     if not flat:
         return
-    session = conn.execute(TAKE_SEQS, {"session_id": session_id, "n": len(flat)}).one()
+    found = _TAKE_SEQS.execute(conn, {"session_id": session_id, "n": len(flat)})
+    if found is None:
+        raise LookupError(f"no session {session_id}")
+    session = _SeqSession(*found)
     params = json.loads(session.params)
     first = session.event_seq - len(flat) + 1
     what = Happened(from_number, to_number, call_uuid, extra)
     rows = [_row(session, params, name, now, first + i, what) for i, name in enumerate(flat)]
-    conn.execute(INSERT_EVENT, rows)
+    _INSERT_EVENTS.execute_many(conn, rows)
 
 
 def session_events(conn: Connection, session_id: int) -> list[Any]:

@@ -1,0 +1,148 @@
+"""The call records' writer: one thread writes every call's records, in arrival order,
+as many operations per transaction as are waiting (group commit).
+
+Each step of a call (``call_started``, ``leg_initiated`` …, about nine per call) used to
+hop to a worker thread of its own and take the store's write lock and a transaction of
+its own: nine GIL hand-offs between the SIP loop and the threads, nine BEGIN/COMMIT
+pairs, and threads queueing on the lock. Here the loop only appends the step to a queue
+(no waiting, no result); the one writer thread takes everything queued and runs it in one
+write transaction (``CallLog.batch``), so under load a hand-off and a commit carry
+many calls' steps. Order is kept: one queue, one thread — a call's steps run in the
+order they were submitted, as with the per-call chain before.
+
+Durability is unchanged in kind: a step is in memory until its batch commits (before,
+until its worker thread ran), and every event is still written in the transaction of the
+change that caused it. A batch is bounded (``max_batch``) so other writers (the API, the
+outbox worker) wait on the store's lock a few milliseconds at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("vts_masking.calls")
+
+#: called on the writer thread once the step is committed (result, or the exception)
+Done = Callable[[Any, BaseException | None], None]
+Op = tuple[Callable[..., Any], tuple[Any, ...], Done | None]
+#: opens one write transaction in which the steps run (``CallLog.batch``)
+Transaction = Callable[[], contextlib.AbstractContextManager[Any]]
+
+_STOP = object()
+
+
+class RecordWriter:
+    """A queue of record operations drained by one thread, a batch per transaction."""
+
+    def __init__(self, transaction: Transaction, *, max_batch: int = 256) -> None:
+        self._transaction = transaction
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        #: batches written, and batches that fell back to one transaction per step
+        self.stats = {"batches": 0, "steps": 0, "fallbacks": 0}
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._main, name="vts-call-records", daemon=True
+                    )
+                    self._thread.start()
+
+    def put(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Done | None = None) -> None:
+        """Queue ``fn(*args)`` after everything queued before it (returns at once)."""
+        self._ensure_started()
+        self._queue.put((fn, args, done))
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Queue ``fn(*args)`` and wait until it is committed (its result, or its exception)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+        self.put(fn, args, done)
+        return await future
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._thread is not None:
+            await self.run(_nothing, ())
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread once the queue is written (``drain`` first to wait for it)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._queue.put(_STOP)
+        thread.join(timeout)
+        self._thread = None
+
+    def _main(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch: list[Op] = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[Op]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]]
+        try:
+            with self._transaction():
+                outcomes = [(fn(*args), None) for fn, args, _ in batch]
+        except Exception:
+            # A step failed (or the commit did): everything is rolled back; each step
+            # then runs alone in a transaction of its own, so one bad step costs only
+            # itself (its state on the Python side is set again by the rerun).
+            self.stats["fallbacks"] += 1
+            outcomes = []
+            for fn, args, _ in batch:
+                try:
+                    outcomes.append((fn(*args), None))
+                except Exception as e:
+                    log.exception("writing call records failed (%s)", getattr(fn, "__name__", fn))
+                    outcomes.append((None, e))
+        self.stats["batches"] += 1
+        self.stats["steps"] += len(batch)
+        for (_fn, _args, done), (result, error) in zip(batch, outcomes, strict=True):
+            if done is not None:
+                try:
+                    done(result, error)
+                except Exception:  # a closed loop at shutdown: nobody waits any more
+                    log.debug("a record step's waiter is gone", exc_info=True)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

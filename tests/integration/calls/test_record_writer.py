@@ -1,0 +1,145 @@
+"""The call records' writer (calls/writer.py) and the statements it runs on the driver's
+cursor (store/direct.py), on SQLite and PostgreSQL: steps committed in order, a bad step
+costing only itself, and values reading back exactly as SQLAlchemy writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import Tenant, us
+from vts_masking.calls.writer import RecordWriter
+from vts_masking.domain.billing import RateTable
+from vts_masking.store import outbox
+from vts_masking.store.calllog import CallLog, CallRef
+from vts_masking.store.models import calls, interactions, sessions
+
+AT = datetime(2026, 12, 3, 7, 0, 0, 123456)
+
+
+@pytest.fixture
+def log(tenant: Tenant) -> CallLog:
+    return CallLog(tenant.live.store.db, RateTable())
+
+
+@pytest.fixture
+def ref(tenant: Tenant, log: CallLog) -> CallRef:
+    tenant.add_numbers(tenant.vn(0))
+    s = tenant.session(first_party=us(1), second_party=us(2))
+    row = log.session_for_call(s["session_uuid"])
+    return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
+
+
+def event_names(log: CallLog, session_id: int) -> list[str]:
+    with log.db.read() as conn:
+        return [e.event_name for e in outbox.session_events(conn, session_id)]
+
+
+def call_rows(log: CallLog, session_id: int) -> list:
+    with log.db.read() as conn:
+        return conn.execute(
+            select(calls).where(calls.c.session_id == session_id).order_by(calls.c.id)
+        ).all()
+
+
+def start_call(writer: RecordWriter, log: CallLog, ref: CallRef) -> None:
+    writer.put(log.call_started, (ref, AT))
+    writer.put(log.leg_initiated, (ref, "a", "first", "inbound", us(1), ref.virtual_number, AT))
+    writer.put(log.leg_initiated, (ref, "b", "second", "outbound", ref.virtual_number, us(2), AT))
+
+
+@pytest.mark.asyncio
+async def test_a_calls_steps_are_committed_in_the_order_they_were_queued(
+    log: CallLog, ref: CallRef
+) -> None:
+    writer = RecordWriter(log.batch)
+    start_call(writer, log, ref)
+    writer.put(log.leg_ringing, (ref, "b", ref.virtual_number, us(2), AT))
+    await writer.drain()
+    writer.close()
+    names = event_names(log, ref.session_id)  # in sequence order
+    steps = ["SessionFirstPartyInitiated", "SessionSecondPartyInitiated", "SessionSecondPartyRinging"]
+    assert [names.index(n) for n in steps] == sorted(names.index(n) for n in steps)
+    assert [r.party for r in call_rows(log, ref.session_id)] == ["first", "second"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_step_does_not_lose_the_others_in_its_batch(
+    log: CallLog, ref: CallRef
+) -> None:
+    writer = RecordWriter(log.batch)
+
+    def broken() -> None:
+        raise RuntimeError("this step fails")
+
+    writer.put(log.call_started, (ref, AT))
+    writer.put(broken, ())
+    writer.put(log.leg_initiated, (ref, "a", "first", "inbound", us(1), ref.virtual_number, AT))
+    await writer.drain()
+    writer.close()
+    assert [r.party for r in call_rows(log, ref.session_id)] == ["first"]
+    assert writer.stats["fallbacks"] >= 1
+
+
+@pytest.mark.asyncio
+async def test_run_returns_once_its_step_is_committed(log: CallLog, ref: CallRef) -> None:
+    writer = RecordWriter(log.batch)
+    writer.put(log.call_started, (ref, AT))
+    call_uuid = await writer.run(
+        log.leg_initiated, (ref, "a", "first", "inbound", us(1), ref.virtual_number, AT)
+    )
+    # read on a connection of its own: visible only if committed
+    assert [r.uuid for r in call_rows(log, ref.session_id)] == [call_uuid]
+    writer.close()
+
+
+@pytest.mark.asyncio
+async def test_run_raises_the_exception_of_its_step(log: CallLog) -> None:
+    writer = RecordWriter(log.batch)
+
+    def broken() -> None:
+        raise LookupError("no such leg")
+
+    with pytest.raises(LookupError):
+        await writer.run(broken, ())
+    writer.close()
+
+
+def test_a_finished_leg_reads_back_its_times_and_amounts_exactly(
+    log: CallLog, ref: CallRef
+) -> None:
+    """Written on the driver's cursor, read through SQLAlchemy: the same datetime (to the
+    microsecond) and Decimal a write through SQLAlchemy leaves."""
+    log.call_started(ref, AT)
+    log.leg_initiated(ref, "b", "second", "outbound", ref.virtual_number, us(2), AT)
+    answered = AT + timedelta(seconds=1)
+    ended = answered + timedelta(seconds=61)
+    log.leg_answered(ref, "b", "outbound", ref.virtual_number, us(2), answered)
+    log.leg_finished(
+        ref,
+        "b",
+        answered_at=answered,
+        sip_status=200,
+        cause="NORMAL_CLEARING",
+        cause_code=16,
+        from_number=ref.virtual_number,
+        to_number=us(2),
+        at=ended,
+    )
+    log.call_ended(ref, ended, both_answered=False)
+    (row,) = call_rows(log, ref.session_id)
+    billed, amount = RateTable().amount(us(2), 61)
+    assert (row.status, row.answer_time, row.end_time) == ("completed", answered, ended)
+    assert (row.duration, row.billed_duration, row.amount) == (61, billed, amount)
+    assert isinstance(row.amount, Decimal) and amount > 0
+    with log.db.read() as conn:
+        inter = conn.execute(
+            select(interactions).where(interactions.c.id == ref.interaction_id)
+        ).one()
+        session = conn.execute(select(sessions).where(sessions.c.id == ref.session_id)).one()
+    assert (inter.end_time, inter.total_call_amount, inter.total_call_count) == (ended, amount, 1)
+    assert (session.total_call_amount, session.active_calls) == (amount, 0)
+    assert session.last_interaction_time == ended
