@@ -50,6 +50,7 @@ class Store:
         migrate(self.engine)
 
     def close(self) -> None:
+        self.db.close()
         self.engine.dispose()
 
 

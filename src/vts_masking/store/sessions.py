@@ -21,6 +21,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -154,6 +155,21 @@ class SessionRepo:
                 return row
         return None
 
+    def _create_target(
+        self, principal: Principal, params: CreateParams
+    ) -> tuple[Account | None, int, str | None]:
+        """Who a create allocates for: (subaccount or None, pool id, country or None)."""
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        sub = self._pool(principal, params)
+        pool_id = (sub or principal.main).id
+        country = None
+        if params.geomatch and params.geo_party:
+            country = phone.country_of(params.geo_party)
+        return sub, pool_id, country
+
     def create(
         self,
         principal: Principal,
@@ -166,25 +182,12 @@ class SessionRepo:
         Everything — session, bindings, ``SessionCreated`` event, idempotency record —
         is one transaction: a refused create leaves nothing behind.
         """
-        if principal.read_only:
-            raise errors.Forbidden(
-                "Forbidden. A main account may only read a subaccount's resources."
-            )
-        sub = self._pool(principal, params)
-        pool_id = (sub or principal.main).id
-        country = None
-        if params.geomatch and params.geo_party:
-            country = phone.country_of(params.geo_party)
+        sub, pool_id, country = self._create_target(principal, params)
         last_error: Exception | None = None
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    if idem is not None:
-                        replay = idempotency.replay(conn, idem)
-                        if replay is not None:
-                            return replay
-                    self.db.lock(conn, *params.parties)
-                    return self._create_once(
+                    return self._create_in(
                         conn, principal, sub, pool_id, country, params, render, idem
                     )
             except IntegrityError as exc:
@@ -193,6 +196,51 @@ class SessionRepo:
                 last_error = exc  # another create took a key first: search again
                 continue
         raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
+
+    async def create_async(
+        self,
+        principal: Principal,
+        params: CreateParams,
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        idem: Idempotency | None = None,
+    ) -> Answer:
+        """:meth:`create` from async code: on SQLite its transaction is group-committed
+        with the other writes of the moment on the event loop (:meth:`Database.run_write`);
+        on PostgreSQL it runs in a worker thread."""
+        if self.db.postgres:
+            return await anyio.to_thread.run_sync(self.create, principal, params, render, idem)
+        sub, pool_id, country = await self.db.run_read(self._create_target, principal, params)
+        last_error: Exception | None = None
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return await self.db.run_write(
+                    self._create_in, principal, sub, pool_id, country, params, render, idem
+                )
+            except IntegrityError as exc:
+                if not _lost_race(exc):
+                    raise
+                last_error = exc
+                continue
+        raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
+
+    def _create_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        sub: Account | None,
+        pool_id: int,
+        country: str | None,
+        params: CreateParams,
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        idem: Idempotency | None,
+    ) -> Answer:
+        """One attempt at a create, in the caller's write transaction."""
+        if idem is not None:
+            replay = idempotency.replay(conn, idem)
+            if replay is not None:
+                return replay
+        self.db.lock(conn, *params.parties)
+        return self._create_once(conn, principal, sub, pool_id, country, params, render, idem)
 
     def _create_once(
         self,

@@ -47,7 +47,7 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
 
     async def create() -> JSONResponse:
         store = get_store(request)
-        created = await run_in_threadpool(store.sessions.create, who, params, render, idem)
+        created = await store.sessions.create_async(who, params, render, idem)
         status, body = created
         if created.replayed:  # a twin with the same key created it: it called the parties
             return replayed(status, body)
