@@ -43,6 +43,10 @@ from .db import is_postgres
 T = TypeVar("T")
 P = ParamSpec("P")
 WriteFn = Callable[..., Any]
+# When a worker thread holds the writer lock, the loop tries again this often, this many
+# times (its transaction is short), before handing the batch to a thread of its own.
+LOCK_RETRY = 0.0005
+LOCK_TRIES = 20
 # The connection a read run by :meth:`Database.run_read` inline uses, and its Database
 # (a process may hold several stores); a context variable, so other threads never see it.
 _INLINE_READ: contextvars.ContextVar[tuple[Database, Connection] | None] = contextvars.ContextVar(
@@ -151,13 +155,19 @@ class Database:
 
     # -- group commit (SQLite) ------------------------------------------------------
 
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _flush(self, loop: asyncio.AbstractEventLoop, tries: int = 0) -> None:
         """Run the loop's pending writes in one transaction (on the loop's thread)."""
         jobs = [j for j in self._pending.pop(loop, []) if not j[1].done()]
         if not jobs:
             return
         assert self._write_lock is not None
         if not self._write_lock.acquire(blocking=False):  # a worker thread is writing
+            if tries < LOCK_TRIES:  # its transaction is short: try again in a moment
+                waiting = self._pending.get(loop)
+                self._pending[loop] = jobs + (waiting or [])
+                if waiting is None:  # no flush is scheduled for the newer writes
+                    loop.call_later(LOCK_RETRY, self._flush, loop, tries + 1)
+                return
             self._flush_in_thread(loop, jobs)
             return
         try:
@@ -167,7 +177,7 @@ class Database:
                 self._flush_in_thread(loop, jobs)
                 return
             except Exception:
-                self._one_by_one(jobs)
+                self._one_by_one(loop, jobs)
                 return
         finally:
             self._write_lock.release()
@@ -192,43 +202,57 @@ class Database:
             raise
         return results
 
-    def _one_by_one(self, jobs: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+    def _one_by_one(
+        self, loop: asyncio.AbstractEventLoop, jobs: list[tuple[Any, asyncio.Future[Any]]]
+    ) -> None:
         """After a failed batch: each write alone, so only the failing one fails."""
         conn = self._loop_writer()
         for call, future in jobs:
             try:
-                result = self._commit(conn, [call])[0]
+                outcome = _Outcome(self._commit(conn, [call])[0])
             except _Busy:
-                self._flush_in_thread(asyncio.get_running_loop(), [(call, future)])
+                self._flush_in_thread(loop, [(call, future)])
                 continue
             except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                continue
-            if not future.done():
-                future.set_result(result)
+                outcome = _Outcome(error=exc)
+            outcome.settle(future)
 
     def _flush_in_thread(
         self, loop: asyncio.AbstractEventLoop, jobs: list[tuple[Any, asyncio.Future[Any]]]
     ) -> None:
-        """The batch's writes in a worker thread (each its own transaction, waiting
-        there for the writer lock and SQLite's busy timeout like any thread's write)."""
+        """The batch in a worker thread, which waits there for the writer lock and
+        SQLite's busy timeout like any thread's write: one transaction, or one per
+        write after a failure."""
 
-        async def run(call: Any, future: asyncio.Future[Any]) -> None:
-            fn, args, kwargs = call
+        def work() -> list[_Outcome]:
             try:
-                result = await anyio.to_thread.run_sync(lambda: self._write_alone(fn, args, kwargs))
-            except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                return
-            if not future.done():
-                future.set_result(result)
+                with self.write() as conn:
+                    return [_Outcome(fn(conn, *args, **kwargs)) for (fn, args, kwargs), _ in jobs]
+            except Exception:
+                pass
+            outcomes = []
+            for (fn, args, kwargs), _ in jobs:
+                try:
+                    outcomes.append(_Outcome(self._write_alone(fn, args, kwargs)))
+                except Exception as exc:
+                    outcomes.append(_Outcome(error=exc))
+            return outcomes
 
-        for call, future in jobs:
-            task = loop.create_task(run(call, future))
-            task.add_done_callback(_tasks.discard)
-            _tasks.add(task)
+        async def run() -> None:
+            try:
+                outcomes = await anyio.to_thread.run_sync(work)
+            except BaseException as exc:  # cancelled at shutdown: fail every caller
+                outcomes = [_Outcome(error=exc)] * len(jobs)
+                if not isinstance(exc, Exception):
+                    for (_, future), outcome in zip(jobs, outcomes, strict=True):
+                        outcome.settle(future)
+                    raise
+            for (_, future), outcome in zip(jobs, outcomes, strict=True):
+                outcome.settle(future)
+
+        task = loop.create_task(run())
+        task.add_done_callback(_tasks.discard)
+        _tasks.add(task)
 
     # -- the loop's own connections (SQLite) ----------------------------------------
 
@@ -271,6 +295,24 @@ class Database:
             return
         for key in sorted({zlib.crc32(n.encode()) for n in names}):
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+class _Outcome:
+    """What one write came to: its result or its exception."""
+
+    __slots__ = ("error", "result")
+
+    def __init__(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.result = result
+        self.error = error
+
+    def settle(self, future: asyncio.Future[Any]) -> None:
+        if future.done():
+            return
+        if self.error is not None:
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.result)
 
 
 class _Busy(Exception):
