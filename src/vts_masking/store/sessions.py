@@ -12,6 +12,7 @@ lock, so such races are rare rather than retried in bulk.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import uuid
@@ -35,6 +36,7 @@ from .base import Database
 from .filters import comparison_conditions
 from .idempotency import Answer, Idempotency
 from .models import bindings, calls, interactions, numbers, recordings, sessions
+from .prepared import Prepared
 
 MAX_ATTEMPTS = 8
 log = logging.getLogger("vts_masking.store")
@@ -44,13 +46,19 @@ log = logging.getLogger("vts_masking.store")
 ROW_ERRORS = (ValueError, TypeError, LookupError, DataError)
 
 
-def _free_number_query(geo: bool, upper: bool) -> Any:
+def _key_params(n: int) -> list[Any]:
+    # One bound parameter per key (k0, k1, …) rather than an expanding IN: a create has
+    # 1–4 keys, and a statement per count compiles once and runs on SQLite's cursor.
+    return [bindparam(f"k{i}") for i in range(n)]
+
+
+def _free_number_query(geo: bool, upper: bool, n_keys: int) -> Any:
     """Prebuilt allocation search (compiled once; only parameters change per call)."""
     busy = (
         select(bindings.c.id)
         .where(
             bindings.c.number_id == numbers.c.id,
-            bindings.c.key.in_(bindparam("keys", expanding=True)),
+            bindings.c.key.in_(_key_params(n_keys)),
             bindings.c.blocked_until > bindparam("now"),
         )
         .exists()
@@ -64,17 +72,53 @@ def _free_number_query(geo: bool, upper: bool) -> Any:
     return select(numbers.c.id, numbers.c.number).where(*cond).order_by(numbers.c.spread).limit(1)
 
 
-FREE_NUMBER = {
-    (geo, upper): _free_number_query(geo, upper) for geo in (True, False) for upper in (True, False)
-}
-DELETE_DEAD_KEYS = delete(bindings).where(
-    bindings.c.number_id == bindparam("number_id"),
-    bindings.c.key.in_(bindparam("keys", expanding=True)),
-    bindings.c.blocked_until <= bindparam("now"),
+@functools.cache
+def _free_number(geo: bool, upper: bool, n_keys: int) -> Prepared:
+    return Prepared(_free_number_query(geo, upper, n_keys))
+
+
+@functools.cache
+def _delete_dead_keys(n_keys: int) -> Prepared:
+    return Prepared(
+        delete(bindings).where(
+            bindings.c.number_id == bindparam("number_id"),
+            bindings.c.key.in_(_key_params(n_keys)),
+            bindings.c.blocked_until <= bindparam("now"),
+        )
+    )
+
+
+def _keys(keys: list[str]) -> dict[str, str]:
+    return {f"k{i}": key for i, key in enumerate(keys)}
+
+
+SESSION_COLUMNS = (
+    "uuid",
+    "account_id",
+    "subaccount_id",
+    "number_id",
+    "virtual_number",
+    "first_party",
+    "second_party",
+    "status",
+    "active_calls",
+    "created_time",
+    "modified_time",
+    "expiry_time",
+    "ended_time",
+    "duration",
+    "last_interaction_time",
+    "last_peer",
+    "params",
+    "amount",
+    "total_call_count",
+    "total_call_amount",
+    "total_call_billed_duration",
+    "event_seq",
 )
-INSERT_SESSION = sessions.insert()
-INSERT_BINDING = bindings.insert()
-SESSION_BY_UUID = select(sessions).where(sessions.c.uuid == bindparam("uuid"))
+INSERT_SESSION = Prepared(sessions.insert(), SESSION_COLUMNS)
+INSERT_BINDING = Prepared(bindings.insert(), ("number_id", "key", "session_id", "blocked_until"))
+SESSION_BY_UUID = Prepared(select(sessions).where(sessions.c.uuid == bindparam("uuid")))
 STORED_PARAMS = tuple(
     f.name
     for f in dataclasses.fields(CreateParams)
@@ -112,7 +156,7 @@ class SessionRepo:
         return row.account_id == principal.main.id
 
     def _load(self, conn: Connection, principal: Principal, session_uuid: str) -> Any:
-        row = conn.execute(SESSION_BY_UUID, {"uuid": session_uuid}).first()
+        row = SESSION_BY_UUID.first(conn, {"uuid": session_uuid})
         if row is None or not self._owns(principal, row):
             raise errors.NotFound(errors.SESSION_NOT_FOUND)
         return row
@@ -143,14 +187,14 @@ class SessionRepo:
         now: datetime,
     ) -> Any:
         values = {
-            "keys": keys,
+            **_keys(keys),
             "now": now,
             "pool_id": pool_id,
             "country": country,
             "start": allocation.spread_start(),
         }
         for upper in (True, False):  # from a random point to the end, then wrap around
-            row = conn.execute(FREE_NUMBER[(country is not None, upper)], values).first()
+            row = _free_number(country is not None, upper, len(keys)).first(conn, values)
             if row is not None:
                 return row
         return None
@@ -277,7 +321,7 @@ class SessionRepo:
         if number is None:
             raise errors.ApiError(errors.POOL_EXHAUSTED)
         # Dead claims (expired, cool-off over) on these keys give way before we insert.
-        conn.execute(DELETE_DEAD_KEYS, {"number_id": number.id, "keys": keys, "now": now})
+        _delete_dead_keys(len(keys)).run(conn, {"number_id": number.id, "now": now, **_keys(keys)})
         stored = {name: getattr(params, name) for name in STORED_PARAMS}
         stored["subaccount"] = sub.auth_id if sub else None
         row: dict[str, Any] = {
@@ -304,9 +348,9 @@ class SessionRepo:
             "total_call_billed_duration": 0,
             "event_seq": 1,  # SessionCreated below takes sequence number 1
         }
-        row["id"] = conn.execute(INSERT_SESSION, row).inserted_primary_key[0]
-        conn.execute(
-            INSERT_BINDING,
+        row["id"] = INSERT_SESSION.run(conn, row)
+        INSERT_BINDING.run_many(
+            conn,
             [
                 {
                     "number_id": number.id,
