@@ -453,20 +453,61 @@ class SessionRepo:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    if idem is not None:
-                        # a twin under the same key committed first: its answer is ours
-                        replay = idempotency.replay(conn, idem)
-                        if replay is not None:
-                            return replay
-                    view = self._update_once(conn, principal, session_uuid, change)
-                    if idem is not None and render is not None:
-                        idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())
-                    return view
+                    return self._update_in(conn, principal, session_uuid, change, idem, render)
             except IntegrityError as exc:
                 if not _lost_race(exc):
                     raise
                 continue
         raise errors.InvalidParameter("Could not update the session, please retry.")
+
+    async def update_async(
+        self,
+        principal: Principal,
+        session_uuid: str,
+        change: UpdateParams,
+        idem: Idempotency | None = None,
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | Answer:
+        """:meth:`update` from async code: group-committed on SQLite
+        (:meth:`Database.run_write`), in a worker thread on PostgreSQL."""
+        if self.db.postgres:
+            return await anyio.to_thread.run_sync(
+                self.update, principal, session_uuid, change, idem, render
+            )
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return await self.db.run_write(
+                    self._update_in, principal, session_uuid, change, idem, render
+                )
+            except IntegrityError as exc:
+                if not _lost_race(exc):
+                    raise
+                continue
+        raise errors.InvalidParameter("Could not update the session, please retry.")
+
+    def _update_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        session_uuid: str,
+        change: UpdateParams,
+        idem: Idempotency | None,
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> dict[str, Any] | Answer:
+        """One attempt at an update, in the caller's write transaction."""
+        if idem is not None:
+            # a twin under the same key committed first: its answer is ours
+            replay = idempotency.replay(conn, idem)
+            if replay is not None:
+                return replay
+        view = self._update_once(conn, principal, session_uuid, change)
+        if idem is not None and render is not None:
+            idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())
+        return view
 
     def _update_once(
         self, conn: Connection, principal: Principal, session_uuid: str, change: UpdateParams

@@ -102,9 +102,7 @@ async def update_session(
         return {"api_id": api_id, **view, "message": "Session updated", "session": view}
 
     async def update() -> JSONResponse:
-        view = await run_in_threadpool(
-            store.sessions.update, who, session_uuid, change, idem, render
-        )
+        view = await store.sessions.update_async(who, session_uuid, change, idem, render)
         if isinstance(view, Answer):  # a twin under the same key updated first
             return replayed(*view)
         return FastJSON(render(view))
