@@ -172,7 +172,13 @@ class Database:
             return
         try:
             try:
-                results = self._commit(self._loop_writer(), [j[0] for j in jobs])
+                conn = self._loop_writer()
+            except Exception as exc:  # no connection at all: every caller hears why
+                for _, future in jobs:
+                    _Outcome(error=exc).settle(future)
+                return
+            try:
+                results = self._commit(conn, [j[0] for j in jobs])
             except _Busy:  # another process writes: wait in a thread, not on the loop
                 self._flush_in_thread(loop, jobs)
                 return
@@ -206,7 +212,7 @@ class Database:
         self, loop: asyncio.AbstractEventLoop, jobs: list[tuple[Any, asyncio.Future[Any]]]
     ) -> None:
         """After a failed batch: each write alone, so only the failing one fails."""
-        conn = self._loop_writer()
+        conn = self._loop_writer()  # the batch just had it
         for call, future in jobs:
             try:
                 outcome = _Outcome(self._commit(conn, [call])[0])
