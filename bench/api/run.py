@@ -1,31 +1,47 @@
-"""bench/api: the HTTP API under load, beside a trivial endpoint of the same stack.
+"""bench/api: the HTTP API under load, beside two baselines measured in the same run.
 
 One command (``python bench/api/run.py``): for SQLite and PostgreSQL, start
 ``vts-masking serve`` as its own process, load it from wrk (a separate process, over
 loopback) and print requests/s and p50/p99 latency for create / get / update / list,
-beside ``GET /health`` — the same server stack answering a trivial JSON endpoint — in the
-same run. Then the same create/get load against a store seeded with a big pool and many
-stored sessions, to show allocation stays flat as the store grows.
+beside two baselines measured in the same run:
+
+* ``health`` — ``GET /health`` of the same service: its server stack and middleware
+  answering a trivial JSON endpoint;
+* ``bare`` — a minimal FastAPI app with one GET route (``bench/api/bare.py``), served
+  by uvicorn with the same loop and HTTP protocol as ``serve``, in its own process.
+
+Then (unless ``--skip-big``) the same create/get load against a store seeded with a big
+pool and many stored sessions, to show allocation stays flat as the store grows.
+
+``--variant NAME=SRC`` (repeatable) also starts a service from another source tree
+(``SRC`` is put first on its ``PYTHONPATH``; e.g. a ``git worktree`` of an older
+commit's ``src``) on a store of its own, loaded in the same rounds: a change measured
+against the code without it, in one run. Rounds interleave every target and operation
+(round 1: health, bare, create, get, … of every variant; round 2: again), so a noisy
+spell of the shared machine lands on all of them alike.
 
 Needs ``wrk`` (Debian package ``wrk``). The machine is shared and noisy: read ratios and
-medians, not absolute figures; each figure is the median of ``--repeat`` runs.
+medians, not absolute figures; each figure is the median of ``--repeat`` rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +60,7 @@ from tests.support.live import ServiceProcess  # noqa: E402
 from vts_masking.store import Store  # noqa: E402
 from vts_masking.store.models import bindings, numbers, sessions  # noqa: E402
 
-console = Console()
+console = Console(width=150)  # the table is wide; keep it whole in logs
 AREAS = ["212", "213", "312", "415", "617", "646", "702", "713", "718", "805"]
 
 LUA_COMMON = """
@@ -82,12 +98,19 @@ request = function()
   return wrk.format("GET", base .. "?limit=20", {["Authorization"]=auth})
 end
 """,
-    "baseline": """
+    "health": """
 request = function()
   return wrk.format("GET", "/health", {})
 end
 """,
+    "bare": """
+request = function()
+  return wrk.format("GET", "/bare", {})
+end
+""",
 }
+
+OPS = ("create", "get", "update", "list")
 
 DONE = """
 done = function(summary, latency, requests)
@@ -209,60 +232,148 @@ def seed(store: Store, account_id: int, n_numbers: int, n_sessions: int) -> None
             conn.exec_driver_sql("ANALYZE")
 
 
-def run_backend(name: str, url: str, args: argparse.Namespace, tmp: Path, big: bool) -> dict:
+@dataclass
+class Target:
+    """One service under test: a variant's ``serve`` on a store of its own."""
+
+    variant: str
+    svc: ServiceProcess
+    scripts: dict[str, Path]
+
+
+def free_http_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_bare(stack: contextlib.ExitStack) -> str:
+    """The bare-FastAPI baseline in its own process; returns its base URL."""
+    port = free_http_port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare.py")), str(port)])
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(10)
+
+    stack.callback(stop)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("the bare baseline did not start")
+        try:
+            if httpx.get(url + "/bare", timeout=1).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    sys.exit("the bare baseline did not answer")
+
+
+def start_target(
+    stack: contextlib.ExitStack,
+    backend: str,
+    variant: str,
+    src: str | None,
+    ops: list[str],
+    args: argparse.Namespace,
+    tmp: Path,
+    big: bool,
+) -> Target:
+    """A store of its own (seeded), ``serve`` on it from ``src``, and wrk's scripts."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / f'bench-{variant}-{big}.sqlite3'}"
+    else:
+        url, schema = pg_schema_url(args.pg_url)
+        stack.callback(drop_pg_schema, args.pg_url, schema)
     store = Store(url, pool_size=2)
     store.migrate()
     account = store.accounts.create("bench")
     main = store.accounts.by_auth_id(account.auth_id)
     if big:
         console.print(
-            f"[{name}] seeding {args.big_numbers:,} numbers and {args.big_sessions:,} sessions"
+            f"[{backend} {variant}] seeding {args.big_numbers:,} numbers and "
+            f"{args.big_sessions:,} sessions"
         )
         seed(store, main.id, args.big_numbers, args.big_sessions)
     else:
         store.numbers.add(
             main, [f"+1220{200 + i // 10000}{i % 10000:04d}" for i in range(args.numbers)]
         )
+    store.close()
     auth = base64.b64encode(f"{account.auth_id}:{account.auth_token}".encode()).decode()
     base = f"/v1/Account/{account.auth_id}/Masking/Session/"
-    results: dict[str, dict[str, float]] = {}
-    with ServiceProcess(url, tmp / f"data-{name}-{big}") as svc:
-        with httpx.Client(base_url=svc.url, auth=(account.auth_id, account.auth_token)) as c:
-            answers = [
-                c.post(
-                    base,
-                    json={"first_party": f"+1415555{i:04d}", "second_party": f"+1212555{i:04d}"},
-                )
-                for i in range(200)
-            ]
-            if any(a.status_code != 201 for a in answers):
-                sys.exit(f"create failed: {[a.text for a in answers if a.status_code != 201][:1]}")
-            uuids = [a.json()["session_uuid"] for a in answers]
-        ops = (
-            ["baseline", "create", "get"]
-            if big
-            else ["baseline", "create", "get", "update", "list"]
-        )
-        for op in ops:
-            script = tmp / f"{op}.lua"
-            script.write_text(
-                LUA_COMMON
-                % {
-                    "auth": auth,
-                    "base": base,
-                    "areas": ",".join(f'"{a}"' for a in AREAS),
-                    "uuids": ",".join(f'"{u}"' for u in uuids),
-                }
-                + LUA[op]
-                + DONE
+    env = None
+    if src:
+        env = {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    svc = stack.enter_context(ServiceProcess(url, tmp / f"data-{backend}-{variant}-{big}", env=env))
+    with httpx.Client(base_url=svc.url, auth=(account.auth_id, account.auth_token)) as c:
+        answers = [
+            c.post(
+                base,
+                json={"first_party": f"+1415555{i:04d}", "second_party": f"+1212555{i:04d}"},
             )
-            runs = [
-                wrk(svc.url, script, args.seconds, args.connections) for _ in range(args.repeat)
-            ]
-            results[op] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            console.print(f"  [{name}{' big' if big else ''}] {op}: {results[op]['rps']:.0f}/s")
-    store.close()
-    return results
+            for i in range(200)
+        ]
+    if any(a.status_code != 201 for a in answers):
+        sys.exit(f"create failed: {[a.text for a in answers if a.status_code != 201][:1]}")
+    uuids = [a.json()["session_uuid"] for a in answers]
+    scripts = {}
+    for op in ["health", *ops]:
+        script = tmp / f"{backend}-{variant}-{big}-{op}.lua"
+        script.write_text(
+            LUA_COMMON
+            % {
+                "auth": auth,
+                "base": base,
+                "areas": ",".join(f'"{a}"' for a in AREAS),
+                "uuids": ",".join(f'"{u}"' for u in uuids),
+            }
+            + LUA[op]
+            + DONE
+        )
+        scripts[op] = script
+    return Target(variant, svc, scripts)
+
+
+def run_backend(
+    backend: str,
+    variants: list[tuple[str, str | None]],
+    ops: list[str],
+    bare_url: str,
+    args: argparse.Namespace,
+    tmp: Path,
+    big: bool,
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Every variant's service on ``backend``, loaded in interleaved rounds; returns
+    runs by variant (``bare`` under its own name) and operation."""
+    bare_script = tmp / "bare.lua"
+    bare_script.write_text(LUA["bare"] + DONE)
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {"bare": {"bare": []}}
+    with contextlib.ExitStack() as stack:
+        targets = [
+            start_target(stack, backend, name, src, ops, args, tmp, big) for name, src in variants
+        ]
+        for t in targets:
+            runs[t.variant] = {op: [] for op in ["health", *ops]}
+        tag = f"{backend}{' big' if big else ''}"
+        for round_no in range(1, args.repeat + 1):
+            r = wrk(bare_url, bare_script, args.seconds, args.connections)
+            runs["bare"]["bare"].append(r)
+            console.print(f"  [{tag} round {round_no}] bare: {r['rps']:.0f}/s")
+            for t in targets:
+                for op in ["health", *ops]:
+                    r = wrk(t.svc.url, t.scripts[op], args.seconds, args.connections)
+                    runs[t.variant][op].append(r)
+                    console.print(
+                        f"  [{tag} round {round_no}] {t.variant} {op}: {r['rps']:.0f}/s "
+                        f"p99 {r['p99']:.1f} ms"
+                    )
+    return runs
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> None:
@@ -274,6 +385,14 @@ def main() -> None:
     parser.add_argument("--big-numbers", type=int, default=100_000)
     parser.add_argument("--big-sessions", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--ops", default="create,get,update,list", help="of: " + ",".join(OPS))
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=SRC",
+        help="also serve from the source tree SRC (first on PYTHONPATH), in the same rounds",
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get(
@@ -284,53 +403,108 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/api needs wrk: apt-get install wrk")
-    table = Table(title="bench/api — median of runs; ratio = op rps / baseline rps (same run)")
-    for col in ("backend", "store", "operation", "req/s", "ratio", "p50 ms", "p99 ms", "errors"):
-        table.add_column(
-            col, justify="right" if col not in ("backend", "store", "operation") else "left"
-        )
-    summary: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmpdir:
+    ops = [op for op in args.ops.split(",") if op]
+    if any(op not in OPS for op in ops):
+        sys.exit(f"--ops: each of {','.join(OPS)}")
+    variants: list[tuple[str, str | None]] = [("this", None)]
+    for spec in args.variant:
+        name, sep, src = spec.partition("=")
+        if not sep or not name or name in ("this", "bare"):
+            sys.exit(f"--variant {spec!r}: NAME=SRC (NAME not 'this' or 'bare')")
+        variants.append((name, str(Path(src).resolve())))
+    table = Table(
+        title=f"bench/api — median of {args.repeat} rounds × {args.seconds} s, "
+        f"{args.connections} connections; ratios to the same run's baselines"
+    )
+    for col in (
+        "backend",
+        "store",
+        "variant",
+        "operation",
+        "req/s",
+        "÷ /health",
+        "÷ bare",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+    ):
+        left = col in ("backend", "store", "variant", "operation")
+        table.add_column(col, justify="left" if left else "right")
+    summary: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    verdicts: list[str] = []
+    with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
+        bare_url = start_bare(stack)
         for backend in args.backends.split(","):
             for big in [False] if args.skip_big else [False, True]:
-                schema = None
-                if backend == "sqlite":
-                    url = f"sqlite:///{tmp / f'bench-{big}.sqlite3'}"
-                else:
-                    url, schema = pg_schema_url(args.pg_url)
-                try:
-                    res = run_backend(backend, url, args, tmp, big)
-                finally:
-                    if schema:
-                        drop_pg_schema(args.pg_url, schema)
+                big_ops = [op for op in ops if op in ("create", "get")] if big else ops
+                runs = run_backend(backend, variants, big_ops, bare_url, args, tmp, big)
                 label = (
                     f"{args.big_numbers:,} nums / {args.big_sessions:,} sess"
                     if big
                     else f"{args.numbers:,} nums / empty"
                 )
-                summary[f"{backend}{'-big' if big else ''}"] = res
-                for op, r in res.items():
-                    table.add_row(
-                        backend,
-                        label,
-                        op,
-                        f"{r['rps']:.0f}",
-                        "1.00" if op == "baseline" else f"{r['rps'] / res['baseline']['rps']:.2f}",
-                        f"{r['p50']:.2f}",
-                        f"{r['p99']:.2f}",
-                        str(int(r["errors"])),
-                    )
+                bare = median_of(runs["bare"]["bare"])
+                table.add_row(
+                    backend,
+                    label,
+                    "—",
+                    "bare FastAPI",
+                    f"{bare['rps']:.0f}",
+                    "",
+                    "1.00",
+                    f"{bare['p50']:.2f}",
+                    f"{bare['p99']:.2f}",
+                    str(int(bare["errors"])),
+                )
+                for name, _src in variants:
+                    res = {op: median_of(r) for op, r in runs[name].items()}
+                    summary[f"{backend}{'-big' if big else ''}-{name}"] = res
+                    health = res["health"]["rps"]
+                    for op, r in res.items():
+                        table.add_row(
+                            backend,
+                            label,
+                            name,
+                            "/health" if op == "health" else op,
+                            f"{r['rps']:.0f}",
+                            f"{r['rps'] / health:.2f}",
+                            f"{r['rps'] / bare['rps']:.2f}",
+                            f"{r['p50']:.2f}",
+                            f"{r['p99']:.2f}",
+                            str(int(r["errors"])),
+                        )
+                    verdicts.append(targets_line(f"{backend} {label} {name}", res, bare["rps"]))
     console.print(table)
+    for line in verdicts:
+        console.print(line)
     for backend in args.backends.split(","):
-        if f"{backend}-big" in summary:
-            small, big = summary[backend]["create"], summary[f"{backend}-big"]["create"]
-            console.print(
-                f"{backend}: create p50 with big store / empty store = {big['p50'] / small['p50']:.2f}x "
-                f"(p99 {big['p99'] / small['p99']:.2f}x)"
-            )
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    console.print(f"finished {started}")
+        for name, _src in variants:
+            small = summary.get(f"{backend}-{name}", {}).get("create")
+            big_res = summary.get(f"{backend}-big-{name}", {}).get("create")
+            if small and big_res:
+                console.print(
+                    f"{backend} {name}: create p50 with big store / empty store = "
+                    f"{big_res['p50'] / small['p50']:.2f}x "
+                    f"(p99 {big_res['p99'] / small['p99']:.2f}x)"
+                )
+    console.print(f"finished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+
+
+def targets_line(what: str, res: dict[str, dict[str, float]], bare_rps: float) -> str:
+    """Issue 15's targets, held (✔) or not (✘), as far as the operations run show them."""
+    health = res["health"]["rps"]
+    checks = []
+    if "create" in res:
+        c = res["create"]
+        checks += [
+            ("create ÷ bare ≥ 0.25", c["rps"] / bare_rps >= 0.25),
+            ("create ÷ /health ≥ 0.5", c["rps"] / health >= 0.5),
+            ("create p99 < 50 ms", c["p99"] < 50),
+        ]
+    if "get" in res:
+        checks.append(("get ÷ /health ≥ 0.6", res["get"]["rps"] / health >= 0.6))
+    return f"{what}: " + ", ".join(f"{name} {'✔' if ok else '✘'}" for name, ok in checks)
 
 
 if __name__ == "__main__":

@@ -58,19 +58,20 @@ class AccessLog:
             metrics.HTTP_REQUESTS.labels(method, route_template(scope), str(status)).observe(
                 elapsed
             )
-            ms = round(elapsed * 1000, 1)
-            log.info(
-                "%s %s %d %.1f ms",
-                method,
-                path,
-                status,
-                ms,
-                extra=fields(
-                    ("method", "path", "status", "ms"),
-                    method=method,
-                    path=path,
-                    status=status,
-                    ms=ms,
-                    account=account,
-                ),
-            )
+            if log.isEnabledFor(logging.INFO):  # not built at all under --log-level warning
+                ms = round(elapsed * 1000, 1)
+                log.info(
+                    "%s %s %d %.1f ms",
+                    method,
+                    path,
+                    status,
+                    ms,
+                    extra=fields(
+                        ("method", "path", "status", "ms"),
+                        method=method,
+                        path=path,
+                        status=status,
+                        ms=ms,
+                        account=account,
+                    ),
+                )

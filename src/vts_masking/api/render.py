@@ -7,12 +7,22 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 
+class FastJSON(JSONResponse):
+    """A JSON response encoded by orjson: the same compact UTF-8 text as Starlette's
+    ``json.dumps`` for the plain dicts, lists, strings and numbers the views hold, in a
+    fraction of the time (it showed in the profile of every session request)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse({"api_id": str(uuid.uuid4()), **body}, status_code=status)
+    return FastJSON({"api_id": str(uuid.uuid4()), **body}, status_code=status)
 
 
 def meta(path: str, echo: dict[str, Any], limit: int, offset: int, total: int) -> dict[str, Any]:

@@ -40,10 +40,13 @@ def _parse(text: str) -> tuple[str, str | None]:
         parsed = phonenumbers.parse(cleaned, None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(text) from exc
-    if not phonenumbers.is_valid_number(parsed):
+    # is_valid_number(parsed) is exactly these two calls; the region is found once
+    # rather than twice (it showed in the profile of a session create: issue 15)
+    region = phonenumbers.region_code_for_number(parsed)
+    if not phonenumbers.is_valid_number_for_region(parsed, region):
         raise InvalidNumber(text)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return e164, phonenumbers.region_code_for_number(parsed)
+    return e164, region
 
 
 def normalize(text: str) -> str:

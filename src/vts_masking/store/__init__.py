@@ -63,6 +63,7 @@ class Store:
         migrate(self.engine)
 
     def close(self) -> None:
+        self.db.close()
         self.engine.dispose()
 
 

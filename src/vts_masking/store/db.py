@@ -8,14 +8,17 @@ advisory locks where two writers must not interleave.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")}
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -52,7 +55,13 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # on the driver's connection: through exec_driver_sql this statement alone cost
+        # SQLAlchemy's whole execution path (events, a result) for every transaction
+        statement = _BEGIN[mode]
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:  # as SQLAlchemy raises it ("database is locked")
+            raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
     return engine
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from ..domain import events
 from .direct import Direct
 from .models import outbox, sessions
+from .prepared import Prepared
 
 BUMP_SEQ = (
     update(sessions)
@@ -21,6 +22,24 @@ BUMP_SEQ = (
     .returning(sessions.c.event_seq)
 )
 INSERT_EVENT = outbox.insert()
+# The one-event insert of emit() (a session create's SessionCreated among them), run on
+# SQLite's cursor (store/prepared.py): the columns _row() gives.
+EMIT_ONE = Prepared(
+    outbox.insert(),
+    (
+        "account_id",
+        "session_id",
+        "seq",
+        "event_name",
+        "url",
+        "method",
+        "params",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_time",
+    ),
+)
 # Takes ``n`` sequence numbers and reads what an event needs of its session, in one
 # statement (the call engine's writes emit one or two events at a time).
 TAKE_SEQS = (
@@ -84,7 +103,7 @@ def emit(
         seq = conn.execute(BUMP_SEQ, {"session_id": session.id}).scalar_one()
     what = Happened(from_number, to_number, call_uuid, extra)
     params = json.loads(session.params)
-    conn.execute(INSERT_EVENT, _row(session, params, event_name, now, seq, what))
+    EMIT_ONE.run(conn, _row(session, params, event_name, now, seq, what))
     return int(seq)
 
 

@@ -12,6 +12,7 @@ lock, so such races are rare rather than retried in bulk.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -34,6 +36,7 @@ from .base import Database
 from .filters import comparison_conditions
 from .idempotency import Answer, Idempotency
 from .models import bindings, calls, interactions, numbers, recordings, sessions
+from .prepared import Prepared
 
 MAX_ATTEMPTS = 8
 log = logging.getLogger("vts_masking.store")
@@ -43,13 +46,19 @@ log = logging.getLogger("vts_masking.store")
 ROW_ERRORS = (ValueError, TypeError, LookupError, DataError)
 
 
-def _free_number_query(geo: bool, upper: bool) -> Any:
+def _key_params(n: int) -> list[Any]:
+    # One bound parameter per key (k0, k1, …) rather than an expanding IN: a create has
+    # 1–4 keys, and a statement per count compiles once and runs on SQLite's cursor.
+    return [bindparam(f"k{i}") for i in range(n)]
+
+
+def _free_number_query(geo: bool, upper: bool, n_keys: int) -> Any:
     """Prebuilt allocation search (compiled once; only parameters change per call)."""
     busy = (
         select(bindings.c.id)
         .where(
             bindings.c.number_id == numbers.c.id,
-            bindings.c.key.in_(bindparam("keys", expanding=True)),
+            bindings.c.key.in_(_key_params(n_keys)),
             bindings.c.blocked_until > bindparam("now"),
         )
         .exists()
@@ -63,17 +72,53 @@ def _free_number_query(geo: bool, upper: bool) -> Any:
     return select(numbers.c.id, numbers.c.number).where(*cond).order_by(numbers.c.spread).limit(1)
 
 
-FREE_NUMBER = {
-    (geo, upper): _free_number_query(geo, upper) for geo in (True, False) for upper in (True, False)
-}
-DELETE_DEAD_KEYS = delete(bindings).where(
-    bindings.c.number_id == bindparam("number_id"),
-    bindings.c.key.in_(bindparam("keys", expanding=True)),
-    bindings.c.blocked_until <= bindparam("now"),
+@functools.cache
+def _free_number(geo: bool, upper: bool, n_keys: int) -> Prepared:
+    return Prepared(_free_number_query(geo, upper, n_keys))
+
+
+@functools.cache
+def _delete_dead_keys(n_keys: int) -> Prepared:
+    return Prepared(
+        delete(bindings).where(
+            bindings.c.number_id == bindparam("number_id"),
+            bindings.c.key.in_(_key_params(n_keys)),
+            bindings.c.blocked_until <= bindparam("now"),
+        )
+    )
+
+
+def _keys(keys: list[str]) -> dict[str, str]:
+    return {f"k{i}": key for i, key in enumerate(keys)}
+
+
+SESSION_COLUMNS = (
+    "uuid",
+    "account_id",
+    "subaccount_id",
+    "number_id",
+    "virtual_number",
+    "first_party",
+    "second_party",
+    "status",
+    "active_calls",
+    "created_time",
+    "modified_time",
+    "expiry_time",
+    "ended_time",
+    "duration",
+    "last_interaction_time",
+    "last_peer",
+    "params",
+    "amount",
+    "total_call_count",
+    "total_call_amount",
+    "total_call_billed_duration",
+    "event_seq",
 )
-INSERT_SESSION = sessions.insert()
-INSERT_BINDING = bindings.insert()
-SESSION_BY_UUID = select(sessions).where(sessions.c.uuid == bindparam("uuid"))
+INSERT_SESSION = Prepared(sessions.insert(), SESSION_COLUMNS)
+INSERT_BINDING = Prepared(bindings.insert(), ("number_id", "key", "session_id", "blocked_until"))
+SESSION_BY_UUID = Prepared(select(sessions).where(sessions.c.uuid == bindparam("uuid")))
 STORED_PARAMS = tuple(
     f.name
     for f in dataclasses.fields(CreateParams)
@@ -95,14 +140,14 @@ def find_free_number(
     """The allocation rule's search: an in-service number of the pool on which none of
     ``keys`` is live (``None``: the pool is exhausted for these keys)."""
     values = {
-        "keys": keys,
+        **_keys(keys),
         "now": now,
         "pool_id": pool_id,
         "country": country,
         "start": allocation.spread_start(),
     }
     for upper in (True, False):  # from a random point to the end, then wrap around
-        row = conn.execute(FREE_NUMBER[(country is not None, upper)], values).first()
+        row = _free_number(country is not None, upper, len(keys)).first(conn, values)
         if row is not None:
             return row
     return None
@@ -142,7 +187,7 @@ def move_sessions_off(db: Database, conn: Connection, number_id: int, now: datet
         target = find_free_number(conn, row.subaccount_id or row.account_id, country, keys, now)
         if target is None:
             raise errors.ApiError(errors.POOL_EXHAUSTED)
-        conn.execute(DELETE_DEAD_KEYS, {"number_id": target.id, "keys": keys, "now": now})
+        _delete_dead_keys(len(keys)).run(conn, {"number_id": target.id, "now": now, **_keys(keys)})
         conn.execute(
             update(bindings).where(bindings.c.session_id == row.id).values(number_id=target.id)
         )
@@ -185,7 +230,7 @@ class SessionRepo:
         return row.account_id == principal.main.id
 
     def _load(self, conn: Connection, principal: Principal, session_uuid: str) -> Any:
-        row = conn.execute(SESSION_BY_UUID, {"uuid": session_uuid}).first()
+        row = SESSION_BY_UUID.first(conn, {"uuid": session_uuid})
         if row is None or not self._owns(principal, row):
             raise errors.NotFound(errors.SESSION_NOT_FOUND)
         return row
@@ -217,6 +262,21 @@ class SessionRepo:
     ) -> Any:
         return find_free_number(conn, pool_id, country, keys, now)
 
+    def _create_target(
+        self, principal: Principal, params: CreateParams
+    ) -> tuple[Account | None, int, str | None]:
+        """Who a create allocates for: (subaccount or None, pool id, country or None)."""
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        sub = self._pool(principal, params)
+        pool_id = (sub or principal.main).id
+        country = None
+        if params.geomatch and params.geo_party:
+            country = phone.country_of(params.geo_party)
+        return sub, pool_id, country
+
     def create(
         self,
         principal: Principal,
@@ -229,25 +289,12 @@ class SessionRepo:
         Everything — session, bindings, ``SessionCreated`` event, idempotency record —
         is one transaction: a refused create leaves nothing behind.
         """
-        if principal.read_only:
-            raise errors.Forbidden(
-                "Forbidden. A main account may only read a subaccount's resources."
-            )
-        sub = self._pool(principal, params)
-        pool_id = (sub or principal.main).id
-        country = None
-        if params.geomatch and params.geo_party:
-            country = phone.country_of(params.geo_party)
+        sub, pool_id, country = self._create_target(principal, params)
         last_error: Exception | None = None
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    if idem is not None:
-                        replay = idempotency.replay(conn, idem)
-                        if replay is not None:
-                            return replay
-                    self.db.lock(conn, *params.parties)
-                    return self._create_once(
+                    return self._create_in(
                         conn, principal, sub, pool_id, country, params, render, idem
                     )
             except IntegrityError as exc:
@@ -256,6 +303,51 @@ class SessionRepo:
                 last_error = exc  # another create took a key first: search again
                 continue
         raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
+
+    async def create_async(
+        self,
+        principal: Principal,
+        params: CreateParams,
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        idem: Idempotency | None = None,
+    ) -> Answer:
+        """:meth:`create` from async code: on SQLite its transaction is group-committed
+        with the other writes of the moment on the event loop (:meth:`Database.run_write`);
+        on PostgreSQL it runs in a worker thread."""
+        if self.db.postgres:
+            return await anyio.to_thread.run_sync(self.create, principal, params, render, idem)
+        sub, pool_id, country = await self.db.run_read(self._create_target, principal, params)
+        last_error: Exception | None = None
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return await self.db.run_write(
+                    self._create_in, principal, sub, pool_id, country, params, render, idem
+                )
+            except IntegrityError as exc:
+                if not lost_race(exc):
+                    raise
+                last_error = exc
+                continue
+        raise errors.ApiError(errors.POOL_EXHAUSTED) from last_error
+
+    def _create_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        sub: Account | None,
+        pool_id: int,
+        country: str | None,
+        params: CreateParams,
+        render: Callable[[dict[str, Any]], dict[str, Any]],
+        idem: Idempotency | None,
+    ) -> Answer:
+        """One attempt at a create, in the caller's write transaction."""
+        if idem is not None:
+            replay = idempotency.replay(conn, idem)
+            if replay is not None:
+                return replay
+        self.db.lock(conn, *params.parties)
+        return self._create_once(conn, principal, sub, pool_id, country, params, render, idem)
 
     def _create_once(
         self,
@@ -292,7 +384,7 @@ class SessionRepo:
         if number is None:
             raise errors.ApiError(errors.POOL_EXHAUSTED)
         # Dead claims (expired, cool-off over) on these keys give way before we insert.
-        conn.execute(DELETE_DEAD_KEYS, {"number_id": number.id, "keys": keys, "now": now})
+        _delete_dead_keys(len(keys)).run(conn, {"number_id": number.id, "now": now, **_keys(keys)})
         stored = {name: getattr(params, name) for name in STORED_PARAMS}
         stored["subaccount"] = sub.auth_id if sub else None
         row: dict[str, Any] = {
@@ -319,9 +411,9 @@ class SessionRepo:
             "total_call_billed_duration": 0,
             "event_seq": 1,  # SessionCreated below takes sequence number 1
         }
-        row["id"] = conn.execute(INSERT_SESSION, row).inserted_primary_key[0]
-        conn.execute(
-            INSERT_BINDING,
+        row["id"] = INSERT_SESSION.run(conn, row)
+        INSERT_BINDING.run_many(
+            conn,
             [
                 {
                     "number_id": number.id,
@@ -424,20 +516,61 @@ class SessionRepo:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    if idem is not None:
-                        # a twin under the same key committed first: its answer is ours
-                        replay = idempotency.replay(conn, idem)
-                        if replay is not None:
-                            return replay
-                    view = self._update_once(conn, principal, session_uuid, change)
-                    if idem is not None and render is not None:
-                        idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())
-                    return view
+                    return self._update_in(conn, principal, session_uuid, change, idem, render)
             except IntegrityError as exc:
                 if not lost_race(exc):
                     raise
                 continue
         raise errors.InvalidParameter("Could not update the session, please retry.")
+
+    async def update_async(
+        self,
+        principal: Principal,
+        session_uuid: str,
+        change: UpdateParams,
+        idem: Idempotency | None = None,
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | Answer:
+        """:meth:`update` from async code: group-committed on SQLite
+        (:meth:`Database.run_write`), in a worker thread on PostgreSQL."""
+        if self.db.postgres:
+            return await anyio.to_thread.run_sync(
+                self.update, principal, session_uuid, change, idem, render
+            )
+        if principal.read_only:
+            raise errors.Forbidden(
+                "Forbidden. A main account may only read a subaccount's resources."
+            )
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return await self.db.run_write(
+                    self._update_in, principal, session_uuid, change, idem, render
+                )
+            except IntegrityError as exc:
+                if not lost_race(exc):
+                    raise
+                continue
+        raise errors.InvalidParameter("Could not update the session, please retry.")
+
+    def _update_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        session_uuid: str,
+        change: UpdateParams,
+        idem: Idempotency | None,
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> dict[str, Any] | Answer:
+        """One attempt at an update, in the caller's write transaction."""
+        if idem is not None:
+            # a twin under the same key committed first: its answer is ours
+            replay = idempotency.replay(conn, idem)
+            if replay is not None:
+                return replay
+        view = self._update_once(conn, principal, session_uuid, change)
+        if idem is not None and render is not None:
+            idempotency.remember(conn, idem, 200, render(view), self.db.clock.now())
+        return view
 
     def _update_once(
         self, conn: Connection, principal: Principal, session_uuid: str, change: UpdateParams

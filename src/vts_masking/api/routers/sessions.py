@@ -21,7 +21,7 @@ from ...store import Answer, Principal
 from ..deps import get_store, principal, read
 from ..idempotency import answer_once, idempotency_of, replayed
 from ..params import body, query
-from ..render import list_page, ok
+from ..render import FastJSON, list_page, ok
 from ..urlguard import vet_session_urls
 
 log = logging.getLogger("vts_masking.api")
@@ -47,7 +47,7 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
 
     async def create() -> JSONResponse:
         store = get_store(request)
-        created = await run_in_threadpool(store.sessions.create, who, params, render, idem)
+        created = await store.sessions.create_async(who, params, render, idem)
         status, body = created
         if created.replayed:  # a twin with the same key created it: it called the parties
             return replayed(status, body)
@@ -58,7 +58,7 @@ async def create_session(request: Request, who: Principal = Depends(principal)) 
                 await calls.initiate_session_call(body["session_uuid"])
             except Exception:  # the session exists: answer 201; the call is logged failed
                 log.exception("calling the parties of session %s failed", body["session_uuid"])
-        return JSONResponse(body, status_code=status)
+        return FastJSON(body, status_code=status)
 
     # The answer is kept in the create's own transaction (keep=False), and a create
     # repeated under its key never calls the parties again.
@@ -102,12 +102,10 @@ async def update_session(
         return {"api_id": api_id, **view, "message": "Session updated", "session": view}
 
     async def update() -> JSONResponse:
-        view = await run_in_threadpool(
-            store.sessions.update, who, session_uuid, change, idem, render
-        )
+        view = await store.sessions.update_async(who, session_uuid, change, idem, render)
         if isinstance(view, Answer):  # a twin under the same key updated first
             return replayed(*view)
-        return JSONResponse(render(view))
+        return FastJSON(render(view))
 
     # Kept in the update's own transaction: a repeat must not move the expiry again.
     return await answer_once(request, idem, update, keep=False)
