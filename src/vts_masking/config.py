@@ -13,6 +13,7 @@ from .domain.billing import RateTable, parse_rates
 
 if TYPE_CHECKING:
     from .sip.trunks import TrunkTable
+    from .store.retention import RetentionPolicy
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path("vts-data")
     database_url: str | None = None
     sweep_interval: float = Field(1.0, description="seconds between expiry sweeps")
+    # Retention (docs/operations.md#retention): days a finished event (delivered, failed,
+    # skipped) and its attempt log are kept, days an ended session's call records are
+    # kept; 0 keeps them forever. The sweeper prunes at most retention_batch rows of each
+    # per transaction.
+    event_retention_days: float = Field(30.0, ge=0)
+    call_retention_days: float = Field(90.0, ge=0)
+    retention_batch: int = Field(1000, ge=1, le=10000)
 
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
@@ -104,6 +112,15 @@ class Settings(BaseSettings):
             )
         except ValueError as exc:
             raise TrunkConfigError(f"sip_trunk: {exc}") from None
+
+    def retention_policy(self) -> RetentionPolicy:
+        from .store.retention import RetentionPolicy
+
+        return RetentionPolicy(
+            event_days=self.event_retention_days,
+            call_days=self.call_retention_days,
+            batch=self.retention_batch,
+        )
 
     def rtp_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.rtp_ports.partition("-")

@@ -12,6 +12,7 @@ from .db import make_engine, migrate
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
 from .operator import OperatorRepo
+from .retention import RetentionRepo
 from .sessions import SessionRepo
 from .stats import StatsRepo
 
@@ -31,6 +32,7 @@ class Store:
         self.operator = OperatorRepo(self.db, self.accounts)
         self.console = ConsoleRepo(self.db)  # the web console's logins and operators
         self.stats = StatsRepo(self.db)  # the web console's cross-resource reads
+        self.retention = RetentionRepo(self.db)  # the sweeper's pruning by age
 
     @property
     def clock(self) -> Clock:
