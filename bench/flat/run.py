@@ -1,7 +1,7 @@
 """bench/flat: the store's hot paths cost the same on an empty store and on a big one.
 
 One command (``python bench/flat/run.py``). For each backend it builds two stores side by
-side and measures, in the same run, alternating between them:
+side and measures, in the same run, their calls interleaved one by one:
 
 * **create** — ``SessionRepo.create``: allocation of a number, the session, its
   bindings and its ``SessionCreated`` event, one transaction (what ``POST .../Session/``
@@ -10,7 +10,10 @@ side and measures, in the same run, alternating between them:
 * **route** — ``CallLog.route(virtual number, caller)``: the lookup the SIP edge makes
   for every INVITE to a virtual number (bench/sip/routing.py, docs/calls.md);
 * **deliver** — ``OutboxRepo.claim`` of up to 10 due events plus ``record`` of them as
-  delivered, with their attempt log (one cycle of the delivery worker).
+  delivered, with their attempt log (one cycle of the delivery worker);
+* **prune** — one retention batch: ``RetentionRepo.prune_events`` deleting 1,000
+  delivered events 40 days old (written just before, in both stores) among all the rows
+  the store keeps (docs/operations.md#retention).
 
 The *empty* store has the tenant, a pool of ``--pool`` numbers and nothing else. The
 *big* one has, for the same tenant, ``100,000 × scale`` numbers, ``1,000,000 × scale``
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -55,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import drop_pg_schema, pg_schema_url  # noqa: E402
 
+from vts_masking.domain import events  # noqa: E402
 from vts_masking.domain.billing import RateTable  # noqa: E402
 from vts_masking.domain.session_params import parse_create  # noqa: E402
 from vts_masking.events.delivery import Decision  # noqa: E402
@@ -62,14 +67,16 @@ from vts_masking.events.outbox_repo import AttemptLog, OutboxRepo, Outcome  # no
 from vts_masking.store import Principal, Store  # noqa: E402
 from vts_masking.store.calllog import CallLog  # noqa: E402
 from vts_masking.store.models import bindings, numbers, outbox, sessions  # noqa: E402
+from vts_masking.store.sessions import STORED_PARAMS  # noqa: E402
 
 console = Console(stderr=True)
 out = Console()
 AREAS = ["212", "213", "312", "415", "617", "646", "702", "713", "718", "805"]
 CALLBACK = "https://93.184.216.34/events"  # a literal public address: no DNS
 EVENTS_PER_SESSION = 10
-OPS = ("create", "get", "route", "deliver")
+OPS = ("create", "get", "route", "deliver", "prune")
 CLAIM = 10  # events one delivery cycle claims
+PRUNE = 1000  # old events one retention batch deletes (the default batch)
 
 
 def party(rng: random.Random) -> str:
@@ -180,9 +187,12 @@ def seed_big(store: Store, account_id: int, scale: float, rng: random.Random) ->
         number_rows(),
     )
     expiry = now + timedelta(days=20)
-    params = json.dumps(
-        {"callback_url": CALLBACK, "callback_method": "POST", "call_time_limit": 3600}
+    # The parameters a create through the API stores, so seeded rows are as wide as real
+    # ones (a row's width decides how many fit a page, and so what stays in cache).
+    parsed = parse_create(
+        {"first_party": party(rng), "second_party": party(rng), "callback_url": CALLBACK}
     )
+    params = json.dumps({**{n: getattr(parsed, n) for n in STORED_PARAMS}, "subaccount": None})
     parties: list[tuple[str, str]] = []
 
     def session_rows() -> Iterator[tuple]:
@@ -249,7 +259,20 @@ def seed_big(store: Store, account_id: int, scale: float, rng: random.Random) ->
                     yield (nid, key, first_session + j, t(expiry))
 
     loader.load(bindings, ["number_id", "key", "session_id", "blocked_until"], binding_rows())
-    payload = json.dumps({"Event": "SessionCreated", "SessionUUID": str(uuid.uuid4())})
+    payload = json.dumps(  # what a call's event carries (docs/calls.md#events)
+        events.base_params(
+            event_name="SessionFirstPartyCallAnswer",
+            timestamp=now,
+            session_uuid=str(uuid.uuid4()),
+            virtual_number="+12125550100",
+            first_party=party(rng),
+            second_party=party(rng),
+            sequence=EVENTS_PER_SESSION,
+            from_number=party(rng),
+            to_number="+12125550100",
+            call_uuid=str(uuid.uuid4()),
+        )
+    )
 
     def event_rows() -> Iterator[tuple]:
         eid = first_event
@@ -390,15 +413,51 @@ class Target:
             for c in claimed
         )
 
+    def add_old_events(self, n: int) -> None:
+        """``n`` delivered events 40 days old, for retention batches to delete."""
+        old = self.store.clock.now() - timedelta(days=40)
+        account_id = self.principal.main.id
+        rows = [
+            {
+                "account_id": account_id,
+                "session_id": None,
+                "seq": 1,
+                "event_name": "SessionCreated",
+                "url": CALLBACK,
+                "method": "POST",
+                "params": "{}",
+                "status": "delivered",
+                "attempts": 1,
+                "next_attempt_at": old,
+                "created_time": old,
+                "delivered_time": old,
+                "last_status": 200,
+            }
+            for _ in range(n)
+        ]
+        with self.store.engine.begin() as conn:
+            conn.execute(outbox.insert(), rows)
 
-def timed(fn: Callable[[], None], n: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)]
+    def prune(self) -> None:
+        done = self.store.retention.prune_events(30, PRUNE)
+        assert done == PRUNE, done
+
+
+def timed_pair(a: Callable[[], None], b: Callable[[], None], n: int) -> tuple[tuple, tuple]:
+    """(p50, p99) in ms of ``a`` and of ``b``, their calls interleaved one by one (in
+    alternating order), so both meet the same moments of a noisy machine."""
+    samples: tuple[list[float], list[float]] = ([], [])
+    for i in range(n):
+        for k in (0, 1) if i % 2 == 0 else (1, 0):
+            fn = (a, b)[k]
+            t0 = time.perf_counter()
+            fn()
+            samples[k].append((time.perf_counter() - t0) * 1000)
+    out = []
+    for s in samples:
+        s.sort()
+        out.append((statistics.median(s), s[max(0, math.ceil(len(s) * 0.99) - 1)]))
+    return out[0], out[1]
 
 
 def make_target(name: str, url: str, args: argparse.Namespace, big: bool) -> tuple[Target, dict]:
@@ -422,22 +481,27 @@ def measure(url_empty: str, url_big: str, args: argparse.Namespace) -> tuple[dic
     big, seeded = make_target("big", url_big, args, big=True)
     runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
-    def one_round(ops: int, r: int) -> dict[tuple[str, str], tuple[float, float]]:
+    def one_round(ops: int) -> dict[tuple[str, str], tuple[float, float]]:
         got = {}
         for op in OPS:
             # Deliveries claim the events this round's creates wrote (one each).
             n = ops if op != "deliver" else max(1, ops // CLAIM)
-            for target in (empty, big) if r % 2 == 0 else (big, empty):
-                if op == "get":
-                    target.sample_probes(500)
-                got[(op, target.name)] = timed(getattr(target, op), n)
+            if op == "get":
+                empty.sample_probes(500)
+                big.sample_probes(500)
+            if op == "prune":  # one retention batch of old delivered events
+                n = max(2, ops // 50)
+                empty.add_old_events(n * PRUNE)
+                big.add_old_events(n * PRUNE)
+            figures = timed_pair(getattr(empty, op), getattr(big, op), n)
+            got[(op, "empty")], got[(op, "big")] = figures
         return got
 
     try:
-        one_round(max(CLAIM, args.ops // 5), 0)  # warm-up: caches, pools, statements
+        one_round(max(CLAIM, args.ops // 5))  # warm-up: caches, pools, statements
         for r in range(args.repeat):
             console.print(f"  repeat {r + 1}/{args.repeat}")
-            for key, figures in one_round(args.ops, r).items():
+            for key, figures in one_round(args.ops).items():
                 runs.setdefault(key, []).append(figures)
     finally:
         empty.store.close()

@@ -44,6 +44,6 @@ def test_flat_bench_runs_a_tiny_scale_and_prints_its_table(tmp_path: Path) -> No
     assert "store hot paths, empty vs big store" in proc.stdout
     rows = json.loads(out.read_text())
     assert {(r["backend"], r["op"]) for r in rows} == {
-        (b, op) for b in backends.split(",") for op in ("create", "get", "route", "deliver")
+        (b, op) for b in backends.split(",") for op in ("create", "get", "route", "deliver", "prune")
     }
     assert all(r["outbox"] == 5000 and r["big_p50"] > 0 and r["empty_p50"] > 0 for r in rows)
