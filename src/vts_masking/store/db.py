@@ -51,8 +51,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         # Reads through a memory map of the file (the OS page cache, shared by every
         # connection) instead of a read() into each connection's 2 MB page cache: on a
         # big store the B-tree pages a create or a lookup touches are mostly not in that
-        # small cache. bench/flat/run.py: create on 1M sessions 1.54× an empty store's
-        # p50 without, 1.11× with (docs/benchmarks.md#flat-cost-as-the-store-grows).
+        # small cache. bench/flat/run.py at half the target scale (500k sessions, 5M
+        # events): create 1.54× an empty store's p50 without, 1.11× with. Python's SQLite
+        # maps at most 2 GB; a bigger file reads the rest as before
+        # (docs/benchmarks.md#flat-cost-as-the-store-grows).
         cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")
         cur.close()
 
