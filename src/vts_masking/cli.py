@@ -118,6 +118,30 @@ def serve(
             "their SessionTimeout event). Expiry is exact in the API either way.",
         ),
     ] = 1.0,
+    event_retention_days: Annotated[
+        float,
+        typer.Option(
+            "--event-retention-days",
+            metavar="DAYS",
+            envvar="VTS_EVENT_RETENTION_DAYS",
+            min=0,
+            help="Days a finished event (delivered, failed or skipped) and its delivery "
+            "attempts are kept after its last attempt; 0 keeps them forever. Pending "
+            "events are never pruned.",
+        ),
+    ] = 30.0,
+    call_retention_days: Annotated[
+        float,
+        typer.Option(
+            "--call-retention-days",
+            metavar="DAYS",
+            envvar="VTS_CALL_RETENTION_DAYS",
+            min=0,
+            help="Days an ended session is kept with its calls, interactions and events; "
+            "then the API answers 404 for it. 0 keeps them forever. A session with a "
+            "recording not yet deleted is kept.",
+        ),
+    ] = 90.0,
     log_level: LogLevelOption = LogLevel.info,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
@@ -137,6 +161,8 @@ def serve(
         sip_enabled=not no_sip,
         allow_private_callbacks=allow_private_callbacks,
         sweep_interval=sweep_interval,
+        event_retention_days=event_retention_days,
+        call_retention_days=call_retention_days,
     )
     try:
         run(settings, log_level=log_level.value)

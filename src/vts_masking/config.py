@@ -13,6 +13,7 @@ from .domain.billing import RateTable, parse_rates
 
 if TYPE_CHECKING:
     from .sip.trunks import TrunkTable
+    from .store.retention import RetentionPolicy
 
 
 class Settings(BaseSettings):
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     # server's max_connections (100 by default)
     db_pool_size: int = Field(20, ge=1)
     sweep_interval: float = Field(1.0, description="seconds between expiry sweeps")
+    # Retention (docs/operations.md#retention): days a finished event (delivered, failed,
+    # skipped) and its attempt log are kept, days an ended session's call records are
+    # kept; 0 keeps them forever. The sweeper prunes at most retention_batch rows of each
+    # per transaction.
+    event_retention_days: float = Field(30.0, ge=0)
+    call_retention_days: float = Field(90.0, ge=0)
+    retention_batch: int = Field(1000, ge=1, le=10000)
 
     sip_listen: str = "127.0.0.1:5060"
     sip_trunk: str = "127.0.0.1:5080"
@@ -110,6 +118,15 @@ class Settings(BaseSettings):
             )
         except ValueError as exc:
             raise TrunkConfigError(f"sip_trunk: {exc}") from None
+
+    def retention_policy(self) -> RetentionPolicy:
+        from .store.retention import RetentionPolicy
+
+        return RetentionPolicy(
+            event_days=self.event_retention_days,
+            call_days=self.call_retention_days,
+            batch=self.retention_batch,
+        )
 
     def rtp_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.rtp_ports.partition("-")

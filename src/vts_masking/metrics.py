@@ -223,6 +223,13 @@ def watch_rtp_ports(count: Callable[[], float]) -> None:
 SESSIONS_CREATED = Counter(
     "vts_sessions_created", "Masking sessions created by this process.", registry=REGISTRY
 )
+RETENTION_PRUNED = Counter(
+    "vts_retention_pruned",
+    "Rows the retention sweep deleted: kind=events (finished outbox rows) or sessions "
+    "(ended sessions with their call records).",
+    ["kind"],
+    registry=REGISTRY,
+)
 SESSIONS_EXPIRED = Counter(
     "vts_sessions_expired",
     "Masking sessions ended by this process: reason=timeout (expiry swept) or deleted.",

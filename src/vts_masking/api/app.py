@@ -20,6 +20,7 @@ from ..clock import Clock
 from ..config import Settings
 from ..domain.ratelimit import TokenBuckets
 from ..store import Store
+from ..store.retention import RetentionPolicy
 from . import errors, openapi
 from .access import AccessLog
 from .parsing import MAX_BODY
@@ -74,11 +75,20 @@ def _refusal(scope: Scope, path: str) -> tuple[int, str] | None:
     return None
 
 
-async def sweeper(store: Store, interval: float) -> None:
-    """Expire sessions whose time passed and drop old idempotency keys, forever
-    (cancelled at shutdown). The two are independent: one failing never stops the
-    other, and a failure that repeats every second is logged once a minute."""
+# Retention runs on the sweeper's passes: while a batch comes back full it goes on (at
+# most RETENTION_BATCHES batches of each kind per pass, so expiry is never held up for
+# long), and once it has caught up it looks again after RETENTION_IDLE seconds.
+RETENTION_BATCHES = 10
+RETENTION_IDLE = 60.0
+
+
+async def sweeper(store: Store, interval: float, retention: RetentionPolicy | None = None) -> None:
+    """Expire sessions whose time passed, drop old idempotency keys and prune what the
+    retention policy no longer keeps, forever (cancelled at shutdown). The three are
+    independent: one failing never stops another, and a failure that repeats every
+    second is logged once a minute."""
     last_logged: dict[str, float] = {}
+    retention_due = -math.inf  # monotonic time of the next retention pass
 
     def failed(what: str) -> None:
         now = time.monotonic()
@@ -100,7 +110,24 @@ async def sweeper(store: Store, interval: float) -> None:
                 pass
         except Exception:
             failed("idempotency key sweep")
+        if retention is not None and retention.enabled and time.monotonic() >= retention_due:
+            try:
+                more = await prune_some(store, retention)
+                retention_due = time.monotonic() + (0.0 if more else RETENTION_IDLE)
+            except Exception:
+                failed("retention sweep")
         await asyncio.sleep(interval)
+
+
+async def prune_some(store: Store, retention: RetentionPolicy) -> bool:
+    """Up to :data:`RETENTION_BATCHES` retention batches; whether more are waiting."""
+    for _ in range(RETENTION_BATCHES):
+        pruned = await run_in_threadpool(store.retention.prune, retention)
+        metrics.RETENTION_PRUNED.labels("events").inc(pruned.events)
+        metrics.RETENTION_PRUNED.labels("sessions").inc(pruned.sessions)
+        if not pruned.more:
+            return False
+    return True
 
 
 def create_app(
@@ -119,7 +146,11 @@ def create_app(
         await run_in_threadpool(store.migrate)
         tasks: list[asyncio.Task[Any]] = []
         if background:
-            tasks.append(asyncio.create_task(sweeper(store, settings.sweep_interval)))
+            tasks.append(
+                asyncio.create_task(
+                    sweeper(store, settings.sweep_interval, settings.retention_policy())
+                )
+            )
         for hook in app.state.startup_hooks:
             await hook(app)
         try:

@@ -15,6 +15,7 @@ from .deliveries import OutboxRepo
 from .idempotency import Answer, Idempotency, IdempotencyRepo
 from .numbers import NumberRepo
 from .operator import OperatorRepo
+from .retention import RetentionRepo
 from .sessions import SessionRepo
 from .stats import StatsRepo
 
@@ -35,6 +36,7 @@ class Store:
         self.console = ConsoleRepo(self.db)  # the web console's logins and operators
         self.deliveries = OutboxRepo(self.db)  # the outbox's claims, outcomes, operator reads
         self.stats = StatsRepo(self.db)  # the web console's cross-resource reads
+        self.retention = RetentionRepo(self.db)  # the sweeper's pruning by age
 
     @property
     def clock(self) -> Clock:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, select, update
 
 from ..domain.delivery import DELIVERED, FAILED, RETRY, Decision
 from .base import Database
@@ -103,12 +103,22 @@ class OutboxRepo:
 
     def _claim_stmt(self, due: Any, order: Any, limit: int, lease_until: datetime) -> Any:
         cand, earlier = self._cand, self._earlier
-        held_back = exists().where(
-            earlier.c.session_id == cand.c.session_id,
-            earlier.c.seq < cand.c.seq,
-            earlier.c.status.in_(OPEN),
+        # "An earlier event of this session is still open": a scalar subquery, which
+        # PostgreSQL runs as one probe per candidate (an EXISTS it turns into an anti
+        # join, and with a stale estimate of the open rows it walked all of them for
+        # every candidate), on the partial index of open events (its condition written
+        # with the same literal values, or it is not usable).
+        held_back = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.session_id == cand.c.session_id,
+                earlier.c.seq < cand.c.seq,
+                earlier.c.status.in_([literal_column(f"'{s}'") for s in OPEN]),
+            )
+            .limit(1)
+            .scalar_subquery()
         )
-        ids = select(cand.c.id).where(due, ~held_back).order_by(order).limit(limit)
+        ids = select(cand.c.id).where(due, held_back.is_(None)).order_by(order).limit(limit)
         if self.db.postgres:
             ids = ids.with_for_update(skip_locked=True, of=cand)
         return (
