@@ -176,7 +176,8 @@ class Prepared:
     def _raise(conn: Connection, plan: _Plan, cursor: Any, error: Exception) -> NoReturn:
         """The driver's error as SQLAlchemy would raise it (``IntegrityError`` with
         ``.orig``); a lost connection is invalidated, so the pool does not hand it out
-        again."""
+        again (SQLAlchemy also marks the whole pool stale then; PostgreSQL's engine pings
+        each connection it hands out, which finds the others, see store/db.py)."""
         dialect = conn.dialect
         disconnect = dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
         if disconnect:

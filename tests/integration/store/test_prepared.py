@@ -227,6 +227,20 @@ def test_after_an_error_the_connection_rolls_back_and_serves_again(store: Store)
     assert "+14155557777" in keys and "+14155558888" not in keys
 
 
+def test_a_lost_connection_is_invalidated_and_the_pool_serves_again(store: Store) -> None:
+    if not store.db.postgres:
+        pytest.skip("a server connection to lose: PostgreSQL only")
+    with pytest.raises(OperationalError) as caught, store.db.read() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with store.db.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            other.commit()
+        SESSION_BY_UUID.first(conn, {"uuid": "no-such-session"})
+    assert caught.value.connection_invalidated
+    with store.db.read() as conn:
+        assert SESSION_BY_UUID.first(conn, {"uuid": "no-such-session"}) is None
+
+
 # -- what does not qualify -------------------------------------------------------------
 
 
