@@ -98,13 +98,17 @@ class _Plan:
 
     def args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         fixed = self.fixed
-        values = []
+        if self.positional:
+            out: list[Any] = []
+            for name, proc in self.binds:
+                value = params[name] if name in params else fixed[name]
+                out.append(value if proc is None or value is None else proc(value))
+            return out
+        named: dict[str, Any] = {}
         for name, proc in self.binds:
             value = params[name] if name in params else fixed[name]
-            values.append(value if proc is None or value is None else proc(value))
-        if self.positional:
-            return values
-        return dict(zip((name for name, _ in self.binds), values, strict=True))
+            named[name] = value if proc is None or value is None else proc(value)
+        return named
 
     def reader(self, dialect: Dialect, description: Sequence[Any]) -> Callable[[Any], Record]:
         """The row → :class:`Record` conversion for what the cursor describes: the
