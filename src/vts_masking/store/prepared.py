@@ -67,7 +67,7 @@ class Record(dict[str, Any]):
 class _Plan:
     """The SQL text, parameters and processors of one statement on one dialect."""
 
-    __slots__ = ("binds", "column_types", "columns", "fixed", "positional", "read", "sql")
+    __slots__ = ("binds", "columns", "fixed", "positional", "read", "returns_rows", "sql")
 
     def __init__(self, stmt: Any, dialect: Dialect, column_keys: Sequence[str] | None) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
@@ -93,7 +93,8 @@ class _Plan:
         self.columns: list[tuple[str, Any]] = [
             (rc.keyname, rc.type) for rc in compiled._result_columns
         ]
-        self.column_types: Any = None  # the driver's type codes ``read`` was made for
+        # the statement gives rows: known from the compile, not asked of the cursor
+        self.returns_rows = bool(self.columns)
         self.read: Callable[[Any], Record] | None = None
 
     def args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
@@ -110,13 +111,16 @@ class _Plan:
             named[name] = value if proc is None or value is None else proc(value)
         return named
 
-    def reader(self, dialect: Dialect, description: Sequence[Any]) -> Callable[[Any], Record]:
-        """The row → :class:`Record` conversion for what the cursor describes: the
-        result processors SQLAlchemy would pick for these driver type codes (PostgreSQL's
-        numeric processor depends on the code), made once per statement."""
-        codes = tuple(d[1] for d in description)
-        if self.read is not None and codes == self.column_types:
-            return self.read
+    def reader(self, dialect: Dialect, cursor: Any) -> Callable[[Any], Record]:
+        """The row → :class:`Record` conversion: the result processors SQLAlchemy would
+        pick for the type codes the driver gives (PostgreSQL's numeric processor depends
+        on the code), made on the first result and kept (a statement's text fixes its
+        result types; and psycopg builds ``cursor.description`` anew at each access)."""
+        read = self.read
+        if read is not None:
+            return read
+        description = cursor.description
+        codes = [d[1] for d in description]
         if len(self.columns) == len(description):
             pairs = list(self.columns)
         else:  # a construct SQLAlchemy did not describe: the driver's names, no processing
@@ -138,7 +142,7 @@ class _Plan:
             def read(row: Sequence[Any]) -> Record:
                 return Record(zip(keys, row, strict=True))
 
-        self.read, self.column_types = read, codes
+        self.read = read
         return read
 
 
@@ -201,8 +205,10 @@ class Prepared:
         cur = self._cursor(conn)
         try:
             cur.execute(plan.sql, plan.args(params))
-            row = cur.fetchone() if cur.description else None
-            return None if row is None else plan.reader(conn.dialect, cur.description)(row)
+            if not (plan.returns_rows or cur.description):
+                return None
+            row = cur.fetchone()
+            return None if row is None else plan.reader(conn.dialect, cur)(row)
         except conn.dialect.loaded_dbapi.Error as error:
             self._raise(conn, plan, cur, error)
         finally:
@@ -220,12 +226,10 @@ class Prepared:
         cur = self._cursor(conn)
         try:
             cur.execute(plan.sql, plan.args(params))
-            if not cur.description:
+            if not (plan.returns_rows or cur.description):
                 return []
             rows = cur.fetchall()
-            if not rows:
-                return []
-            return list(map(plan.reader(conn.dialect, cur.description), rows))
+            return list(map(plan.reader(conn.dialect, cur), rows)) if rows else []
         except conn.dialect.loaded_dbapi.Error as error:
             self._raise(conn, plan, cur, error)
         finally:
