@@ -162,8 +162,9 @@ LEG_FINISHED = {
     for role in ("first", "second")
 }
 SET_LAST_PEER = update(sessions).where(_THIS_SESSION).values(last_peer=bindparam("p_peer"))
-# read through SQLAlchemy: its start_time and amounts need the types' conversions
-INTERACTION_BY_ID = select(interactions).where(_THIS_INTERACTION)
+# its start_time and amounts come back through the types' result processors (a datetime,
+# Decimals), as conn.execute would read them
+INTERACTION_BY_ID = Prepared(select(interactions).where(_THIS_INTERACTION))
 INTERACTION_ENDS = Prepared(
     update(interactions)
     .where(_THIS_INTERACTION)
@@ -627,7 +628,9 @@ class CallLog:
         """Close the interaction, add it to the session's totals, leave ``in-progress``."""
         with _write(self.db) as conn:
             this = {"p_interaction_id": ref.interaction_id}
-            inter = conn.execute(INTERACTION_BY_ID, this).one()
+            inter = INTERACTION_BY_ID.first(conn, this)
+            if inter is None:
+                raise LookupError(f"no interaction {ref.interaction_id}")
             duration = int((at - inter.start_time).total_seconds())
             INTERACTION_ENDS.run(conn, {**this, "p_at": at, "p_duration": duration})
             SESSION_CALL_ENDS.run(
