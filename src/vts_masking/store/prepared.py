@@ -26,10 +26,17 @@ expanding ``IN`` parameters (one bound parameter per value instead), INSERTs lea
 column with a Python-side default, bind names the dialect would have to escape. An INSERT
 without ``.returning()`` is compiled ``inline`` (no implicit ``RETURNING`` of its primary
 key on PostgreSQL, which ``run``/``run_many`` would only throw away); one whose id is
-wanted says ``.returning(table.c.id)`` and is run with :meth:`Prepared.first`.
+wanted says ``.returning(table.c.id)`` and is run with :meth:`Prepared.scalar`. One
+difference from a ``Row`` remains: a :class:`Record` is a mapping, so it is read by name
+(``row.id``, ``row["id"]``), not by position.
 
-Everything else stays on ``conn.execute``: a statement built per call is no cheaper here
-(the compile would be per call too), and a rare one is not worth it.
+Every statement of both former modules (``store/direct.py``, which ran the call records
+on both dialects with raw rows and raw driver errors, and the SQLite-only version of this
+one) runs here on both dialects: none needed ``conn.execute`` on PostgreSQL once errors
+are translated and rows processed (tests/integration/store/test_prepared.py covers each
+property on both stores). What stays on ``conn.execute`` does so by kind: a statement
+built per call (the compile would be per call too), one with an expanding ``IN``, and a
+rare one not worth it.
 """
 
 from __future__ import annotations
