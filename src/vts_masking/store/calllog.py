@@ -14,7 +14,6 @@ import contextlib
 import json
 import threading
 import uuid
-from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +26,8 @@ from ..domain.billing import RateTable
 from ..domain.views import account_path
 from . import outbox
 from .base import Database
-from .direct import Direct
 from .models import accounts, bindings, calls, interactions, numbers, recordings, sessions
+from .prepared import Prepared
 
 Role = Literal["first", "second"]
 
@@ -68,10 +67,10 @@ SESSION_BY_KEY = select(sessions).where(
     sessions.c.expiry_time > bindparam("now"),
 )
 
-# The record writes, built once and run on the driver's cursor (store/direct.py): a
+# The record writes, built once and run on the driver's cursor (store/prepared.py): a
 # statement built or executed through SQLAlchemy per call costs more CPU (values(), cache
 # keys, execution context) than SQLite takes to run it.
-INSERT_INTERACTION = Direct(
+INSERT_INTERACTION = Prepared(
     interactions.insert().returning(interactions.c.id),
     [
         "session_id",
@@ -82,7 +81,7 @@ INSERT_INTERACTION = Direct(
         "total_call_count",
     ],
 )
-INSERT_CALL = Direct(
+INSERT_CALL = Prepared(
     calls.insert().returning(calls.c.id),
     [
         "uuid",
@@ -103,13 +102,13 @@ INSERT_CALL = Direct(
 _THIS_INTERACTION = interactions.c.id == bindparam("p_interaction_id")
 _THIS_CALL = calls.c.id == bindparam("p_call_id")
 _THIS_SESSION = sessions.c.id == bindparam("p_session_id")
-SESSION_CALL_STARTS = Direct(
+SESSION_CALL_STARTS = Prepared(
     update(sessions)
     .where(_THIS_SESSION)
     .values(active_calls=sessions.c.active_calls + 1, last_interaction_time=bindparam("p_at"))
 )
 LEG_JOINS_INTERACTION = {
-    role: Direct(
+    role: Prepared(
         update(interactions)
         .where(_THIS_INTERACTION)
         .values(
@@ -123,17 +122,17 @@ LEG_JOINS_INTERACTION = {
     for role in ("first", "second")
 }
 LEG_STATUS = {
-    role: Direct(
+    role: Prepared(
         update(interactions)
         .where(_THIS_INTERACTION)
         .values({f"{role}_party_status": bindparam("p_status")})
     )
     for role in ("first", "second")
 }
-CALL_ANSWERED = Direct(
+CALL_ANSWERED = Prepared(
     update(calls).where(_THIS_CALL).values(status="in-progress", answer_time=bindparam("p_at"))
 )
-CALL_FINISHED = Direct(
+CALL_FINISHED = Prepared(
     update(calls)
     .where(_THIS_CALL)
     .values(
@@ -148,7 +147,7 @@ CALL_FINISHED = Direct(
     )
 )
 LEG_FINISHED = {
-    role: Direct(
+    role: Prepared(
         update(interactions)
         .where(_THIS_INTERACTION)
         .values(
@@ -163,14 +162,15 @@ LEG_FINISHED = {
     for role in ("first", "second")
 }
 SET_LAST_PEER = update(sessions).where(_THIS_SESSION).values(last_peer=bindparam("p_peer"))
-# read through SQLAlchemy: its start_time and amounts need the types' conversions
-INTERACTION_BY_ID = select(interactions).where(_THIS_INTERACTION)
-INTERACTION_ENDS = Direct(
+# its start_time and amounts come back through the types' result processors (a datetime,
+# Decimals), as conn.execute would read them
+INTERACTION_BY_ID = Prepared(select(interactions).where(_THIS_INTERACTION))
+INTERACTION_ENDS = Prepared(
     update(interactions)
     .where(_THIS_INTERACTION)
     .values(end_time=bindparam("p_at"), duration=bindparam("p_duration"))
 )
-SESSION_CALL_ENDS = Direct(
+SESSION_CALL_ENDS = Prepared(
     update(sessions)
     .where(_THIS_SESSION)
     .values(
@@ -229,9 +229,9 @@ def _route_candidates() -> Any:
 
 
 ROUTE_CANDIDATES = _route_candidates()
-# run on the driver's cursor, once per call (its columns are plain ints and strings)
-_ROUTE_CANDIDATES = Direct(ROUTE_CANDIDATES)
-_RouteRow = namedtuple("_RouteRow", ["via", *(c.name for c in ROUTE_COLUMNS)])  # type: ignore[misc]
+# run on the driver's cursor, once per call (its columns are plain ints and strings, so
+# its records are made without a processor)
+_ROUTE_CANDIDATES = Prepared(ROUTE_CANDIDATES)
 
 
 @dataclass
@@ -304,11 +304,8 @@ class CallLog:
         with self.db.read() as conn:
             found = {
                 row.via: row
-                for row in map(
-                    _RouteRow._make,
-                    _ROUTE_CANDIDATES.rows(
-                        conn, {"number": virtual_number, "caller": party_key, "now": now}
-                    ),
+                for row in _ROUTE_CANDIDATES.all(
+                    conn, {"number": virtual_number, "caller": party_key, "now": now}
                 )
             }
             number = None
@@ -464,7 +461,7 @@ class CallLog:
     def call_started(self, ref: CallRef, at: datetime) -> None:
         """A call begins: an interaction opens and the session reads ``in-progress``."""
         with _write(self.db) as conn:
-            ref.interaction_id = INSERT_INTERACTION.execute(
+            ref.interaction_id = INSERT_INTERACTION.scalar(
                 conn,
                 {
                     "session_id": ref.session_id,
@@ -474,8 +471,8 @@ class CallLog:
                     "total_call_amount": Decimal(0),
                     "total_call_count": 0,
                 },
-            )[0]
-            SESSION_CALL_STARTS.execute(conn, {"p_session_id": ref.session_id, "p_at": at})
+            )
+            SESSION_CALL_STARTS.run(conn, {"p_session_id": ref.session_id, "p_at": at})
 
     def leg_initiated(
         self,
@@ -489,7 +486,7 @@ class CallLog:
     ) -> str:
         call_uuid = str(uuid.uuid4())
         with _write(self.db) as conn:
-            row_id = INSERT_CALL.execute(
+            row_id = INSERT_CALL.scalar(
                 conn,
                 {
                     "uuid": call_uuid,
@@ -506,9 +503,9 @@ class CallLog:
                     "billed_duration": 0,
                     "amount": Decimal(0),
                 },
-            )[0]
+            )
             ref.legs[leg_id] = (row_id, call_uuid, role)
-            LEG_JOINS_INTERACTION[role].execute(
+            LEG_JOINS_INTERACTION[role].run(
                 conn,
                 {"p_interaction_id": ref.interaction_id, "p_call_id": row_id},
             )
@@ -528,7 +525,7 @@ class CallLog:
     ) -> None:
         _row_id, call_uuid, role = ref.legs[leg_id]
         with _write(self.db) as conn:
-            LEG_STATUS[role].execute(
+            LEG_STATUS[role].run(
                 conn, {"p_interaction_id": ref.interaction_id, "p_status": "ringing"}
             )
             self._emit(
@@ -552,8 +549,8 @@ class CallLog:
     ) -> None:
         row_id, call_uuid, role = ref.legs[leg_id]
         with _write(self.db) as conn:
-            CALL_ANSWERED.execute(conn, {"p_call_id": row_id, "p_at": at})
-            LEG_STATUS[role].execute(
+            CALL_ANSWERED.run(conn, {"p_call_id": row_id, "p_at": at})
+            LEG_STATUS[role].run(
                 conn, {"p_interaction_id": ref.interaction_id, "p_status": "answered"}
             )
             names = ["SessionVirtualNumberAnswer"] if direction == "inbound" else []
@@ -588,7 +585,7 @@ class CallLog:
         status = "completed" if answered_at else _failed_status(sip_status, cause)
         extra = {"HangupCause": cause, "HangupCauseCode": cause_code}
         with _write(self.db) as conn:
-            CALL_FINISHED.execute(
+            CALL_FINISHED.run(
                 conn,
                 {
                     "p_call_id": row_id,
@@ -602,7 +599,7 @@ class CallLog:
                     "p_sip_status": sip_status,
                 },
             )
-            LEG_FINISHED[role].execute(
+            LEG_FINISHED[role].run(
                 conn,
                 {
                     "p_interaction_id": ref.interaction_id,
@@ -631,10 +628,12 @@ class CallLog:
         """Close the interaction, add it to the session's totals, leave ``in-progress``."""
         with _write(self.db) as conn:
             this = {"p_interaction_id": ref.interaction_id}
-            inter = conn.execute(INTERACTION_BY_ID, this).one()
+            inter = INTERACTION_BY_ID.first(conn, this)
+            if inter is None:
+                raise LookupError(f"no interaction {ref.interaction_id}")
             duration = int((at - inter.start_time).total_seconds())
-            INTERACTION_ENDS.execute(conn, {**this, "p_at": at, "p_duration": duration})
-            SESSION_CALL_ENDS.execute(
+            INTERACTION_ENDS.run(conn, {**this, "p_at": at, "p_duration": duration})
+            SESSION_CALL_ENDS.run(
                 conn,
                 {
                     "p_session_id": ref.session_id,

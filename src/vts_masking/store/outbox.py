@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from ..domain import events
-from .direct import Direct
 from .models import outbox, sessions
 from .prepared import Prepared
 
@@ -22,24 +20,6 @@ BUMP_SEQ = (
     .returning(sessions.c.event_seq)
 )
 INSERT_EVENT = outbox.insert()
-# The one-event insert of emit() (a session create's SessionCreated among them), run on
-# SQLite's cursor (store/prepared.py): the columns _row() gives.
-EMIT_ONE = Prepared(
-    outbox.insert(),
-    (
-        "account_id",
-        "session_id",
-        "seq",
-        "event_name",
-        "url",
-        "method",
-        "params",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_time",
-    ),
-)
 # Takes ``n`` sequence numbers and reads what an event needs of its session, in one
 # statement (the call engine's writes emit one or two events at a time).
 TAKE_SEQS = (
@@ -57,13 +37,9 @@ TAKE_SEQS = (
         sessions.c.params,
     )
 )
-# emit_for's statements on the driver's cursor (store/direct.py): they run for every
+# emit_for's statements on the driver's cursor (store/prepared.py): they run for every
 # step of every call, and their results are plain ints and strings.
-_TAKE_SEQS = Direct(TAKE_SEQS)
-_SeqSession = namedtuple(
-    "_SeqSession",
-    "id event_seq uuid account_id virtual_number first_party second_party params",
-)
+_TAKE_SEQS = Prepared(TAKE_SEQS)
 _ROW_KEYS = (
     "account_id",
     "session_id",
@@ -77,7 +53,10 @@ _ROW_KEYS = (
     "next_attempt_at",
     "created_time",
 )
-_INSERT_EVENTS = Direct(outbox.insert().inline(), _ROW_KEYS)
+_INSERT_EVENTS = Prepared(outbox.insert(), _ROW_KEYS)
+# The one-event insert of emit() (a session create's SessionCreated among them), on the
+# driver's cursor too: the same statement, one row.
+EMIT_ONE = _INSERT_EVENTS
 
 
 def emit(
@@ -175,15 +154,14 @@ def emit_for(
     flat = [alias for name in names for alias in events.ALIASES.get(name, (name,))]
     if not flat:
         return
-    found = _TAKE_SEQS.execute(conn, {"session_id": session_id, "n": len(flat)})
-    if found is None:
+    session = _TAKE_SEQS.first(conn, {"session_id": session_id, "n": len(flat)})
+    if session is None:
         raise LookupError(f"no session {session_id}")
-    session = _SeqSession(*found)
     params = json.loads(session.params)
     first = session.event_seq - len(flat) + 1
     what = Happened(from_number, to_number, call_uuid, extra)
     rows = [_row(session, params, name, now, first + i, what) for i, name in enumerate(flat)]
-    _INSERT_EVENTS.execute_many(conn, rows)
+    _INSERT_EVENTS.run_many(conn, rows)
 
 
 def session_events(conn: Connection, session_id: int) -> list[Any]:

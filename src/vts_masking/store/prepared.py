@@ -1,20 +1,47 @@
-"""Statements of the API's hot paths, compiled once and run on SQLite's own cursor.
+"""Hot statements compiled once per dialect and run on the connection's DBAPI cursor.
 
-Measured on a session create (issue 15): SQLAlchemy's execution path around each
-statement — execution context, events, cache-key lookup, result wrapping — cost several
-times what SQLite took to run it (some 50 µs a statement, five statements a create). A
-:class:`Prepared` statement is compiled once for SQLite and then bound and run on the
-DBAPI cursor directly, with the *same* type processors SQLAlchemy would apply (times as
-its text format, money as it stores it) and rows read back through its result
-processors, so what is stored and what is read are exactly what ``conn.execute`` would
-store and read. On any other dialect (PostgreSQL) it is ``conn.execute`` unchanged.
+SQLAlchemy's per-execute work around a statement — cache key, execution context, events,
+parameter processing, result set-up — costs several times what the database takes to
+run a small one: about 20 µs a statement for the thirty statements of a call's records
+(``store/calllog.py``, issue 14), about 50 µs for each of a session create's five
+(``store/sessions.py``, issue 15). A :class:`Prepared` statement keeps what SQLAlchemy
+compiled for the dialect — the SQL text, the order of its parameters, the values the
+statement carries itself (a literal compared to, a ``LIMIT``), the bind processors of its
+types — and hands it to the driver's cursor inside the connection's current transaction,
+on SQLite (qmark, positional) and PostgreSQL (psycopg: pyformat, by name) alike. So that
+callers cannot tell it from ``Connection.execute``:
 
-Only statements without expanding ``IN`` parameters and, for inserts, with every column
-that has a Python-side default given (checked when compiled), qualify.
+* values are stored exactly as ``conn.execute`` stores them (a ``datetime`` becomes
+  SQLite's text, a ``Decimal`` what the column's type makes of it);
+* rows come back as :class:`Record` through the types' *result* processors, picked for the
+  column types the driver reports (SQLite's text is a ``datetime`` again, money a
+  ``Decimal``), and answer ``row.column`` and ``row._mapping`` as a ``Row`` does;
+* a driver error is raised as SQLAlchemy raises it (``IntegrityError``, ``DataError``,
+  ``OperationalError`` … with ``.orig``), on both dialects, so the allocation retry loop
+  tells a lost race from a bug and the API tells an unavailable database from a bug; a
+  lost connection invalidates the connection, as SQLAlchemy does.
+
+What does not qualify (refused with ``ValueError`` when first compiled, so a test meets it):
+expanding ``IN`` parameters (one bound parameter per value instead), INSERTs leaving out a
+column with a Python-side default, bind names the dialect would have to escape. An INSERT
+without ``.returning()`` is compiled ``inline`` (no implicit ``RETURNING`` of its primary
+key on PostgreSQL, which ``run``/``run_many`` would only throw away); one whose id is
+wanted says ``.returning(table.c.id)`` and is run with :meth:`Prepared.scalar`. One
+difference from a ``Row`` remains: a :class:`Record` is a mapping, so it is read by name
+(``row.id``, ``row["id"]``), not by position.
+
+Every statement of both former modules (``store/direct.py``, which ran the call records
+on both dialects with raw rows and raw driver errors, and the SQLite-only version of this
+one) runs here on both dialects: none needed ``conn.execute`` on PostgreSQL once errors
+are translated and rows processed (tests/integration/store/test_prepared.py covers each
+property on both stores). What stays on ``conn.execute`` does so by kind: a statement
+built per call (the compile would be per call too), one with an expanding ``IN``, and a
+rare one not worth it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -22,11 +49,14 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert
+
+Processor = Callable[[Any], Any]
 
 
 class Record(dict[str, Any]):
-    """A row read through :class:`Prepared` on SQLite: a dict that also answers
-    ``row.column`` and ``row._mapping``, as SQLAlchemy's ``Row`` does."""
+    """A row read through :class:`Prepared`: a dict that also answers ``row.column`` and
+    ``row._mapping``, as SQLAlchemy's ``Row`` does."""
 
     __slots__ = ()
 
@@ -42,121 +72,197 @@ class Record(dict[str, Any]):
 
 
 class _Plan:
-    """The SQL text, bind order and processors of one statement on SQLite."""
+    """The SQL text, parameters and processors of one statement on one dialect."""
 
-    __slots__ = ("binds", "columns", "fixed", "sql")
+    __slots__ = ("binds", "columns", "fixed", "positional", "read", "returns_rows", "sql")
 
     def __init__(self, stmt: Any, dialect: Dialect, column_keys: Sequence[str] | None) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
-        if not compiled.positional:
-            raise ValueError("a positional paramstyle is expected (pysqlite: qmark)")
         if getattr(compiled, "insert_prefetch", None):
             missing = [c.key for c in compiled.insert_prefetch]
             raise ValueError(f"columns with Python-side defaults must be given: {missing}")
         if "POSTCOMPILE" in compiled.string:
             raise ValueError("expanding parameters are not supported")
+        if compiled.escaped_bind_names:
+            raise ValueError(f"bind names needing escapes: {dict(compiled.escaped_bind_names)}")
         self.sql: str = compiled.string
+        self.positional = bool(compiled.positional)
         procs = compiled._bind_processors
-        self.binds: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, procs.get(name)) for name in compiled.positiontup
-        ]
-        # values the statement carries itself (a literal compared to, a LIMIT)
+        # qmark wants every occurrence in order (a name may come twice); pyformat one
+        # entry per name
+        names = compiled.positiontup if self.positional else list(compiled.binds)
+        self.binds: list[tuple[str, Processor | None]] = [(n, procs.get(n)) for n in names]
         self.fixed: dict[str, Any] = {
             name: bind.effective_value
-            for name, bind in ((compiled.bind_names[b], b) for b in compiled.binds.values())
+            for name, bind in compiled.binds.items()
             if not bind.required
         }
-        self.columns: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (rc.keyname, rc.type._cached_result_processor(dialect, None))
-            for rc in compiled._result_columns
+        self.columns: list[tuple[str, Any]] = [
+            (rc.keyname, rc.type) for rc in compiled._result_columns
         ]
+        # the statement gives rows: known from the compile, not asked of the cursor
+        self.returns_rows = bool(self.columns)
+        self.read: Callable[[Any], Record] | None = None
 
-    def values(self, params: Mapping[str, Any]) -> list[Any]:
-        out = []
+    def args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        fixed = self.fixed
+        if self.positional:
+            out: list[Any] = []
+            for name, proc in self.binds:
+                value = params[name] if name in params else fixed[name]
+                out.append(value if proc is None or value is None else proc(value))
+            return out
+        named: dict[str, Any] = {}
         for name, proc in self.binds:
-            value = params[name] if name in params else self.fixed[name]
-            out.append(value if proc is None or value is None else proc(value))
-        return out
+            value = params[name] if name in params else fixed[name]
+            named[name] = value if proc is None or value is None else proc(value)
+        return named
 
-    def record(self, row: Sequence[Any]) -> Record:
-        return Record(
-            (name, value if proc is None or value is None else proc(value))
-            for (name, proc), value in zip(self.columns, row, strict=True)
-        )
+    def reader(self, dialect: Dialect, cursor: Any) -> Callable[[Any], Record]:
+        """The row → :class:`Record` conversion: the result processors SQLAlchemy would
+        pick for the type codes the driver gives (PostgreSQL's numeric processor depends
+        on the code), made on the first result and kept (a statement's text fixes its
+        result types; and psycopg builds ``cursor.description`` anew at each access)."""
+        read = self.read
+        if read is not None:
+            return read
+        description = cursor.description
+        codes = [d[1] for d in description]
+        if len(self.columns) == len(description):
+            pairs = list(self.columns)
+        else:  # a construct SQLAlchemy did not describe: the driver's names, no processing
+            pairs = [(d[0], None) for d in description]
+        readers: list[tuple[str, Processor | None]] = [
+            (key, None if type_ is None else type_._cached_result_processor(dialect, code))
+            for (key, type_), code in zip(pairs, codes, strict=True)
+        ]
+        keys = [key for key, _ in readers]
+
+        def read(row: Sequence[Any]) -> Record:
+            return Record(
+                (key, value if proc is None or value is None else proc(value))
+                for (key, proc), value in zip(readers, row, strict=True)
+            )
+
+        if all(proc is None for _, proc in readers):  # plain ints and strings: no loop
+
+            def read(row: Sequence[Any]) -> Record:
+                return Record(zip(keys, row, strict=True))
+
+        self.read = read
+        return read
 
 
 class Prepared:
-    """A Core statement run cheaply on SQLite (see the module's docstring).
+    """A Core statement run on the DBAPI cursor (see the module's docstring).
 
     ``column_keys``: for an INSERT, the columns its parameters give (the INSERT is
-    compiled for exactly those).
+    compiled for exactly those, as SQLAlchemy does per set of keys).
     """
 
     def __init__(self, stmt: Executable, column_keys: Iterable[str] | None = None) -> None:
+        if isinstance(stmt, Insert) and not stmt._returning:
+            stmt = stmt.inline()
         self.stmt = stmt
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._plan: _Plan | None = None
+        self._plans: dict[str, _Plan] = {}
+        self._lock = threading.Lock()
 
-    def _sqlite(self, conn: Connection) -> _Plan | None:
-        if conn.dialect.name != "sqlite":
-            return None
-        if self._plan is None:
-            self._plan = _Plan(self.stmt, conn.dialect, self.column_keys)
-        return self._plan
-
-    @staticmethod
-    def _raise(conn: Connection, plan: _Plan, error: Exception) -> NoReturn:
-        """The driver's error as SQLAlchemy would raise it (``IntegrityError`` with
-        ``.orig``), so callers that tell a lost race from a bug keep working."""
-        base = conn.dialect.loaded_dbapi.Error
-        raise sa_exc.DBAPIError.instance(plan.sql, None, error, base) from error
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            with self._lock:
+                plan = self._plans.get(dialect.name)
+                if plan is None:
+                    plan = self._plans[dialect.name] = _Plan(
+                        self.stmt, dialect, self.column_keys
+                    )
+        return plan
 
     @staticmethod
     def _cursor(conn: Connection) -> Any:
-        # the statement joins the transaction SQLAlchemy began on this connection
+        # the statement joins the transaction SQLAlchemy began (or begins) on this
+        # connection, as conn.execute would autobegin one
         if not conn.in_transaction():
             conn.begin()
-        return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """The first row (a :class:`Record` on SQLite, a ``Row`` elsewhere), or None."""
-        plan = self._sqlite(conn)
-        if plan is None:
-            return conn.execute(self.stmt, dict(params)).first()
+    @staticmethod
+    def _raise(conn: Connection, plan: _Plan, cursor: Any, error: Exception) -> NoReturn:
+        """The driver's error as SQLAlchemy would raise it (``IntegrityError`` with
+        ``.orig``); a lost connection is invalidated, so the pool does not hand it out
+        again (SQLAlchemy also marks the whole pool stale then; PostgreSQL's engine pings
+        each connection it hands out, which finds the others, see store/db.py)."""
+        dialect = conn.dialect
+        disconnect = dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
+        if disconnect:
+            conn.invalidate(error)
+        raise sa_exc.DBAPIError.instance(
+            plan.sql,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=disconnect,
+            dialect=dialect,
+        ) from error
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Record | None:
+        """Run once; the first row as a :class:`Record`, or None."""
+        plan = self._plan(conn.dialect)
         cur = self._cursor(conn)
         try:
-            row = cur.execute(plan.sql, plan.values(params)).fetchone()
+            cur.execute(plan.sql, plan.args(params))
+            if not (plan.returns_rows or cur.description):
+                return None
+            row = cur.fetchone()
+            return None if row is None else plan.reader(conn.dialect, cur)(row)
         except conn.dialect.loaded_dbapi.Error as error:
-            self._raise(conn, plan, error)
+            self._raise(conn, plan, cur, error)
         finally:
             cur.close()
-        return None if row is None else plan.record(row)
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> int | None:
-        """Execute once; returns the inserted row's primary key (INSERTs), else None."""
-        plan = self._sqlite(conn)
-        if plan is None:
-            result = conn.execute(self.stmt, dict(params))
-            return result.inserted_primary_key[0] if result.is_insert else None
+    def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Run once; the first column of the first row (an ``INSERT … RETURNING id``'s
+        id), or None, as ``Result.scalar()``."""
+        row = self.first(conn, params)
+        return None if row is None else next(iter(row.values()))
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Record]:
+        """Run once; every row, as :class:`Record`."""
+        plan = self._plan(conn.dialect)
         cur = self._cursor(conn)
         try:
-            cur.execute(plan.sql, plan.values(params))
-            return cur.lastrowid
+            cur.execute(plan.sql, plan.args(params))
+            if not (plan.returns_rows or cur.description):
+                return []
+            rows = cur.fetchall()
+            return list(map(plan.reader(conn.dialect, cur), rows)) if rows else []
         except conn.dialect.loaded_dbapi.Error as error:
-            self._raise(conn, plan, error)
+            self._raise(conn, plan, cur, error)
+        finally:
+            cur.close()
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run once, for its effect; the number of rows it touched."""
+        plan = self._plan(conn.dialect)
+        cur = self._cursor(conn)
+        try:
+            cur.execute(plan.sql, plan.args(params))
+            return int(cur.rowcount)
+        except conn.dialect.loaded_dbapi.Error as error:
+            self._raise(conn, plan, cur, error)
         finally:
             cur.close()
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute for each of ``rows`` (an executemany)."""
-        plan = self._sqlite(conn)
-        if plan is None:
-            conn.execute(self.stmt, [dict(r) for r in rows])
+        """Run once per row of parameters (an executemany), for its effect."""
+        if not rows:
             return
+        plan = self._plan(conn.dialect)
         cur = self._cursor(conn)
         try:
-            cur.executemany(plan.sql, [plan.values(r) for r in rows])
+            cur.executemany(plan.sql, [plan.args(r) for r in rows])
         except conn.dialect.loaded_dbapi.Error as error:
-            self._raise(conn, plan, error)
+            self._raise(conn, plan, cur, error)
         finally:
             cur.close()

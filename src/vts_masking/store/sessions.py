@@ -48,7 +48,7 @@ ROW_ERRORS = (ValueError, TypeError, LookupError, DataError)
 
 def _key_params(n: int) -> list[Any]:
     # One bound parameter per key (k0, k1, …) rather than an expanding IN: a create has
-    # 1–4 keys, and a statement per count compiles once and runs on SQLite's cursor.
+    # 1–4 keys, and a statement per count compiles once and runs on the driver's cursor.
     return [bindparam(f"k{i}") for i in range(n)]
 
 
@@ -116,7 +116,7 @@ SESSION_COLUMNS = (
     "total_call_billed_duration",
     "event_seq",
 )
-INSERT_SESSION = Prepared(sessions.insert(), SESSION_COLUMNS)
+INSERT_SESSION = Prepared(sessions.insert().returning(sessions.c.id), SESSION_COLUMNS)
 INSERT_BINDING = Prepared(bindings.insert(), ("number_id", "key", "session_id", "blocked_until"))
 SESSION_BY_UUID = Prepared(select(sessions).where(sessions.c.uuid == bindparam("uuid")))
 STORED_PARAMS = tuple(
@@ -411,7 +411,7 @@ class SessionRepo:
             "total_call_billed_duration": 0,
             "event_seq": 1,  # SessionCreated below takes sequence number 1
         }
-        row["id"] = INSERT_SESSION.run(conn, row)
+        row["id"] = INSERT_SESSION.scalar(conn, row)
         INSERT_BINDING.run_many(
             conn,
             [

@@ -1,11 +1,11 @@
-"""The call records' writer (calls/writer.py) and the statements it runs on the driver's
-cursor (store/direct.py), on SQLite and PostgreSQL: steps committed in order, a bad step
-costing only itself, and values reading back exactly as SQLAlchemy writes them."""
+"""The call records' writer (calls/writer.py), on SQLite and PostgreSQL: steps committed
+in order, a bad step costing only itself. That the records' statements (run on the
+driver's cursor, store/prepared.py) read back exactly as SQLAlchemy writes them:
+tests/integration/store/test_prepared.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from vts_masking.calls.writer import RecordWriter
 from vts_masking.domain.billing import RateTable
 from vts_masking.store import outbox
 from vts_masking.store.calllog import CallLog, CallRef
-from vts_masking.store.models import calls, interactions, sessions
+from vts_masking.store.models import calls
 
 AT = datetime(2026, 12, 3, 7, 0, 0, 123456)
 
@@ -106,40 +106,3 @@ async def test_run_raises_the_exception_of_its_step(log: CallLog) -> None:
     with pytest.raises(LookupError):
         await writer.run(broken, ())
     writer.close()
-
-
-def test_a_finished_leg_reads_back_its_times_and_amounts_exactly(
-    log: CallLog, ref: CallRef
-) -> None:
-    """Written on the driver's cursor, read through SQLAlchemy: the same datetime (to the
-    microsecond) and Decimal a write through SQLAlchemy leaves."""
-    log.call_started(ref, AT)
-    log.leg_initiated(ref, "b", "second", "outbound", ref.virtual_number, us(2), AT)
-    answered = AT + timedelta(seconds=1)
-    ended = answered + timedelta(seconds=61)
-    log.leg_answered(ref, "b", "outbound", ref.virtual_number, us(2), answered)
-    log.leg_finished(
-        ref,
-        "b",
-        answered_at=answered,
-        sip_status=200,
-        cause="NORMAL_CLEARING",
-        cause_code=16,
-        from_number=ref.virtual_number,
-        to_number=us(2),
-        at=ended,
-    )
-    log.call_ended(ref, ended, both_answered=False)
-    (row,) = call_rows(log, ref.session_id)
-    billed, amount = RateTable().amount(us(2), 61)
-    assert (row.status, row.answer_time, row.end_time) == ("completed", answered, ended)
-    assert (row.duration, row.billed_duration, row.amount) == (61, billed, amount)
-    assert isinstance(row.amount, Decimal) and amount > 0
-    with log.db.read() as conn:
-        inter = conn.execute(
-            select(interactions).where(interactions.c.id == ref.interaction_id)
-        ).one()
-        session = conn.execute(select(sessions).where(sessions.c.id == ref.session_id)).one()
-    assert (inter.end_time, inter.total_call_amount, inter.total_call_count) == (ended, amount, 1)
-    assert (session.total_call_amount, session.active_calls) == (amount, 0)
-    assert session.last_interaction_time == ended
