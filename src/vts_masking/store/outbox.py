@@ -19,7 +19,6 @@ BUMP_SEQ = (
     .values(event_seq=sessions.c.event_seq + 1)
     .returning(sessions.c.event_seq)
 )
-INSERT_EVENT = outbox.insert()
 # Takes ``n`` sequence numbers and reads what an event needs of its session, in one
 # statement (the call engine's writes emit one or two events at a time).
 TAKE_SEQS = (
