@@ -52,8 +52,12 @@ FINISHED = ("delivered", "failed", "skipped")  # outbox statuses that never chan
 OPEN = ("pending", "delivering")
 # Keys of the advisory locks (any 64-bit number no other lock of the store uses: the
 # store's other locks are crc32 values of names, under 2**32, and 724001 for migrations).
-EVENTS_LOCK = 724_101_000_001
-CALLS_LOCK = 724_101_000_002
+# The prune locks' names; the key is the name hashed with the schema, so nodes sharing a
+# schema take turns while databases of other schemas on the same server (another
+# deployment, or the test suite's parallel workers) never hold each other back.
+EVENTS_LOCK = "vts-retention-events"
+CALLS_LOCK = "vts-retention-calls"
+LOCK_KEY_SQL = "hashtextextended(current_schema() || ':' || %s, 0)"
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,13 @@ class RetentionRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _try_lock(self, conn: Connection, key: int) -> bool:
+    def _try_lock(self, conn: Connection, key: str) -> bool:
         """PostgreSQL: whether this transaction got the prune lock (held to its end).
         SQLite: always (BEGIN IMMEDIATE already admits one writer)."""
         if not self.db.postgres:
             return True
-        return bool(conn.exec_driver_sql("SELECT pg_try_advisory_xact_lock(%s)", (key,)).scalar())
+        query = f"SELECT pg_try_advisory_xact_lock({LOCK_KEY_SQL})"
+        return bool(conn.exec_driver_sql(query, (key,)).scalar())
 
     def prune_events(self, days: float, batch: int) -> int:
         """Delete up to ``batch`` finished events older than ``days`` (and their attempt

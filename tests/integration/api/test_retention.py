@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Tenant, make_tenant, us
+from tests.conftest import PG_URL, Tenant, drop_pg_schema, make_tenant, pg_schema_url, us
 from tests.support.live import LiveService
 from vts_masking.api.app import sweeper
 from vts_masking.clock import FrozenClock
@@ -22,7 +22,7 @@ from vts_masking.store import Store
 from vts_masking.store.calllog import CallLog, CallRef, RecordingLog, RecordingRef
 from vts_masking.store.deliveries import AttemptLog, OutboxRepo, Outcome
 from vts_masking.store.models import calls, delivery_attempts, interactions, outbox, sessions
-from vts_masking.store.retention import EVENTS_LOCK, RetentionPolicy
+from vts_masking.store.retention import EVENTS_LOCK, LOCK_KEY_SQL, RetentionPolicy
 
 DAY = 86400.0
 
@@ -357,11 +357,32 @@ def test_a_second_node_skips_pruning_while_one_holds_the_lock(
     other = Store(store.url, clock, pool_size=1)  # another node on the same database
     try:
         with other.engine.connect() as conn, conn.begin():
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY_SQL})", (EVENTS_LOCK,))
             assert store.retention.prune_events(30, 1000) == 0
         assert store.retention.prune_events(30, 1000) == 1
     finally:
         other.close()
+
+
+def test_a_lock_held_in_another_schema_does_not_stop_pruning(
+    t: Tenant, clock: FrozenClock
+) -> None:
+    store = t.live.store
+    if not store.db.postgres:
+        pytest.skip("the advisory lock is PostgreSQL's (SQLite admits one writer anyway)")
+    _session(t, 1)
+    _deliver_all(store)
+    clock.advance(31 * DAY)
+    assert PG_URL is not None
+    url, schema = pg_schema_url(PG_URL)
+    elsewhere = Store(url, clock, pool_size=1)  # another deployment on the same server
+    try:
+        with elsewhere.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY_SQL})", (EVENTS_LOCK,))
+            assert store.retention.prune_events(30, 1000) == 1
+    finally:
+        elsewhere.close()
+        drop_pg_schema(PG_URL, schema)
 
 
 def test_prune_deletes_find_their_rows_by_id_not_by_status(t: Tenant, clock: FrozenClock) -> None:
