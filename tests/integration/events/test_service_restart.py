@@ -7,6 +7,7 @@ The restart tests run the service as a child process (``serve_with_worker``, i.e
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -147,7 +148,10 @@ def serve_with_worker(db_url: str, data_dir: Path) -> ServiceProcess:
     # Same command line, through the launcher that registers the worker hooks.
     assert proc.args[1:3] == ["-m", "vts_masking.cli"]
     proc.args[1:3] = ["-m", "tests.integration.events.serve_with_worker"]
-    proc.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
+    # The repository (for the launcher under tests/) and this checkout's own src/, first,
+    # so the child runs the code under test even where another checkout is installed.
+    root = Path(__file__).resolve().parents[3]
+    proc.env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), str(root)])
     return proc
 
 
