@@ -19,6 +19,9 @@ import sqlalchemy as sa
 
 from tests.support.live import LiveService
 
+# ``log`` and ``ref`` for the call-record tests (a module may define its own instead)
+pytest_plugins = ["tests.support.call_fixtures"]
+
 PG_URL = os.environ.get("VTS_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -403,10 +403,7 @@ class CallLog:
                 if row.last_peer is None:
                     return None
                 return self._make(row, "bridge", registered_role, row.last_peer, params)
-            peer = caller if caller and caller.startswith("+") else None
-            if row.last_peer != peer:
-                with self.db.write() as conn:
-                    conn.execute(SET_LAST_PEER, {"p_session_id": row.id, "p_peer": peer})
+            self._remember_peer(row, caller or "")
             return self._make(row, "bridge", other(registered_role), registered, params)
         target = row.second_party if role == "first" else row.first_party
         return self._make(row, "bridge", role, target, params)
@@ -439,13 +436,18 @@ class CallLog:
         """Any caller reaches the registered party; remember them for the call back."""
         registered_role: Role = "first" if row.first_party else "second"
         target = row.first_party or row.second_party
-        # An anonymous caller gets through but cannot be called back (nor can the
-        # stranger before them: the call back goes to the last caller or nobody).
+        self._remember_peer(row, caller)
+        return self._make(row, "bridge", other(registered_role), target)
+
+    def _remember_peer(self, row: Any, caller: str) -> None:
+        """The stranger a single-party session's registered party calls back: the last
+        caller who got through. An anonymous caller gets through but cannot be called
+        back (nor can the stranger before them: the call back goes to the last caller or
+        nobody)."""
         peer = caller if caller.startswith("+") else None
         if row.last_peer != peer:  # a write on the routing path only when it changes
             with self.db.write() as conn:
                 conn.execute(SET_LAST_PEER, {"p_session_id": row.id, "p_peer": peer})
-        return self._make(row, "bridge", other(registered_role), target)
 
     def session_for_call(self, session_uuid: str) -> Any:
         with self.db.read() as conn:

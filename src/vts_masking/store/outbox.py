@@ -52,10 +52,9 @@ _ROW_KEYS = (
     "next_attempt_at",
     "created_time",
 )
+# emit() (a session create's SessionCreated among them) inserts one row with it,
+# emit_for() several.
 _INSERT_EVENTS = Prepared(outbox.insert(), _ROW_KEYS)
-# The one-event insert of emit() (a session create's SessionCreated among them), on the
-# driver's cursor too: the same statement, one row.
-EMIT_ONE = _INSERT_EVENTS
 
 
 def emit(
@@ -81,7 +80,7 @@ def emit(
         seq = conn.execute(BUMP_SEQ, {"session_id": session.id}).scalar_one()
     what = Happened(from_number, to_number, call_uuid, extra)
     params = json.loads(session.params)
-    EMIT_ONE.run(conn, _row(session, params, event_name, now, seq, what))
+    _INSERT_EVENTS.run(conn, _row(session, params, event_name, now, seq, what))
     return int(seq)
 
 

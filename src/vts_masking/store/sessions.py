@@ -175,10 +175,9 @@ def move_sessions_off(db: Database, conn: Connection, number_id: int, now: datet
     ).all()
     for row in live:
         params = json.loads(row.params)
-        keys_now = conn.execute(
-            select(bindings.c.key).where(bindings.c.session_id == row.id)
-        ).scalars()
-        keys = list(keys_now)
+        keys = list(
+            conn.execute(select(bindings.c.key).where(bindings.c.session_id == row.id)).scalars()
+        )
         db.lock(conn, *[p for p in (row.first_party, row.second_party) if p])
         country = None
         geo_party = row.first_party or row.second_party

@@ -345,15 +345,21 @@ def test_the_sweeper_prunes_by_the_policy_it_is_given(t: Tenant, clock: FrozenCl
     assert _count(store, sessions) == 0
 
 
-def test_a_second_node_skips_pruning_while_one_holds_the_lock(
-    t: Tenant, clock: FrozenClock
-) -> None:
+def _one_old_event_on_postgres(t: Tenant, clock: FrozenClock) -> Store:
+    """The tenant's store holding one delivered event past a 30-day retention."""
     store = t.live.store
     if not store.db.postgres:
         pytest.skip("the advisory lock is PostgreSQL's (SQLite admits one writer anyway)")
     _session(t, 1)
     _deliver_all(store)
     clock.advance(31 * DAY)
+    return store
+
+
+def test_a_second_node_skips_pruning_while_one_holds_the_lock(
+    t: Tenant, clock: FrozenClock
+) -> None:
+    store = _one_old_event_on_postgres(t, clock)
     other = Store(store.url, clock, pool_size=1)  # another node on the same database
     try:
         with other.engine.connect() as conn, conn.begin():
@@ -367,12 +373,7 @@ def test_a_second_node_skips_pruning_while_one_holds_the_lock(
 def test_a_lock_held_in_another_schema_does_not_stop_pruning(
     t: Tenant, clock: FrozenClock
 ) -> None:
-    store = t.live.store
-    if not store.db.postgres:
-        pytest.skip("the advisory lock is PostgreSQL's (SQLite admits one writer anyway)")
-    _session(t, 1)
-    _deliver_all(store)
-    clock.advance(31 * DAY)
+    store = _one_old_event_on_postgres(t, clock)
     assert PG_URL is not None
     url, schema = pg_schema_url(PG_URL)
     elsewhere = Store(url, clock, pool_size=1)  # another deployment on the same server

@@ -10,9 +10,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import Tenant, us
+from tests.conftest import us
 from vts_masking.calls.writer import RecordWriter
-from vts_masking.domain.billing import RateTable
 from vts_masking.store import outbox
 from vts_masking.store.calllog import CallLog, CallRef
 from vts_masking.store.models import calls
@@ -20,17 +19,6 @@ from vts_masking.store.models import calls
 AT = datetime(2026, 12, 3, 7, 0, 0, 123456)
 
 
-@pytest.fixture
-def log(tenant: Tenant) -> CallLog:
-    return CallLog(tenant.live.store.db, RateTable())
-
-
-@pytest.fixture
-def ref(tenant: Tenant, log: CallLog) -> CallRef:
-    tenant.add_numbers(tenant.vn(0))
-    s = tenant.session(first_party=us(1), second_party=us(2))
-    row = log.session_for_call(s["session_uuid"])
-    return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
 
 
 def event_names(log: CallLog, session_id: int) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from tests.conftest import Tenant, us
+from tests.conftest import us
 from vts_masking.domain import session_params
 from vts_masking.domain.billing import RateTable
 from vts_masking.store import Store
@@ -266,17 +266,6 @@ def test_paramstyle_is_the_dialects_own(store: Store) -> None:
 # -- the call records' statements (store/calllog.py) -----------------------------------
 
 
-@pytest.fixture
-def log(tenant: Tenant) -> CallLog:
-    return CallLog(tenant.live.store.db, RateTable())
-
-
-@pytest.fixture
-def ref(tenant: Tenant, log: CallLog) -> CallRef:
-    tenant.add_numbers(tenant.vn(0))
-    s = tenant.session(first_party=us(1), second_party=us(2))
-    row = log.session_for_call(s["session_uuid"])
-    return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
 
 
 def test_a_finished_leg_reads_back_its_times_and_amounts_exactly(

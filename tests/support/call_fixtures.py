@@ -1,0 +1,23 @@
+"""Fixtures for tests of the call records: a ``CallLog`` on the tenant's store and the
+``CallRef`` of a fresh two-party session (loaded by tests/conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Tenant, us
+from vts_masking.domain.billing import RateTable
+from vts_masking.store.calllog import CallLog, CallRef
+
+
+@pytest.fixture
+def log(tenant: Tenant) -> CallLog:
+    return CallLog(tenant.live.store.db, RateTable())
+
+
+@pytest.fixture
+def ref(tenant: Tenant, log: CallLog) -> CallRef:
+    tenant.add_numbers(tenant.vn(0))
+    s = tenant.session(first_party=us(1), second_party=us(2))
+    row = log.session_for_call(s["session_uuid"])
+    return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
