@@ -23,8 +23,9 @@ from ..deps import get_store, principal
 from ..idempotency import answer_once, idempotency_of
 from ..params import body, delete_params, query
 from ..render import list_page, ok
+from ..routing import DirectRoute
 
-router = APIRouter(tags=["Accounts"])
+router = APIRouter(tags=["Accounts"], route_class=DirectRoute)
 BASE = "/v1/Account/{auth_id}"
 
 

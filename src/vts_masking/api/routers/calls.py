@@ -27,8 +27,9 @@ from ..errors import NOT_SERVED, allowed_methods, error_response
 from ..idempotency import answer_once, idempotency_of
 from ..params import query
 from ..render import list_page, ok
+from ..routing import DirectRoute
 
-router = APIRouter(tags=["Calls and recordings"])
+router = APIRouter(tags=["Calls and recordings"], route_class=DirectRoute)
 BASE = "/v1/Account/{auth_id}"
 
 NO_CALL_CONTROL = (

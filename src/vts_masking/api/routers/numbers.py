@@ -23,9 +23,10 @@ from ..deps import get_store, principal
 from ..idempotency import answer_once, idempotency_of
 from ..params import body, delete_params, query
 from ..render import list_page, ok
+from ..routing import DirectRoute
 from ..urlguard import vet
 
-router = APIRouter(tags=["Numbers"])
+router = APIRouter(tags=["Numbers"], route_class=DirectRoute)
 BASE = "/v1/Account/{auth_id}/Number"
 
 

@@ -22,10 +22,11 @@ from ..deps import get_store, principal, read
 from ..idempotency import answer_once, idempotency_of, replayed
 from ..params import body, query
 from ..render import FastJSON, list_page, ok
+from ..routing import DirectRoute
 from ..urlguard import vet_session_urls
 
 log = logging.getLogger("vts_masking.api")
-router = APIRouter(tags=["Masking sessions"])
+router = APIRouter(tags=["Masking sessions"], route_class=DirectRoute)
 BASE = "/v1/Account/{auth_id}/Masking/Session"
 
 

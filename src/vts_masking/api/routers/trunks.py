@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import error_response
+from ..routing import DirectRoute
 
-router = APIRouter(tags=["Operations"])
+router = APIRouter(tags=["Operations"], route_class=DirectRoute)
 
 
 def _loopback(request: Request) -> bool:
