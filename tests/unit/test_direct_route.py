@@ -40,6 +40,11 @@ async def with_yield(auth_id: str, value: str = Depends(held)) -> JSONResponse:
     return JSONResponse({"value": value})
 
 
+@router.get("/v1/Account/{auth_id}/Count/{n}")
+async def typed_path(n: int, caller: str = Depends(who)) -> JSONResponse:
+    return JSONResponse({"n": n})
+
+
 def client() -> TestClient:
     app = FastAPI()
     app.include_router(router)
@@ -83,3 +88,9 @@ def test_every_api_route_takes_the_direct_path() -> None:
         if _plan(r.endpoint, set(r.param_convertors)) is None
     ]
     assert slow == []
+
+
+def test_a_path_value_of_another_type_than_str_keeps_fastapis_conversion() -> None:
+    r = route("/v1/Account/{auth_id}/Count/{n}")
+    assert _plan(r.endpoint, set(r.param_convertors)) is None
+    assert client().get("/v1/Account/MA1/Count/7").json() == {"n": 7}

@@ -79,7 +79,11 @@ def _plan(fn: Callable[..., Any], path_names: set[str]) -> list[tuple[str, Maker
             plan.append((name, _dependency(default.dependency, sub)))
         elif name == "request" or param.annotation in (Request, "Request"):
             plan.append((name, _the_request))
-        elif name in path_names and default is inspect.Parameter.empty:
+        elif (
+            name in path_names
+            and default is inspect.Parameter.empty
+            and param.annotation in (str, "str")  # FastAPI would convert any other type
+        ):
             plan.append((name, _path_value(name)))
         else:
             return None
