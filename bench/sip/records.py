@@ -5,10 +5,10 @@ about ten session events (``CallLog``: ``call_started``, ``leg_initiated`` ×2,
 ``leg_ringing``, ``leg_answered`` ×2, ``leg_finished`` ×2, ``call_ended``) — nine write
 transactions when each runs alone, or a share of one when the service's records writer
 (calls/writer.py) finds many steps waiting and commits them together (``--batch`` calls
-per transaction here). This measures the CPU and wall time those take per call on SQLite
-and PostgreSQL, beside a baseline measured in the same run: nine empty write transactions
-(``BEGIN``/``COMMIT`` through the same store), the floor of that pattern. Medians of
-``--rounds`` rounds of ``--calls`` calls.
+per transaction here, each on a session of its own). This measures the CPU and wall time
+those take per call on SQLite and PostgreSQL, beside a baseline measured in the same
+run: nine empty write transactions (``BEGIN``/``COMMIT`` through the same store), the
+floor of that pattern. Medians of ``--rounds`` rounds of ``--calls`` calls.
 
     python bench/sip/records.py [--calls 300] [--rounds 5] [--backends sqlite,postgres]
 """
@@ -39,17 +39,17 @@ VIRTUAL, CALLER, CALLEE = "+12205550001", "+14155550001", "+12125550002"
 PG_URL = os.environ.get("VTS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def one_call(log: CallLog) -> None:
-    route = log.route(VIRTUAL, CALLER)
-    ref = CallRef(route.session_id or 0, route.session_uuid or "", route.account_id or 0, VIRTUAL)
+def one_call(log: CallLog, virtual: str = VIRTUAL) -> None:
+    route = log.route(virtual, CALLER)
+    ref = CallRef(route.session_id or 0, route.session_uuid or "", route.account_id or 0, virtual)
     at = datetime.utcnow()
     log.call_started(ref, at)
-    log.leg_initiated(ref, "a", "first", "inbound", CALLER, VIRTUAL, at)
-    log.leg_initiated(ref, "b", "second", "outbound", VIRTUAL, CALLEE, at)
-    log.leg_ringing(ref, "b", VIRTUAL, CALLEE, at)
-    log.leg_answered(ref, "b", "outbound", VIRTUAL, CALLEE, at)
-    log.leg_answered(ref, "a", "inbound", CALLER, VIRTUAL, at)
-    for leg, (frm, to) in (("b", (VIRTUAL, CALLEE)), ("a", (CALLER, VIRTUAL))):
+    log.leg_initiated(ref, "a", "first", "inbound", CALLER, virtual, at)
+    log.leg_initiated(ref, "b", "second", "outbound", virtual, CALLEE, at)
+    log.leg_ringing(ref, "b", virtual, CALLEE, at)
+    log.leg_answered(ref, "b", "outbound", virtual, CALLEE, at)
+    log.leg_answered(ref, "a", "inbound", CALLER, virtual, at)
+    for leg, (frm, to) in (("b", (virtual, CALLEE)), ("a", (CALLER, virtual))):
         log.leg_finished(
             ref,
             leg,
@@ -82,11 +82,14 @@ def measure(url: str, calls: int, rounds: int, batch: int) -> dict[str, tuple[fl
     account = store.accounts.create("bench")
     main = store.accounts.by_auth_id(account.auth_id)
     assert main is not None
-    store.numbers.add(main, [VIRTUAL])
+    # one session per call of a batch, each on its own number, as under load
+    virtuals = [f"+1220555{i:04d}" for i in range(1, batch + 1)]
+    store.numbers.add(main, virtuals)
     params = parse_create(
         {"first_party": CALLER, "second_party": CALLEE, "callback_url": "https://example.com/"}
     )
-    store.sessions.create(Principal(main, main, None), params, lambda view: view)
+    for _ in virtuals:
+        store.sessions.create(Principal(main, main, None), params, lambda view: view)
     log = CallLog(store.db, RateTable())
 
     def empty_transactions() -> None:
@@ -97,10 +100,11 @@ def measure(url: str, calls: int, rounds: int, batch: int) -> dict[str, tuple[fl
     for _ in range(30):  # warm caches (compiled statements, pool)
         one_call(log)
         empty_transactions()
+
     def batched() -> None:
         with log.batch():
-            for _ in range(batch):
-                one_call(log)
+            for virtual in virtuals:
+                one_call(log, virtual)
 
     results = {
         "baseline: 9 empty write transactions": per_call(empty_transactions, calls, rounds),

@@ -47,6 +47,18 @@ def _write(db: Database) -> Iterator[Connection]:
     with db.write() as own:
         yield own
 
+
+def _emit(conn: Connection, session_id: int, names: list[str], at: datetime, **kw: Any) -> None:
+    """Emit a session's events in ``conn``'s transaction: inside a batch they wait for its
+    end (``outbox.Deferred``: one sequence bump per session, one INSERT for the batch),
+    else they are written now."""
+    waiting = getattr(_batch, "events", None)
+    if waiting is not None and getattr(_batch, "conn", None) is conn:
+        waiting.add(session_id, names, at, outbox.Happened(**kw))
+    else:
+        outbox.emit_for(conn, session_id, names, at, **kw)
+
+
 NUMBER_BY_E164 = select(numbers.c.id, numbers.c.answer_url, numbers.c.state).where(
     numbers.c.number == bindparam("number"), numbers.c.state != "removed"
 )
@@ -153,8 +165,7 @@ LEG_FINISHED = {
         .values(
             {
                 f"{role}_party_status": bindparam("p_status"),
-                "call_billed_duration": interactions.c.call_billed_duration
-                + bindparam("p_billed"),
+                "call_billed_duration": interactions.c.call_billed_duration + bindparam("p_billed"),
                 "total_call_amount": interactions.c.total_call_amount + bindparam("p_amount"),
             }
         )
@@ -285,11 +296,12 @@ class CallLog:
         if getattr(_batch, "conn", None) is not None:
             raise RuntimeError("a record batch is already open on this thread")
         with self.db.write() as conn:
-            _batch.conn = conn
+            _batch.conn, _batch.events = conn, outbox.Deferred()
             try:
                 yield conn
+                _batch.events.flush(conn)  # the batch's events, before it commits
             finally:
-                _batch.conn = None
+                _batch.conn = _batch.events = None
 
     # -- routing --------------------------------------------------------------------
 
@@ -458,7 +470,7 @@ class CallLog:
     def _emit(
         self, conn: Connection, ref: CallRef, names: list[str], at: datetime, **kw: Any
     ) -> None:
-        outbox.emit_for(conn, ref.session_id, names, at, **kw)
+        _emit(conn, ref.session_id, names, at, **kw)
 
     def call_started(self, ref: CallRef, at: datetime) -> None:
         """A call begins: an interaction opens and the session reads ``in-progress``."""
@@ -709,7 +721,7 @@ class RecordingLog:
                     .where(interactions.c.id == ref.interaction_id)
                     .values(recording_id=rec.row_id)
                 )
-            outbox.emit_for(
+            _emit(
                 conn,
                 ref.session_id,
                 ["SessionRecordingInitiated"],
@@ -743,7 +755,7 @@ class RecordingLog:
                     size=size,
                 )
             )
-            outbox.emit_for(
+            _emit(
                 conn,
                 ref.session_id,
                 ["SessionRecordingFailed" if failed else "SessionRecordingCompleted"],

@@ -149,17 +149,55 @@ def emit_for(
     """Emit ``names`` (aliases included) for a session known only by id: its sequence
     numbers and the columns the events need come from one UPDATE … RETURNING, and the
     rows go in with one INSERT."""
-    flat = [alias for name in names for alias in events.ALIASES.get(name, (name,))]
-    if not flat:
-        return
-    session = _TAKE_SEQS.first(conn, {"session_id": session_id, "n": len(flat)})
-    if session is None:
-        raise LookupError(f"no session {session_id}")
-    params = json.loads(session.params)
-    first = session.event_seq - len(flat) + 1
-    what = Happened(from_number, to_number, call_uuid, extra)
-    rows = [_row(session, params, name, now, first + i, what) for i, name in enumerate(flat)]
-    _INSERT_EVENTS.run_many(conn, rows)
+    waiting = Deferred()
+    waiting.add(session_id, names, now, Happened(from_number, to_number, call_uuid, extra))
+    waiting.flush(conn)
+
+
+class Deferred:
+    """Events emitted during one transaction, written just before it commits.
+
+    A call's records (``CallLog.batch``, many steps of many calls in one transaction)
+    emit about eight times per call; written as they come, each emit is an
+    UPDATE … RETURNING on its session and an INSERT. Kept here until the end, a session
+    takes the sequence numbers of all its waiting events in one UPDATE, and every row of
+    the transaction goes in with one INSERT. Order is what it would have been: a
+    session's events are numbered in the order they were added, and nothing else in the
+    transaction reads the outbox or a session's ``event_seq`` in between.
+    """
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        # session id -> its events in the order emitted (dicts keep insertion order)
+        self._waiting: dict[int, list[tuple[str, datetime, Happened]]] = {}
+
+    def add(self, session_id: int, names: list[str], now: datetime, what: Happened) -> None:
+        """Keep ``names`` (aliases included) of a session for :meth:`flush`."""
+        flat = [alias for name in names for alias in events.ALIASES.get(name, (name,))]
+        if flat:
+            self._waiting.setdefault(session_id, []).extend((n, now, what) for n in flat)
+
+    def flush(self, conn: Connection) -> None:
+        """Number and insert every waiting event in ``conn``'s transaction.
+
+        Raises ``LookupError`` when a session is gone (nothing is inserted then; the
+        caller's transaction is expected to roll back).
+        """
+        rows: list[dict[str, Any]] = []
+        for session_id, waiting in self._waiting.items():
+            session = _TAKE_SEQS.first(conn, {"session_id": session_id, "n": len(waiting)})
+            if session is None:
+                raise LookupError(f"no session {session_id}")
+            params = json.loads(session.params)
+            first = session.event_seq - len(waiting) + 1
+            rows.extend(
+                _row(session, params, name, at, first + i, what)
+                for i, (name, at, what) in enumerate(waiting)
+            )
+        self._waiting.clear()
+        if rows:
+            _INSERT_EVENTS.run_many(conn, rows)
 
 
 def session_events(conn: Connection, session_id: int) -> list[Any]:

@@ -10,15 +10,13 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import us
+from tests.conftest import Tenant, us
 from vts_masking.calls.writer import RecordWriter
 from vts_masking.store import outbox
 from vts_masking.store.calllog import CallLog, CallRef
 from vts_masking.store.models import calls
 
 AT = datetime(2026, 12, 3, 7, 0, 0, 123456)
-
-
 
 
 def event_names(log: CallLog, session_id: int) -> list[str]:
@@ -49,7 +47,11 @@ async def test_a_calls_steps_are_committed_in_the_order_they_were_queued(
     await writer.drain()
     writer.close()
     names = event_names(log, ref.session_id)  # in sequence order
-    steps = ["SessionFirstPartyInitiated", "SessionSecondPartyInitiated", "SessionSecondPartyRinging"]
+    steps = [
+        "SessionFirstPartyInitiated",
+        "SessionSecondPartyInitiated",
+        "SessionSecondPartyRinging",
+    ]
     assert [names.index(n) for n in steps] == sorted(names.index(n) for n in steps)
     assert [r.party for r in call_rows(log, ref.session_id)] == ["first", "second"]
 
@@ -94,3 +96,67 @@ async def test_run_raises_the_exception_of_its_step(log: CallLog) -> None:
     with pytest.raises(LookupError):
         await writer.run(broken, ())
     writer.close()
+
+
+def second_ref(tenant: Tenant, log: CallLog) -> CallRef:
+    tenant.add_numbers(tenant.vn(1))
+    s = tenant.session(first_party=us(3), second_party=us(4))
+    row = log.session_for_call(s["session_uuid"])
+    return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
+
+
+def numbered_events(log: CallLog, session_id: int) -> list[tuple[int, str]]:
+    with log.db.read() as conn:
+        return [(e.seq, e.event_name) for e in outbox.session_events(conn, session_id)]
+
+
+def test_a_batchs_events_are_numbered_per_session_in_the_order_they_were_emitted(
+    tenant: Tenant, log: CallLog, ref: CallRef
+) -> None:
+    other = second_ref(tenant, log)
+    with log.batch():  # two calls' steps interleaved, as the writer meets them
+        for r, caller in ((ref, us(1)), (other, us(3))):
+            log.call_started(r, AT)
+            log.leg_initiated(r, "a", "first", "inbound", caller, r.virtual_number, AT)
+        log.leg_initiated(ref, "b", "second", "outbound", ref.virtual_number, us(2), AT)
+        log.leg_ringing(ref, "b", ref.virtual_number, us(2), AT)
+        log.leg_initiated(other, "b", "second", "outbound", other.virtual_number, us(4), AT)
+    for r, steps in (
+        (ref, ["Initiated", "SecondPartyInitiated", "SecondPartyRinging"]),
+        (other, ["Initiated", "SecondPartyInitiated"]),
+    ):
+        events = numbered_events(log, r.session_id)
+        assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+        assert events[0][1] == "SessionCreated"
+        names = [name for _, name in events]
+        wanted = ["SessionFirstPartyInitiated"] + [f"Session{s}" for s in steps[1:]]
+        assert [names.index(n) for n in wanted] == sorted(names.index(n) for n in wanted)
+
+
+def test_a_batch_rolled_back_writes_none_of_its_events(log: CallLog, ref: CallRef) -> None:
+    before = numbered_events(log, ref.session_id)
+    with pytest.raises(RuntimeError), log.batch():
+        log.call_started(ref, AT)
+        log.leg_initiated(ref, "a", "first", "inbound", us(1), ref.virtual_number, AT)
+        raise RuntimeError("a later step fails")
+    assert numbered_events(log, ref.session_id) == before
+    assert call_rows(log, ref.session_id) == []
+    with log.batch():  # nor does the next batch inherit them
+        pass
+    assert numbered_events(log, ref.session_id) == before
+
+
+def test_the_next_batch_numbers_on_from_the_last_committed_event(
+    log: CallLog, ref: CallRef
+) -> None:
+    with log.batch():
+        log.call_started(ref, AT)
+        log.leg_initiated(ref, "a", "first", "inbound", us(1), ref.virtual_number, AT)
+    # alone (no batch): written at once, numbered after the batch's
+    log.leg_initiated(ref, "b", "second", "outbound", ref.virtual_number, us(2), AT)
+    with log.batch():
+        log.leg_ringing(ref, "b", ref.virtual_number, us(2), AT)
+    events = numbered_events(log, ref.session_id)
+    assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+    names = [name for _, name in events]
+    assert names.index("SessionSecondPartyInitiated") < names.index("SessionSecondPartyRinging")
