@@ -51,7 +51,7 @@ from ..store.calllog import CallLog, CallRef, RecordingLog, RecordingRef, Role, 
 from .application import fetch_application
 from .b2bua import B2BUA, Answer, Bridge, Call, Decision, InboundCall, Leg, Reject
 from .media import CallMedia, describe
-from .writer import RecordWriter
+from .writer import LoopRecordWriter, RecordWriter
 
 log = logging.getLogger("vts_masking.calls")
 
@@ -131,7 +131,13 @@ class CallEngine:
         self.settings = settings
         self.log = CallLog(store.db, settings.rate_table_obj())
         self.recordings = RecordingLog(store.db, settings.base_url())
-        self.writer = RecordWriter(self.log.batch)
+        # SQLite: the records are written on the loop, in its group commit (no thread to
+        # hand the GIL to); PostgreSQL: a thread, whose network waits do not stall the loop
+        self.writer: RecordWriter | LoopRecordWriter = (
+            RecordWriter(self.log.batch)
+            if store.db.postgres
+            else LoopRecordWriter(store.db.run_write, self.log.joined)
+        )
         self.ports: PortAllocator | None = None
         if settings.media_enabled:
             lo, hi = settings.rtp_port_range()

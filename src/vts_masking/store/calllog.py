@@ -293,15 +293,24 @@ class CallLog:
         ``pin_status`` and RecordingLog's) run on this thread inside it: they commit
         together, or — when one raises — roll back together (the call engine's writer
         then runs each alone). Every event still commits with the change that caused it."""
+        if getattr(_batch, "conn", None) is not None:  # before taking the write lock
+            raise RuntimeError("a record batch is already open on this thread")
+        with self.db.write() as conn, self.joined(conn):
+            yield conn
+
+    @contextlib.contextmanager
+    def joined(self, conn: Connection) -> Iterator[Connection]:
+        """A batch in a write transaction someone else began and ends (the loop's group
+        commit, ``Database.run_write``): the record operations run in ``conn`` on this
+        thread, and their events are written when the block ends without an error."""
         if getattr(_batch, "conn", None) is not None:
             raise RuntimeError("a record batch is already open on this thread")
-        with self.db.write() as conn:
-            _batch.conn, _batch.events = conn, outbox.Deferred()
-            try:
-                yield conn
-                _batch.events.flush(conn)  # the batch's events, before it commits
-            finally:
-                _batch.conn = _batch.events = None
+        _batch.conn, _batch.events = conn, outbox.Deferred()
+        try:
+            yield conn
+            _batch.events.flush(conn)  # the batch's events, before it commits
+        finally:
+            _batch.conn = _batch.events = None
 
     # -- routing --------------------------------------------------------------------
 

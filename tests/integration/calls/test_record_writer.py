@@ -11,12 +11,28 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Tenant, us
-from vts_masking.calls.writer import RecordWriter
+from vts_masking.calls.writer import LoopRecordWriter, RecordWriter
 from vts_masking.store import outbox
 from vts_masking.store.calllog import CallLog, CallRef
 from vts_masking.store.models import calls
 
 AT = datetime(2026, 12, 3, 7, 0, 0, 123456)
+
+
+Writer = RecordWriter | LoopRecordWriter
+
+
+@pytest.fixture(params=["thread", "loop"])
+def writer_kind(request: pytest.FixtureRequest) -> str:
+    """Both writers keep the same promises: a thread of its own (PostgreSQL's), and the
+    event loop's group commit (SQLite's); each is run on both stores."""
+    return request.param
+
+
+def new_writer(kind: str, log: CallLog) -> Writer:
+    if kind == "thread":
+        return RecordWriter(log.batch)
+    return LoopRecordWriter(log.db.run_write, log.joined)
 
 
 def event_names(log: CallLog, session_id: int) -> list[str]:
@@ -31,7 +47,7 @@ def call_rows(log: CallLog, session_id: int) -> list:
         ).all()
 
 
-def start_call(writer: RecordWriter, log: CallLog, ref: CallRef) -> None:
+def start_call(writer: Writer, log: CallLog, ref: CallRef) -> None:
     writer.put(log.call_started, (ref, AT))
     writer.put(log.leg_initiated, (ref, "a", "first", "inbound", us(1), ref.virtual_number, AT))
     writer.put(log.leg_initiated, (ref, "b", "second", "outbound", ref.virtual_number, us(2), AT))
@@ -39,9 +55,9 @@ def start_call(writer: RecordWriter, log: CallLog, ref: CallRef) -> None:
 
 @pytest.mark.asyncio
 async def test_a_calls_steps_are_committed_in_the_order_they_were_queued(
-    log: CallLog, ref: CallRef
+    writer_kind: str, log: CallLog, ref: CallRef
 ) -> None:
-    writer = RecordWriter(log.batch)
+    writer = new_writer(writer_kind, log)
     start_call(writer, log, ref)
     writer.put(log.leg_ringing, (ref, "b", ref.virtual_number, us(2), AT))
     await writer.drain()
@@ -58,9 +74,9 @@ async def test_a_calls_steps_are_committed_in_the_order_they_were_queued(
 
 @pytest.mark.asyncio
 async def test_a_failing_step_does_not_lose_the_others_in_its_batch(
-    log: CallLog, ref: CallRef
+    writer_kind: str, log: CallLog, ref: CallRef
 ) -> None:
-    writer = RecordWriter(log.batch)
+    writer = new_writer(writer_kind, log)
 
     def broken() -> None:
         raise RuntimeError("this step fails")
@@ -75,8 +91,10 @@ async def test_a_failing_step_does_not_lose_the_others_in_its_batch(
 
 
 @pytest.mark.asyncio
-async def test_run_returns_once_its_step_is_committed(log: CallLog, ref: CallRef) -> None:
-    writer = RecordWriter(log.batch)
+async def test_run_returns_once_its_step_is_committed(
+    writer_kind: str, log: CallLog, ref: CallRef
+) -> None:
+    writer = new_writer(writer_kind, log)
     writer.put(log.call_started, (ref, AT))
     call_uuid = await writer.run(
         log.leg_initiated, (ref, "a", "first", "inbound", us(1), ref.virtual_number, AT)
@@ -87,8 +105,8 @@ async def test_run_returns_once_its_step_is_committed(log: CallLog, ref: CallRef
 
 
 @pytest.mark.asyncio
-async def test_run_raises_the_exception_of_its_step(log: CallLog) -> None:
-    writer = RecordWriter(log.batch)
+async def test_run_raises_the_exception_of_its_step(writer_kind: str, log: CallLog) -> None:
+    writer = new_writer(writer_kind, log)
 
     def broken() -> None:
         raise LookupError("no such leg")
