@@ -2,10 +2,11 @@
 
 It answers the B2BUA's routing question from the session store (docs/calls.md), and turns
 the B2BUA's leg events into Call records, the session's interaction, its totals and its
-events. Store writes run on one writer thread (``calls/writer.py``), all calls' writes in
-the order they happened, as many per transaction as are waiting, so the SIP loop never
-waits on the database; a call's coroutine steps (a recording's end) chain after its
-earlier writes.
+events. Store writes go through one queue (``calls/writer.py``), all calls' writes in
+the order they happened, as many per transaction as are waiting, so a call's step never
+waits on the database: on SQLite the queue is written on the loop itself, in the store's
+group commit; on PostgreSQL by one writer thread. A call's coroutine steps (a
+recording's end) chain after its earlier writes.
 
 It also puts every call's media through an RTP relay (``calls/media.py``; docs/media.md):
 plain bridges are relayed through the B2BUA's SDP hook; calls that need prompts, a PIN or
@@ -653,7 +654,7 @@ class CallEngine:
 
     def _submit(self, call: Call, fn: Callable[..., Any], *args: Any, last: bool = False) -> None:
         """Run ``fn`` after every earlier step of this call: a plain function goes to the
-        records' writer thread (queued, no waiting); a coroutine function runs on the
+        records' writer (queued, no waiting); a coroutine function runs on the
         loop once the call's earlier steps are committed, and the call's later steps
         chain after it. (``last``: the call's final step; nothing is kept after it.)"""
         previous = self._chains.get(call.id)

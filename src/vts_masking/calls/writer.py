@@ -1,5 +1,7 @@
-"""The call records' writer: one thread writes every call's records, in arrival order,
-as many operations per transaction as are waiting (group commit).
+"""The call records' writer: one queue of every call's records, written in arrival order,
+as many operations per transaction as are waiting (group commit) — by one thread
+(:class:`RecordWriter`, PostgreSQL) or on the event loop (:class:`LoopRecordWriter`,
+SQLite).
 
 Each step of a call (``call_started``, ``leg_initiated`` …, about nine per call) used to
 hop to a worker thread of its own and take the store's write lock and a transaction of
