@@ -15,9 +15,14 @@ def log(tenant: Tenant) -> CallLog:
     return CallLog(tenant.live.store.db, RateTable())
 
 
-@pytest.fixture
-def ref(tenant: Tenant, log: CallLog) -> CallRef:
-    tenant.add_numbers(tenant.vn(0))
-    s = tenant.session(first_party=us(1), second_party=us(2))
+def session_ref(tenant: Tenant, log: CallLog, n: int) -> CallRef:
+    """The ``CallRef`` of a fresh session between us(2n+1) and us(2n+2) on vn(n)."""
+    tenant.add_numbers(tenant.vn(n))
+    s = tenant.session(first_party=us(2 * n + 1), second_party=us(2 * n + 2))
     row = log.session_for_call(s["session_uuid"])
     return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
+
+
+@pytest.fixture
+def ref(tenant: Tenant, log: CallLog) -> CallRef:
+    return session_ref(tenant, log, 0)

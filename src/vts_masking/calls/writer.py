@@ -125,16 +125,9 @@ class RecordWriter:
                 try:
                     outcomes.append((fn(*args), None))
                 except Exception as e:
-                    log.exception("writing call records failed (%s)", getattr(fn, "__name__", fn))
+                    _failed(fn)
                     outcomes.append((None, e))
-        self.stats["batches"] += 1
-        self.stats["steps"] += len(batch)
-        for (_fn, _args, done), (result, error) in zip(batch, outcomes, strict=True):
-            if done is not None:
-                try:
-                    done(result, error)
-                except Exception:  # a closed loop at shutdown: nobody waits any more
-                    log.debug("a record step's waiter is gone", exc_info=True)
+        _report(self.stats, batch, outcomes)
 
 
 #: runs ``fn(conn)`` in the loop's group commit (``Database.run_write``)
@@ -218,14 +211,27 @@ class LoopRecordWriter:
                 try:
                     outcomes.append(((await self._run_write(steps, [op]))[0], None))
                 except Exception as e:
-                    name = getattr(op[0], "__name__", op[0])
-                    log.exception("writing call records failed (%s)", name)
+                    _failed(op[0])
                     outcomes.append((None, e))
-        self.stats["batches"] += 1
-        self.stats["steps"] += len(batch)
-        for (_fn, _args, done), (result, error) in zip(batch, outcomes, strict=True):
-            if done is not None:
+        _report(self.stats, batch, outcomes)
+
+
+def _failed(fn: Callable[..., Any]) -> None:
+    log.exception("writing call records failed (%s)", getattr(fn, "__name__", fn))
+
+
+def _report(
+    stats: dict[str, int], batch: list[Op], outcomes: list[tuple[Any, BaseException | None]]
+) -> None:
+    """Count a written batch and tell each step's waiter its outcome."""
+    stats["batches"] += 1
+    stats["steps"] += len(batch)
+    for (_fn, _args, done), (result, error) in zip(batch, outcomes, strict=True):
+        if done is not None:
+            try:
                 done(result, error)
+            except Exception:  # a closed loop at shutdown: nobody waits any more
+                log.debug("a record step's waiter is gone", exc_info=True)
 
 
 def _nothing() -> None:

@@ -52,9 +52,8 @@ def _emit(conn: Connection, session_id: int, names: list[str], at: datetime, **k
     """Emit a session's events in ``conn``'s transaction: inside a batch they wait for its
     end (``outbox.Deferred``: one sequence bump per session, one INSERT for the batch),
     else they are written now."""
-    waiting = getattr(_batch, "events", None)
-    if waiting is not None and getattr(_batch, "conn", None) is conn:
-        waiting.add(session_id, names, at, outbox.Happened(**kw))
+    if getattr(_batch, "conn", None) is conn:  # a batch's connection: it has its events
+        _batch.events.add(session_id, names, at, outbox.Happened(**kw))
     else:
         outbox.emit_for(conn, session_id, names, at, **kw)
 
@@ -442,9 +441,9 @@ class CallLog:
         """``SessionPinAuthenticationStatus`` (success | failed | AuthorizedCaller)."""
         call_uuid = ref.legs[leg_id][1] if leg_id in ref.legs else None
         with _write(self.db) as conn:
-            self._emit(
+            _emit(
                 conn,
-                ref,
+                ref.session_id,
                 ["SessionPinAuthenticationStatus"],
                 at,
                 from_number=from_number,
@@ -475,11 +474,6 @@ class CallLog:
             return conn.execute(select(sessions).where(sessions.c.uuid == session_uuid)).first()
 
     # -- records --------------------------------------------------------------------
-
-    def _emit(
-        self, conn: Connection, ref: CallRef, names: list[str], at: datetime, **kw: Any
-    ) -> None:
-        _emit(conn, ref.session_id, names, at, **kw)
 
     def call_started(self, ref: CallRef, at: datetime) -> None:
         """A call begins: an interaction opens and the session reads ``in-progress``."""
@@ -532,9 +526,9 @@ class CallLog:
                 conn,
                 {"p_interaction_id": ref.interaction_id, "p_call_id": row_id},
             )
-            self._emit(
+            _emit(
                 conn,
-                ref,
+                ref.session_id,
                 [_event(role, "Initiated")],
                 at,
                 from_number=from_number,
@@ -551,9 +545,9 @@ class CallLog:
             LEG_STATUS[role].run(
                 conn, {"p_interaction_id": ref.interaction_id, "p_status": "ringing"}
             )
-            self._emit(
+            _emit(
                 conn,
-                ref,
+                ref.session_id,
                 [_event(role, "Ringing")],
                 at,
                 from_number=from_number,
@@ -578,9 +572,9 @@ class CallLog:
             )
             names = ["SessionVirtualNumberAnswer"] if direction == "inbound" else []
             names.append(_event(role, "Answer"))
-            self._emit(
+            _emit(
                 conn,
-                ref,
+                ref.session_id,
                 names,
                 at,
                 from_number=from_number,
@@ -636,9 +630,9 @@ class CallLog:
                 names = [_event(role, "Complete")]
             else:
                 names = [_event(role, "Failed")]
-            self._emit(
+            _emit(
                 conn,
-                ref,
+                ref.session_id,
                 names,
                 at,
                 from_number=from_number,
@@ -667,7 +661,9 @@ class CallLog:
                 },
             )
             if both_answered:
-                self._emit(conn, ref, ["SessionPartiesHangup"], at, extra={"Duration": duration})
+                _emit(
+                    conn, ref.session_id, ["SessionPartiesHangup"], at, extra={"Duration": duration}
+                )
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Tenant, us
+from tests.support.call_fixtures import session_ref
 from vts_masking.calls.writer import LoopRecordWriter, RecordWriter
 from vts_masking.store import outbox
 from vts_masking.store.calllog import CallLog, CallRef
@@ -36,8 +37,12 @@ def new_writer(kind: str, log: CallLog) -> Writer:
 
 
 def event_names(log: CallLog, session_id: int) -> list[str]:
+    return [name for _, name in numbered_events(log, session_id)]
+
+
+def numbered_events(log: CallLog, session_id: int) -> list[tuple[int, str]]:
     with log.db.read() as conn:
-        return [e.event_name for e in outbox.session_events(conn, session_id)]
+        return [(e.seq, e.event_name) for e in outbox.session_events(conn, session_id)]
 
 
 def call_rows(log: CallLog, session_id: int) -> list:
@@ -116,22 +121,10 @@ async def test_run_raises_the_exception_of_its_step(writer_kind: str, log: CallL
     writer.close()
 
 
-def second_ref(tenant: Tenant, log: CallLog) -> CallRef:
-    tenant.add_numbers(tenant.vn(1))
-    s = tenant.session(first_party=us(3), second_party=us(4))
-    row = log.session_for_call(s["session_uuid"])
-    return CallRef(row.id, row.uuid, row.account_id, s["virtual_number"])
-
-
-def numbered_events(log: CallLog, session_id: int) -> list[tuple[int, str]]:
-    with log.db.read() as conn:
-        return [(e.seq, e.event_name) for e in outbox.session_events(conn, session_id)]
-
-
 def test_a_batchs_events_are_numbered_per_session_in_the_order_they_were_emitted(
     tenant: Tenant, log: CallLog, ref: CallRef
 ) -> None:
-    other = second_ref(tenant, log)
+    other = session_ref(tenant, log, 1)
     with log.batch():  # two calls' steps interleaved, as the writer meets them
         for r, caller in ((ref, us(1)), (other, us(3))):
             log.call_started(r, AT)
