@@ -55,9 +55,8 @@ class AccessLog:
             path = raw.decode("latin-1") if isinstance(raw, bytes) else scope["path"]
             path = path.split("?", 1)[0]
             account = scope["state"].get("account")
-            metrics.HTTP_REQUESTS.labels(method, route_template(scope), str(status)).observe(
-                elapsed
-            )
+            series = (method, route_template(scope), str(status))
+            metrics.child(metrics.HTTP_REQUESTS, *series).observe(elapsed)
             if log.isEnabledFor(logging.INFO):  # not built at all under --log-level warning
                 ms = round(elapsed * 1000, 1)
                 log.info(

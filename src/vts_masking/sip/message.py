@@ -12,8 +12,8 @@ parsed message in ``partial`` so the transport can still answer ``400`` to a bad
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -186,17 +186,21 @@ def _pretty(key: str) -> str:
     return p
 
 
+# Identifiers straight from os.urandom: what secrets.token_hex reads too, without its
+# SystemRandom frames (several a call, a measurable share at hundreds of calls a second).
+
+
 def new_branch() -> str:
     """A fresh RFC 3261 branch (magic cookie + 64 random bits)."""
-    return MAGIC_COOKIE + secrets.token_hex(8)
+    return MAGIC_COOKIE + os.urandom(8).hex()
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return os.urandom(6).hex()
 
 
 def new_call_id(host: str = "") -> str:
-    cid = secrets.token_hex(12)
+    cid = os.urandom(12).hex()
     return f"{cid}@{host}" if host else cid
 
 

@@ -5,12 +5,13 @@ PostgreSQL (psycopg, pyformat) alike (issues 14 and 15)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from tests.conftest import us
@@ -19,7 +20,7 @@ from vts_masking.domain.billing import RateTable
 from vts_masking.store import Store
 from vts_masking.store.calllog import _ROUTE_CANDIDATES, ROUTE_CANDIDATES, CallLog, CallRef
 from vts_masking.store.models import bindings, calls, interactions, sessions
-from vts_masking.store.prepared import Prepared, Record
+from vts_masking.store.prepared import Prepared, Record, _sqlite_datetime_processor
 from vts_masking.store.sessions import INSERT_BINDING, SESSION_BY_UUID
 
 AT = datetime(2026, 12, 3, 7, 0, 0, 123456)
@@ -145,6 +146,24 @@ def test_a_write_stores_what_conn_execute_stores(store: Store) -> None:
     with store.db.read() as conn:
         ours = tuple(conn.execute(raw, {"id": sid}).one())
     assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        AT,
+        AT.replace(microsecond=0),  # isoformat would drop ".000000" without a timespec
+        datetime(5, 1, 2, 3, 4, 5, 6),  # a year padded to four digits
+        AT.replace(tzinfo=timezone(timedelta(hours=5))),  # the fields, the zone ignored
+        date(2026, 12, 6),  # not a datetime: SQLAlchemy's own processor
+    ],
+    ids=["micro", "whole-second", "year-5", "aware", "date"],
+)
+def test_sqlite_datetime_text_is_sqlalchemys_for_every_kind_of_value(value: object) -> None:
+    """The fast SQLite DATETIME processor gives the text SQLAlchemy's gives."""
+    dialect = sqlite_dialect.dialect()
+    slow = sqlite_dialect.DATETIME().bind_processor(dialect)
+    assert _sqlite_datetime_processor(slow)(value) == slow(value)
 
 
 def test_an_insert_returning_its_id_gives_the_new_rows_id(store: Store) -> None:
