@@ -5,6 +5,7 @@ tests/integration/store/test_prepared.py."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pytest
@@ -30,10 +31,10 @@ def writer_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def new_writer(kind: str, log: CallLog) -> Writer:
+def new_writer(kind: str, log: CallLog, **options: float) -> Writer:
     if kind == "thread":
-        return RecordWriter(log.batch)
-    return LoopRecordWriter(log.db.run_write, log.joined)
+        return RecordWriter(log.batch, **options)  # type: ignore[arg-type]
+    return LoopRecordWriter(log.db.run_write, log.joined, **options)  # type: ignore[arg-type]
 
 
 def event_names(log: CallLog, session_id: int) -> list[str]:
@@ -75,6 +76,25 @@ async def test_a_calls_steps_are_committed_in_the_order_they_were_queued(
     ]
     assert [names.index(n) for n in steps] == sorted(names.index(n) for n in steps)
     assert [r.party for r in call_rows(log, ref.session_id)] == ["first", "second"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("linger", "batches"), [(0.5, 1), (0.0, 3)], ids=["linger", "none"])
+async def test_steps_queued_while_the_writer_lingers_share_one_transaction(
+    writer_kind: str, log: CallLog, ref: CallRef, linger: float, batches: int
+) -> None:
+    """Steps that come a few milliseconds apart, as a call's do, are written together
+    when the writer waits for them; without the wait each is a transaction of its own."""
+    writer = new_writer(writer_kind, log, linger=linger)
+    writer.put(log.call_started, (ref, AT))
+    for leg, role, direction in (("a", "first", "inbound"), ("b", "second", "outbound")):
+        await asyncio.sleep(0.05)  # the next SIP message, a moment later
+        writer.put(log.leg_initiated, (ref, leg, role, direction, us(1), us(2), AT))
+    await writer.drain()
+    writer.close()
+    assert writer.stats["steps"] == 4  # three steps and drain's marker (queued right
+    assert writer.stats["batches"] == batches  # after the last step, it joins its batch)
+    assert len(call_rows(log, ref.session_id)) == 2
 
 
 @pytest.mark.asyncio
