@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, bindparam, select, update
 
 from ..domain import events
@@ -79,7 +79,7 @@ def emit(
     if seq is None:  # callers that just wrote the session pass the number they set
         seq = conn.execute(BUMP_SEQ, {"session_id": session.id}).scalar_one()
     what = Happened(from_number, to_number, call_uuid, extra)
-    params = orjson.loads(session.params)
+    params = json.loads(session.params)
     _INSERT_EVENTS.run(conn, _row(session, params, event_name, now, seq, what))
     return int(seq)
 
@@ -127,8 +127,7 @@ def _row(
         "event_name": event_name,
         "url": url,
         "method": method or "POST",
-        # orjson: about a fifth of json.dumps' time, eight events a call; readers parse it
-        "params": orjson.dumps(payload).decode(),
+        "params": json.dumps(payload),
         "status": "pending" if url else "skipped",
         "attempts": 0,
         "next_attempt_at": now,
@@ -190,7 +189,7 @@ class Deferred:
             session = _TAKE_SEQS.first(conn, {"session_id": session_id, "n": len(waiting)})
             if session is None:
                 raise LookupError(f"no session {session_id}")
-            params = orjson.loads(session.params)
+            params = json.loads(session.params)
             first = session.event_seq - len(waiting) + 1
             rows.extend(
                 _row(session, params, name, at, first + i, what)
