@@ -36,12 +36,14 @@ import argparse
 import contextlib
 import csv
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,7 @@ class Step:
     failed: int
     latencies_ms: list[float]
     cpu_ms_per_call: float | None = None  # the B2BUA/service process's CPU, when known
+    full_gcs: int | None = None  # full garbage collections during the step, when known
 
     @property
     def failure_ratio(self) -> float:
@@ -107,9 +110,10 @@ store.close()
 
 def start_serve(
     workdir: Path, name: str, src: Path, trunk: int
-) -> tuple[subprocess.Popen[bytes], int]:
+) -> tuple[subprocess.Popen[bytes], int, int]:
     """``vts-masking serve`` from the source tree ``src`` on a fresh seeded SQLite store;
-    returns the process and its SIP port once its HTTP API answers /health."""
+    returns the process, its SIP port and its HTTP port once its HTTP API answers
+    /health."""
     data = workdir / f"data-{name}"
     data.mkdir()
     seed_store(data, src)
@@ -136,7 +140,19 @@ def start_serve(
         stderr=(workdir / f"{name}.log").open("wb"),  # overload warnings stay out of the table
     )
     wait_healthy(f"http://127.0.0.1:{http}", proc=proc)
-    return proc, sip
+    return proc, sip, http
+
+
+def full_collections(http: int) -> int | None:
+    """How many full garbage collections (generation 2) the serve on ``http`` has made,
+    from its /metrics; None when it does not say (an older tree)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5) as r:
+            page = r.read().decode()
+    except OSError:
+        return None
+    found = re.search(r'^python_gc_collections_total\{generation="2"\} ([0-9.e+]+)$', page, re.M)
+    return int(float(found.group(1))) if found else None
 
 
 def start_bare(loop: str, trunk: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -248,6 +264,8 @@ def cpu_seconds(pid: int) -> float:
 
 def report(name: str, step: Step) -> None:
     cpu = "" if step.cpu_ms_per_call is None else f", CPU {step.cpu_ms_per_call:.2f} ms/call"
+    if step.full_gcs is not None:
+        cpu += f", {step.full_gcs} full GC"
     print(
         f"  {name:8s} {step.rate:5d} cps: {step.calls:6d} calls, {step.failed:5d} failed "
         f"({step.failure_ratio:.3%}), INVITE→180 median {step.median:.0f} ms, "
@@ -263,6 +281,7 @@ def ladder(
     workdir: Path,
     scenario: Path = SCENARIO,
     cpu_pids: dict[str, int] | None = None,
+    http_ports: dict[str, int] | None = None,
 ) -> dict[str, list[Step]]:
     """Each rate on every path back to back (same machine conditions for the baseline),
     dropping a path from the ladder at its first failed call. For a
@@ -275,11 +294,16 @@ def ladder(
             break
         for name in live:
             pid = (cpu_pids or {}).get(name)
+            http = (http_ports or {}).get(name)
             before = cpu_seconds(pid) if pid else 0.0
+            gcs = full_collections(http) if http else None
             step = run_uac(workdir, targets[name], rate, seconds, scenario)
             time.sleep(1.0)  # let the previous calls' transactions drain
             if pid:
                 step.cpu_ms_per_call = 1000 * (cpu_seconds(pid) - before) / step.calls
+            after = full_collections(http) if http and gcs is not None else None
+            if gcs is not None and after is not None:
+                step.full_gcs = after - gcs
             steps[name].append(step)
             report(name, step)
     return steps
@@ -327,6 +351,7 @@ def main() -> int:
         try:
             targets: dict[str, int] = {}
             pids: dict[str, int] = {}
+            https: dict[str, int] = {}
             if args.direct:
                 targets["direct"] = uas_port
             bare, targets["bare"] = start_bare(args.loop, uas_port)
@@ -337,7 +362,7 @@ def main() -> int:
                 (n, Path(s).resolve()) for n, _, s in (a.partition("=") for a in args.also)
             ]
             for name, src in services:
-                proc, targets[name] = start_serve(workdir, name, src, uas_port)
+                proc, targets[name], https[name] = start_serve(workdir, name, src, uas_port)
                 procs.append(proc)
                 pids[name] = proc.pid
             # calls come from the session's first party
@@ -351,9 +376,11 @@ def main() -> int:
             print("bare = the B2BUA alone (server.py); service = vts-masking serve (SQLite)")
             for port in targets.values():  # warm up: the first calls compile statements
                 run_uac(workdir, port, 20, 1, scenario)
-            steps = ladder(targets, rates, args.seconds, workdir, scenario, pids)
+            steps = ladder(targets, rates, args.seconds, workdir, scenario, pids, https)
             print(f"check: {args.check_rate} cps for {args.check_seconds} s")
-            checks = ladder(targets, [args.check_rate], args.check_seconds, workdir, scenario, pids)
+            checks = ladder(
+                targets, [args.check_rate], args.check_seconds, workdir, scenario, pids, https
+            )
         finally:
             for proc in reversed(procs):
                 proc.terminate()

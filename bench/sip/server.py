@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 
+from vts_masking import collector
 from vts_masking.calls.b2bua import B2BUA, Bridge, InboundCall, Reject
 from vts_masking.sip.transport import parse_hostport
 
@@ -61,9 +61,9 @@ async def main(listen: tuple[str, int], trunk: tuple[str, int], service: bool = 
     else:
         b2bua = B2BUA(router, trunk=trunk, listen=listen)
         await b2bua.start()
-    # Start-up objects never die: keep them out of every future full collection.
-    gc.collect()
-    gc.freeze()
+    # As serve does: start-up objects out of every future collection, the same
+    # thresholds (the baseline keeps the service's runtime settings).
+    collector.settle()
     print(f"ready {b2bua.transport.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from . import badinput  # a leaf too: counts by kind, rendered below
@@ -42,6 +43,10 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 #: the process's own series (not prometheus_client's default registry, so importing
 #: the service into a test process or another app never mixes registries)
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The garbage collector's collections per generation (``python_gc_collections_total``):
+# a full collection (generation 2) pauses the event loop for tens of milliseconds on a
+# busy SIP edge, so an operator (and bench/sip/run.py) can see how often one came.
+GCCollector(registry=REGISTRY)
 
 # -- calls ---------------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import logging
 import signal
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from . import collector
 from .api.app import create_app
 from .clock import Clock
 from .config import Settings
@@ -209,9 +209,8 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     try:
         app = build_app(settings)
         # Everything loaded so far lives for the whole process: keep the collector from
-        # re-scanning it on every full collection (long GC pauses show as SIP latency).
-        gc.collect()
-        gc.freeze()
+        # re-scanning it, and collect less often (long GC pauses show as SIP latency).
+        collector.settle()
         # uvicorn with the service's HTTP limits (header deadline, connection cap)
         config = uvicorn_config(
             app,
