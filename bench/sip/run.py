@@ -295,8 +295,8 @@ def ladder(
         for name in live:
             pid = (cpu_pids or {}).get(name)
             http = (http_ports or {}).get(name)
+            gcs = full_collections(http) if http else None  # before the CPU window opens
             before = cpu_seconds(pid) if pid else 0.0
-            gcs = full_collections(http) if http else None
             step = run_uac(workdir, targets[name], rate, seconds, scenario)
             time.sleep(1.0)  # let the previous calls' transactions drain
             if pid:

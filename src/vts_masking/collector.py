@@ -4,18 +4,20 @@ A busy SIP edge keeps tens of thousands of objects alive for half a minute (tran
 in their 32-second waits, dialogs, relays), and allocates a few thousand more per call.
 With CPython's default thresholds (700, 10, 10) a full collection, which walks every
 live object, comes every 70 000 allocations: at 300 calls/s three in eight seconds, each
-a 60–80 ms pause of the event loop — SIP setup latency — and 0.39 s of CPU in all. With
-(10 000, 10, 10) the same run had no full collection and 0.17 s of collector CPU; a
-young collection takes a few milliseconds (docs/benchmarks.md, 2026-12-06). Cycles live
-longer before they are found (at most ten thousand allocations in the young generation),
-which costs kilobytes.
+a 60–80 ms pause of the event loop — SIP setup latency — 0.40 s of collector time in all.
+With (700, 10, 100) a full collection needs ten times the allocations: none in the same
+run, 0.18 s of collector time. The young generations keep their defaults: raising the
+first threshold too, (10 000, 10, 10), took as little collector time but made session
+reads about 10 % slower in two of three same-run API benchmarks (a young collection
+then walks more memory than the caches hold; docs/benchmarks.md, 2026-12-06).
+Cyclic garbage that reaches the oldest generation waits longer to be freed.
 """
 
 from __future__ import annotations
 
 import gc
 
-THRESHOLDS = (10_000, 10, 10)
+THRESHOLDS = (700, 10, 100)
 
 
 def settle() -> None:

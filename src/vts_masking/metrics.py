@@ -177,8 +177,9 @@ _CSEQ = re.compile(rb"\r\nCSeq:[ \t]*\d+[ \t]+([A-Za-z]+)", re.IGNORECASE)
 
 # A metric's child per label values, found once: ``labels()`` validates and takes a lock
 # on every call, a measurable part of a SIP message's cost at a few hundred calls a
-# second. Label values are bounded (known methods, three-digit statuses), and the cache
-# stops growing at a size no real traffic reaches.
+# second. The SIP label values are bounded (known methods, three-digit statuses); the
+# HTTP method is the client's (the HTTP parser knows a fixed set); the cache stops
+# growing at a size no real traffic reaches, whatever comes.
 _CHILDREN: dict[tuple[Any, ...], Any] = {}
 _CHILDREN_MAX = 4096
 

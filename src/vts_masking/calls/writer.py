@@ -46,8 +46,8 @@ _STOP = object()
 #: second nearly every step is a transaction of its own (BEGIN, the session's event
 #: numbers, COMMIT): 5.0 ms of CPU a call, against 4.1 with the wait (docs/benchmarks.md).
 #: The cost: a step's records and events reach the store up to this much later. The
-#: call's signalling never waits for them; a step chained after a coroutine step (a
-#: recording's end) and ``drain`` wait up to this much longer.
+#: call's signalling never waits for them; ``drain`` and each step chained after a
+#: coroutine step (a recording's end) wait up to this much longer, each in turn.
 LINGER = 0.02
 
 

@@ -95,7 +95,7 @@ def _bind_processor(dialect: Dialect, bind: Any, proc: Processor | None) -> Proc
         return proc
     impl = bind.type.dialect_impl(dialect)
     default = sqlite.DATETIME._storage_format
-    if isinstance(impl, sqlite.DATETIME) and impl._storage_format == default:
+    if type(impl) is sqlite.DATETIME and impl._storage_format == default:
         return _sqlite_datetime_processor(proc)
     return proc
 

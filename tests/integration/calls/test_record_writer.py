@@ -95,8 +95,8 @@ async def test_steps_queued_while_the_writer_lingers_share_one_transaction(
     writer_kind: str, log: CallLog, ref: CallRef
 ) -> None:
     """Steps that come a few milliseconds apart, as a call's do, are written together
-    while the writer waits for more (0.5 s here, against 0.1 s of steps)."""
-    writer = new_writer(writer_kind, log, linger=0.5)
+    while the writer waits for more (1 s here, against 0.1 s of steps)."""
+    writer = new_writer(writer_kind, log, linger=1.0)
     writer.put(log.call_started, (ref, AT))
     for leg, role, direction in LEGS:
         await asyncio.sleep(0.05)  # the next SIP message, a moment later
@@ -108,9 +108,11 @@ async def test_steps_queued_while_the_writer_lingers_share_one_transaction(
 
 
 @pytest.mark.asyncio
-async def test_without_the_linger_a_lone_step_is_written_at_once(
+async def test_without_the_linger_a_lone_step_is_written_without_waiting_for_more(
     writer_kind: str, log: CallLog, ref: CallRef
 ) -> None:
+    """Each step is committed while the next has not come yet (a writer that waited for
+    a batch to fill would leave it waiting here)."""
     writer = new_writer(writer_kind, log, linger=0.0)
     writer.put(log.call_started, (ref, AT))
     await written(writer, 1)
