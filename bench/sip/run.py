@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import csv
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -46,6 +45,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
@@ -151,8 +152,13 @@ def full_collections(http: int) -> int | None:
             page = r.read().decode()
     except OSError:
         return None
-    found = re.search(r'^python_gc_collections_total\{generation="2"\} ([0-9.e+]+)$', page, re.M)
-    return int(float(found.group(1))) if found else None
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name == "python_gc_collections_total" and sample.labels == {
+                "generation": "2"
+            }:
+                return int(sample.value)
+    return None
 
 
 def start_bare(loop: str, trunk: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -263,13 +269,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def report(name: str, step: Step) -> None:
-    cpu = "" if step.cpu_ms_per_call is None else f", CPU {step.cpu_ms_per_call:.2f} ms/call"
+    extra = "" if step.cpu_ms_per_call is None else f", CPU {step.cpu_ms_per_call:.2f} ms/call"
     if step.full_gcs is not None:
-        cpu += f", {step.full_gcs} full GC"
+        extra += f", {step.full_gcs} full GC"
     print(
         f"  {name:8s} {step.rate:5d} cps: {step.calls:6d} calls, {step.failed:5d} failed "
         f"({step.failure_ratio:.3%}), INVITE→180 median {step.median:.0f} ms, "
-        f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms{cpu}",
+        f"mean {step.mean:.1f} ms, p99 {step.p99:.0f} ms{extra}",
         flush=True,
     )
 
@@ -301,9 +307,9 @@ def ladder(
             time.sleep(1.0)  # let the previous calls' transactions drain
             if pid:
                 step.cpu_ms_per_call = 1000 * (cpu_seconds(pid) - before) / step.calls
-            after = full_collections(http) if http and gcs is not None else None
-            if gcs is not None and after is not None:
-                step.full_gcs = after - gcs
+            if http and gcs is not None:
+                after = full_collections(http)
+                step.full_gcs = None if after is None else after - gcs
             steps[name].append(step)
             report(name, step)
     return steps

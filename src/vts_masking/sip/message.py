@@ -188,8 +188,6 @@ def _pretty(key: str) -> str:
 
 # Identifiers straight from os.urandom: what secrets.token_hex reads too, without its
 # SystemRandom frames (several a call, a measurable share at hundreds of calls a second).
-
-
 def new_branch() -> str:
     """A fresh RFC 3261 branch (magic cookie + 64 random bits)."""
     return MAGIC_COOKIE + os.urandom(8).hex()

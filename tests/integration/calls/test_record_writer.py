@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests.conftest import Tenant, us
 from tests.support.call_fixtures import session_ref
-from vts_masking.calls.writer import LoopRecordWriter, RecordWriter
+from vts_masking.calls.writer import LINGER, LoopRecordWriter, RecordWriter
 from vts_masking.store import outbox
 from vts_masking.store.calllog import CallLog, CallRef
 from vts_masking.store.models import calls
@@ -31,10 +31,10 @@ def writer_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def new_writer(kind: str, log: CallLog, **options: float) -> Writer:
+def new_writer(kind: str, log: CallLog, linger: float = LINGER) -> Writer:
     if kind == "thread":
-        return RecordWriter(log.batch, **options)  # type: ignore[arg-type]
-    return LoopRecordWriter(log.db.run_write, log.joined, **options)  # type: ignore[arg-type]
+        return RecordWriter(log.batch, linger=linger)
+    return LoopRecordWriter(log.db.run_write, log.joined, linger=linger)
 
 
 def event_names(log: CallLog, session_id: int) -> list[str]:
